@@ -1,0 +1,33 @@
+# Marquee: `make up` runs the demo, `make test` runs every check CI runs.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/marquee/target
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+export REDIS_URL ?= redis://127.0.0.1:6379/
+
+.PHONY: up test services build fmt lint unit clean-test-dbs
+
+## Start PostgreSQL and Redis (installing them where absent), every service and the demo data.
+up:
+	@bash scripts/up.sh
+
+## Formatting, lints and every test, against the real PostgreSQL and Redis.
+test: services
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@bash scripts/clean-test-dbs.sh
+	cargo test --workspace --no-fail-fast
+
+services:
+	@bash scripts/services.sh
+
+build:
+	cargo build --workspace --bins
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean-test-dbs:
+	@bash scripts/clean-test-dbs.sh

@@ -1,0 +1,46 @@
+//! The pre-queue shuffle at opening: publish a fresh seed (which freezes the pre-queue), give
+//! its visitors places `1..=n` in the order the seed decides, then mark the event shuffled.
+//! Re-running after a crash gives the same places, since the seed is already fixed.
+
+use marquee_waitroom::{keys, queue};
+use rand::Rng;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+const BATCH: usize = 10_000;
+
+/// Returns the number of pre-queue visitors placed.
+pub async fn run(redis: &mut ConnectionManager, event: &str) -> redis::RedisResult<u64> {
+    let fresh: [u8; 16] = rand::rng().random();
+    let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    let seed: String = queue::freeze_script()
+        .key(keys::state(event))
+        .arg(&fresh)
+        .invoke_async(redis)
+        .await?;
+    let mut visitors: Vec<String> = Vec::new();
+    let mut iter: redis::AsyncIter<String> = redis.sscan(keys::prequeue(event)).await?;
+    while let Some(v) = iter.next_item().await {
+        visitors.push(v?);
+    }
+    drop(iter);
+    let order = queue::shuffle_order(&seed, visitors);
+    let total = order.len() as u64;
+    for (chunk_no, chunk) in order.chunks(BATCH).enumerate() {
+        let items: Vec<(u64, &str)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ((chunk_no * BATCH + i + 1) as u64, v.as_str()))
+            .collect();
+        let _: () = redis.zadd_multiple(keys::waiting(event), &items).await?;
+    }
+    let _: () = redis::pipe()
+        .atomic()
+        .hset(keys::state(event), "prequeue_total", total)
+        .hset(keys::state(event), "shuffled", 1)
+        .del(keys::prequeue(event))
+        .query_async(redis)
+        .await?;
+    tracing::info!(event, total, seed = %seed, "pre-queue shuffled");
+    Ok(total)
+}

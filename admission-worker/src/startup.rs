@@ -1,0 +1,130 @@
+//! Building and running the worker: the tick loop plus a small server for health and metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use marquee_platform::Settings;
+use marquee_platform::metrics::HttpMetrics;
+use marquee_platform::shutdown::Shutdown;
+use tokio::net::TcpListener;
+
+use crate::metrics::WorkerMetrics;
+use crate::tick::Ticker;
+
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    settings: Settings,
+    redis: redis::aio::ConnectionManager,
+    shutdown: Shutdown,
+    pub worker_id: String,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Shutdown::new().on_signal()).await
+    }
+
+    pub async fn build_with(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let client = redis::Client::open(settings.redis.url.expose()).context("Redis URL")?;
+        let redis = redis::aio::ConnectionManager::new_with_config(
+            client,
+            redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2))),
+        )
+        .await
+        .context("connecting to Redis")?;
+        let listener = TcpListener::bind(settings.worker.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.worker.listen))?;
+        Ok(Self {
+            port: listener.local_addr()?.port(),
+            listener,
+            settings,
+            redis,
+            shutdown,
+            worker_id: uuid::Uuid::new_v4().to_string(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let http = Arc::new(HttpMetrics::new("admission_worker"));
+        let metrics = WorkerMetrics::new(&http.registry);
+        let ticker = Ticker {
+            worker_id: self.worker_id.clone(),
+            lease_ttl_ms: self.settings.worker.lease_ttl_ms,
+            max_elapsed_ms: self.settings.worker.tick_ms * 4,
+            events_key: self.settings.redis.events_key.clone(),
+        };
+        let mut redis = self.redis.clone();
+        let stop = self.shutdown.clone();
+        let every = Duration::from_millis(self.settings.worker.tick_ms);
+        let worker_id = self.worker_id.clone();
+        let events_key = self.settings.redis.events_key.clone();
+        let ticking = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => ticker.run_all(&mut redis, &metrics).await,
+                    () = stop.wait() => break,
+                }
+            }
+            release_leases(&mut redis, &events_key, &worker_id).await;
+        });
+        let routes = Router::new()
+            .route("/readyz", get(readyz))
+            .with_state(self.redis.clone());
+        let router = marquee_platform::http::common_layers(routes, http);
+        let drain = Duration::from_secs(self.settings.shutdown.drain_timeout_s);
+        marquee_platform::shutdown::serve(self.listener, router, self.shutdown.clone(), drain)
+            .await?;
+        self.shutdown.trigger();
+        let _ = ticking.await;
+        tracing::info!("admission-worker stopped");
+        Ok(())
+    }
+}
+
+/// Hand leases back on a clean stop so another replica takes over at once.
+async fn release_leases(
+    redis: &mut redis::aio::ConnectionManager,
+    events_key: &str,
+    worker_id: &str,
+) {
+    use redis::AsyncCommands;
+    let events: Vec<String> = redis.smembers(events_key).await.unwrap_or_default();
+    for event in events {
+        let _: redis::RedisResult<i64> = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        )
+        .key(marquee_waitroom::keys::lease(&event))
+        .arg(worker_id)
+        .invoke_async(redis)
+        .await;
+    }
+}
+
+async fn readyz(State(redis): State<redis::aio::ConnectionManager>) -> Response {
+    let mut redis = redis;
+    let err = redis::cmd("PING")
+        .query_async::<String>(&mut redis)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    marquee_platform::http::readiness(vec![("redis", err)])
+}

@@ -1,0 +1,131 @@
+//! One pass over every event: lease, shuffle at opening, admit.
+
+use chrono::Utc;
+use marquee_waitroom::{EventState, LiveSettings, keys, queue};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use crate::metrics::WorkerMetrics;
+
+/// What one admit script run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Admitted {
+    pub admitted: u64,
+    pub active: u64,
+    pub waiting: u64,
+    pub watermark: u64,
+    pub dropped: u64,
+}
+
+pub struct Ticker {
+    pub worker_id: String,
+    pub lease_ttl_ms: u64,
+    /// The most elapsed time one tick may count, so an outage never banks a burst.
+    pub max_elapsed_ms: u64,
+    /// The set listing the events to admit for.
+    pub events_key: String,
+}
+
+/// Is the queue open for admission now? A pre-queue event opens by itself at `opens_at`.
+pub fn effective_state(cfg: &LiveSettings, now: chrono::DateTime<Utc>) -> EventState {
+    match cfg.state {
+        EventState::Prequeue if now >= cfg.opens_at => EventState::Open,
+        s => s,
+    }
+}
+
+impl Ticker {
+    pub async fn run_all(&self, redis: &mut ConnectionManager, metrics: &WorkerMetrics) {
+        let events: Vec<String> = match redis.smembers(&self.events_key).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list events");
+                return;
+            }
+        };
+        for event in events {
+            match self.run_event(redis, &event).await {
+                Ok(Some(a)) => {
+                    metrics.lease.with_label_values(&[event.as_str()]).set(1);
+                    metrics
+                        .admitted
+                        .with_label_values(&[event.as_str()])
+                        .inc_by(a.admitted);
+                    metrics
+                        .dropped
+                        .with_label_values(&[event.as_str()])
+                        .inc_by(a.dropped);
+                    metrics
+                        .waiting
+                        .with_label_values(&[event.as_str()])
+                        .set(a.waiting as i64);
+                    metrics
+                        .active
+                        .with_label_values(&[event.as_str()])
+                        .set(a.active as i64);
+                }
+                Ok(None) => metrics.lease.with_label_values(&[event.as_str()]).set(0),
+                Err(e) => tracing::warn!(event, error = %e, "admission tick failed"),
+            }
+        }
+    }
+
+    /// `None` when another replica holds the event's lease (or it is closed).
+    pub async fn run_event(
+        &self,
+        redis: &mut ConnectionManager,
+        event: &str,
+    ) -> redis::RedisResult<Option<Admitted>> {
+        let raw: Option<String> = redis.get(keys::cfg(event)).await?;
+        let Some(cfg) = raw.and_then(|r| serde_json::from_str::<LiveSettings>(&r).ok()) else {
+            return Ok(None);
+        };
+        let held: i64 = queue::lease_script()
+            .key(keys::lease(event))
+            .arg(&self.worker_id)
+            .arg(self.lease_ttl_ms)
+            .invoke_async(redis)
+            .await?;
+        if held != 1 {
+            return Ok(None);
+        }
+        let now = Utc::now();
+        let state = effective_state(&cfg, now);
+        let mut ready = true;
+        if state == EventState::Open {
+            let shuffled: bool = redis.hexists(keys::state(event), "shuffled").await?;
+            if !shuffled {
+                crate::shuffle::run(redis, event).await?;
+            }
+        } else {
+            ready = false;
+        }
+        let admitting = ready && !cfg.sold_out;
+        let keys = queue::admit_keys(event);
+        let (admitted, active, waiting, watermark, dropped): (u64, u64, u64, String, u64) =
+            queue::admit_script()
+                .key(&keys[0])
+                .key(&keys[1])
+                .key(&keys[2])
+                .key(&keys[3])
+                .key(&keys[4])
+                .key(&keys[5])
+                .arg(&self.worker_id)
+                .arg(now.timestamp_millis())
+                .arg(cfg.rate_per_minute)
+                .arg(cfg.max_active)
+                .arg(u64::from(cfg.session_ttl_s) * 1000)
+                .arg(u64::from(cfg.abandon_after_s) * 1000)
+                .arg(self.max_elapsed_ms)
+                .arg(if admitting { 1 } else { 0 })
+                .invoke_async(redis)
+                .await?;
+        Ok(Some(Admitted {
+            admitted,
+            active,
+            waiting,
+            watermark: watermark.parse().unwrap_or(0),
+            dropped,
+        }))
+    }
+}

@@ -1,0 +1,133 @@
+//! booking-core's errors and the one place they become problem responses.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use marquee_platform::{FieldError, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("admission token is for another event")]
+    Forbidden,
+    #[error("seats unavailable: {0:?}")]
+    SeatsUnavailable(Vec<String>),
+    #[error("visitor already holds {0}")]
+    AlreadyHolding(String),
+    #[error("not enough seats: asked {asked}, free {free}")]
+    NotEnoughSeats { asked: u32, free: i64 },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("idempotent request still running")]
+    InFlight,
+    #[error("too many requests")]
+    TooManyRequests { retry_after_s: u64 },
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        Self::Unavailable(format!("redis: {e}"))
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        match p.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => Self::Validation(p.errors),
+            _ => Self::Internal(anyhow::anyhow!("{}", p.detail)),
+        }
+    }
+}
+
+/// Is this database error a pool or connection outage (503) rather than a bug (500)?
+fn is_outage(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "53300"))
+}
+
+impl ApiError {
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            Self::Validation(errors) => Problem::validation(errors.clone()),
+            Self::NotFound(what) => Problem::not_found(what),
+            Self::Unauthorized(why) => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                format!("authorization failed: {why}"),
+            ),
+            Self::Forbidden => Problem::new(
+                StatusCode::FORBIDDEN,
+                "wrong-event",
+                "the admission token is for another event",
+            ),
+            Self::SeatsUnavailable(seats) => Problem::new(
+                StatusCode::CONFLICT,
+                "seats-unavailable",
+                "some requested seats are held, booked or being taken; nothing was held",
+            )
+            .with("unavailable", seats),
+            Self::AlreadyHolding(id) => Problem::new(
+                StatusCode::CONFLICT,
+                "already-holding",
+                "this visitor already holds seats for this show",
+            )
+            .with("reservation_id", id),
+            Self::NotEnoughSeats { asked, free } => Problem::new(
+                StatusCode::CONFLICT,
+                "not-enough-seats",
+                format!("asked for {asked} seats, {free} free"),
+            )
+            .with("unavailable", Vec::<String>::new()),
+            Self::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+            Self::InFlight => Problem::new(
+                StatusCode::CONFLICT,
+                "in-flight",
+                "a request with this idempotency key is still running",
+            )
+            .retry_after(1),
+            Self::TooManyRequests { retry_after_s } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "too many reserve attempts; slow down",
+            )
+            .retry_after(*retry_after_s),
+            Self::Unavailable(_) => {
+                Problem::unavailable("a dependency is unavailable; retry shortly", 2)
+            }
+            Self::Database(e) if is_outage(e) => {
+                Problem::unavailable("the database is unavailable; retry shortly", 2)
+            }
+            Self::Database(_) | Self::Internal(_) => Problem::internal(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.to_problem();
+        if problem.status >= 500 {
+            tracing::error!(error = %self, "request failed");
+        }
+        problem.into_response()
+    }
+}

@@ -1,0 +1,19 @@
+//! booking-core: Postgres is the source of truth for everything sold. Catalog, live seat maps,
+//! seat holds that can never double-sell, the hold sweeper, and the operators' admin API.
+
+pub mod admin;
+pub mod admission;
+pub mod catalog;
+pub mod error;
+pub mod extract;
+pub mod holds;
+pub mod idempotency;
+pub mod live;
+pub mod model;
+pub mod routes;
+pub mod seatmap;
+pub mod startup;
+pub mod state;
+pub mod sweeper;
+
+pub use startup::Application;

@@ -1,0 +1,106 @@
+//! Each event's live settings in Redis (`wr:{event}:cfg`), written from Postgres, the source
+//! of truth: by the admin request that changes them, and by the monitor when an event sells
+//! out or seats come back.
+
+use chrono::{DateTime, Utc};
+use marquee_waitroom::{EventState, LiveSettings, keys};
+use redis::AsyncCommands;
+use sqlx::PgConnection;
+
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct EventRow {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub opens_at: DateTime<Utc>,
+    pub rate_per_minute: i32,
+    pub max_active: i32,
+    pub session_ttl_s: i32,
+    pub hold_ttl_s: i32,
+    pub min_poll_interval_ms: i32,
+    pub abandon_after_s: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns of [`EventRow`], for `concat!` into static SQL.
+#[macro_export]
+macro_rules! event_columns {
+    () => {
+        "id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s, hold_ttl_s, \
+         min_poll_interval_ms, abandon_after_s, created_at, updated_at"
+    };
+}
+
+/// Whether any show of the event has a seat that could be held now. An event with no shows
+/// yet is not sold out.
+pub async fn sold_out(conn: &mut PgConnection, event_id: &str) -> ApiResult<bool> {
+    let (shows, free): (i64, bool) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM shows WHERE event_id = $1),
+                EXISTS (SELECT 1 FROM shows sh JOIN seats s ON s.show_id = sh.id
+                        WHERE sh.event_id = $1
+                          AND (s.status = 'available' OR (s.status = 'held' AND s.held_until <= now())))",
+    )
+    .bind(event_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(shows > 0 && !free)
+}
+
+pub async fn settings_for(conn: &mut PgConnection, event_id: &str) -> ApiResult<LiveSettings> {
+    let row: EventRow = sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE id = $1"
+    ))
+    .bind(event_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(ApiError::NotFound("event"))?;
+    let sold_out = sold_out(conn, event_id).await?;
+    Ok(to_live(&row, sold_out))
+}
+
+pub fn to_live(row: &EventRow, sold_out: bool) -> LiveSettings {
+    LiveSettings {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        state: EventState::parse(&row.state).unwrap_or(EventState::Closed),
+        opens_at: row.opens_at,
+        rate_per_minute: row.rate_per_minute as u32,
+        max_active: row.max_active as u32,
+        session_ttl_s: row.session_ttl_s as u32,
+        hold_ttl_s: row.hold_ttl_s as u32,
+        min_poll_interval_ms: row.min_poll_interval_ms as u32,
+        abandon_after_s: row.abandon_after_s as u32,
+        sold_out,
+        revision: row.updated_at.timestamp_micros(),
+    }
+}
+
+/// Write an event's settings to Redis (never over a newer revision) and list the event.
+pub async fn publish(
+    redis: &mut redis::aio::ConnectionManager,
+    events_key: &str,
+    live: &LiveSettings,
+) -> ApiResult<()> {
+    let _: i64 = marquee_waitroom::live::publish_script()
+        .key(keys::cfg(&live.id))
+        .arg(live.to_json())
+        .arg(live.revision)
+        .invoke_async(redis)
+        .await?;
+    let _: () = redis.sadd(events_key, &live.id).await?;
+    Ok(())
+}
+
+/// What Redis holds for an event now, if anything.
+pub async fn published(
+    redis: &mut redis::aio::ConnectionManager,
+    event_id: &str,
+) -> ApiResult<Option<LiveSettings>> {
+    let raw: Option<String> = redis.get(keys::cfg(event_id)).await?;
+    Ok(raw.and_then(|s| serde_json::from_str(&s).ok()))
+}

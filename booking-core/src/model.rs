@@ -1,0 +1,98 @@
+//! Shapes on the wire and the checks on what comes in.
+
+use chrono::{DateTime, Utc};
+use marquee_platform::FieldError;
+use serde::{Deserialize, Serialize};
+
+/// Collects field errors, then fails with all of them at once.
+#[derive(Default)]
+pub struct Check(pub Vec<FieldError>);
+
+impl Check {
+    pub fn require(&mut self, ok: bool, field: &str, message: &str) -> &mut Self {
+        if !ok {
+            self.0.push(FieldError::new(field, message));
+        }
+        self
+    }
+
+    pub fn text(&mut self, value: &str, field: &str, max: usize) -> &mut Self {
+        let len = value.chars().count();
+        self.require(
+            len >= 1 && len <= max && !value.chars().any(char::is_control),
+            field,
+            &format!("must be 1 to {max} characters without control characters"),
+        )
+    }
+
+    pub fn done(&mut self) -> Result<(), crate::error::ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::Validation(std::mem::take(
+                &mut self.0,
+            )))
+        }
+    }
+}
+
+pub fn valid_event_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Opaque ids we hand out are short ASCII tokens; anything else cannot exist.
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SeatRef {
+    pub id: String,
+    pub row: String,
+    pub number: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    pub show_id: String,
+    #[serde(default)]
+    pub seat_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub quantity: Option<u32>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ticket {
+    pub code: String,
+    pub qr_svg: String,
+}
+
+/// A booking as `GET /v1/bookings/{id}` and reserve return it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BookingView {
+    pub reservation_id: String,
+    pub show_id: String,
+    pub event_id: String,
+    pub status: String,
+    pub seats: Vec<SeatRef>,
+    pub expires_at: DateTime<Utc>,
+    pub total_cents: i64,
+    pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<Ticket>,
+}

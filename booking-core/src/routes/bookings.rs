@@ -1,0 +1,213 @@
+//! `POST /v1/bookings/reserve`, `GET` and `DELETE /v1/bookings/{id}`.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use marquee_waitroom::TokenError;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, bearer_or_cookie, idempotency_key};
+use crate::holds::{self, Pick};
+use crate::idempotency;
+use crate::model::{Check, ReserveRequest, plausible_id};
+use crate::state::AppState;
+
+pub const ADMISSION_COOKIE: &str = "marquee_admission";
+
+pub async fn reserve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(raw): Body<Value>,
+) -> Response {
+    match prepare_reserve(&state, &headers, &raw).await {
+        Err(e) => e.into_response(),
+        Ok(prepared) => {
+            let key = prepared.key.as_deref().map(|k| idempotency::Key {
+                scope: &prepared.visitor,
+                route: "reserve",
+                key: k,
+                request_hash: idempotency::hash_request(&prepared.canonical),
+            });
+            let work = async {
+                let seatmap = state.seatmaps.get(&prepared.show.id).await?;
+                precheck(&prepared.pick, &seatmap)?;
+                let view = holds::reserve(
+                    &state.db,
+                    &prepared.show,
+                    &prepared.visitor,
+                    &prepared.pick,
+                    &seatmap,
+                )
+                .await?;
+                state.seatmaps.invalidate(&prepared.show.id);
+                Ok((
+                    StatusCode::CREATED,
+                    serde_json::to_value(view).map_err(anyhow::Error::from)?,
+                ))
+            };
+            idempotency::run(
+                &state.db,
+                key,
+                state.settings.booking.idempotency_ttl_s,
+                work,
+            )
+            .await
+        }
+    }
+}
+
+struct Prepared {
+    show: holds::ShowInfo,
+    visitor: String,
+    pick: Pick,
+    key: Option<String>,
+    /// The request without `request_id`, for the idempotency fingerprint.
+    canonical: Value,
+}
+
+/// Validate, authenticate, rate-limit: everything before anything is held.
+async fn prepare_reserve(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: &Value,
+) -> ApiResult<Prepared> {
+    let req: ReserveRequest = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let text = e.inner().to_string();
+        let field = if path != "." {
+            path
+        } else {
+            // Missing and unknown fields are reported at the root; the message names them.
+            text.split('`').nth(1).unwrap_or("body").to_owned()
+        };
+        ApiError::field(field, text)
+    })?;
+    let max = state.settings.booking.max_seats_per_booking;
+    let mut check = Check::default();
+    check.require(plausible_id(&req.show_id), "show_id", "must be a show id");
+    let pick = match (&req.seat_ids, req.quantity) {
+        (Some(ids), None) => {
+            check.require(
+                !ids.is_empty() && ids.len() <= max as usize,
+                "seat_ids",
+                &format!("must name 1 to {max} seats"),
+            );
+            for (i, id) in ids.iter().enumerate() {
+                check.require(
+                    !id.is_empty() && id.len() <= 32 && !id.chars().any(char::is_control),
+                    &format!("seat_ids[{i}]"),
+                    "must be a seat id",
+                );
+                check.require(
+                    !ids[..i].contains(id),
+                    &format!("seat_ids[{i}]"),
+                    "names a seat twice",
+                );
+            }
+            Pick::Seats(ids.clone())
+        }
+        (None, Some(q)) => {
+            check.require(
+                (1..=max).contains(&q),
+                "quantity",
+                &format!("must be between 1 and {max}"),
+            );
+            Pick::Best(q)
+        }
+        _ => {
+            check.require(false, "seat_ids", "send either seat_ids or quantity");
+            Pick::Best(0)
+        }
+    };
+    let header_key = idempotency_key(headers)?;
+    if let Some(body_key) = &req.request_id {
+        check.require(
+            !body_key.is_empty() && body_key.len() <= 255,
+            "request_id",
+            "must be 1 to 255 characters",
+        );
+        check.require(
+            header_key.as_ref().is_none_or(|h| h == body_key),
+            "request_id",
+            "differs from the Idempotency-Key header",
+        );
+    }
+    check.done()?;
+
+    let show = holds::show_info(&state.db, &req.show_id).await?;
+    let token = bearer_or_cookie(headers, ADMISSION_COOKIE)
+        .ok_or_else(|| ApiError::Unauthorized("missing".into()))?;
+    let visitor_key = headers.get("x-visitor-key").and_then(|v| v.to_str().ok());
+    let claims = state
+        .verifier
+        .verify(&token, &show.event_id, visitor_key)
+        .await
+        .map_err(|e| match e {
+            TokenError::WrongEvent => ApiError::Forbidden,
+            other => ApiError::Unauthorized(other.to_string()),
+        })?;
+    if let Err(retry_after_s) = state.limiter.check(&claims.sub) {
+        return Err(ApiError::TooManyRequests { retry_after_s });
+    }
+    let mut canonical = raw.clone();
+    if let Some(obj) = canonical.as_object_mut() {
+        obj.remove("request_id");
+    }
+    Ok(Prepared {
+        show,
+        visitor: claims.sub,
+        pick,
+        key: header_key.or(req.request_id),
+        canonical,
+    })
+}
+
+/// Unknown seats are a 422; the cached map may answer 409 at once, but only for seats it
+/// knows are sold (a held seat may lapse any moment, so only the lock decides those).
+fn precheck(pick: &Pick, map: &crate::seatmap::Snapshot) -> ApiResult<()> {
+    let Pick::Seats(ids) = pick else {
+        return Ok(());
+    };
+    let mut check = Check::default();
+    for (i, id) in ids.iter().enumerate() {
+        check.require(
+            map.contains(id),
+            &format!("seat_ids[{i}]"),
+            "no such seat in this show",
+        );
+    }
+    check.done()?;
+    let sold: Vec<String> = ids
+        .iter()
+        .filter(|id| map.status_of(id) == Some("booked"))
+        .cloned()
+        .collect();
+    if sold.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::SeatsUnavailable(sold))
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<crate::model::BookingView>> {
+    if !plausible_id(&id) {
+        return Err(ApiError::NotFound("booking"));
+    }
+    Ok(axum::Json(holds::get(&state.db, &id).await?))
+}
+
+pub async fn release(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<crate::model::BookingView>> {
+    if !plausible_id(&id) {
+        return Err(ApiError::NotFound("booking"));
+    }
+    let view = holds::release(&state.db, &id).await?;
+    state.seatmaps.invalidate(&view.show_id);
+    Ok(axum::Json(view))
+}

@@ -1,0 +1,322 @@
+//! Live seat maps. Reads far outnumber writes, so each show's map is cached for a short TTL
+//! (≤ 1 s) and concurrent misses collapse into one query (single-flight). The body is
+//! serialized once per refresh; every reader shares it. Server-sent events come from one
+//! watcher per show, however many fans are subscribed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use prometheus::{IntCounter, Registry};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::sync::broadcast;
+
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SeatView {
+    pub id: String,
+    pub row: String,
+    pub number: i32,
+    pub status: String,
+    #[serde(skip)]
+    pub row_index: i32,
+}
+
+/// One show's map at one moment.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub show_id: String,
+    pub version: i64,
+    pub seats: Vec<SeatView>,
+    /// `{show_id, version, seats}` as sent to clients.
+    pub body: Bytes,
+    pub etag: String,
+}
+
+impl Snapshot {
+    fn build(show_id: &str, seats: Vec<SeatView>, version: i64) -> Self {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            show_id: &'a str,
+            version: i64,
+            seats: &'a [SeatView],
+        }
+        let body = serde_json::to_vec(&Wire {
+            show_id,
+            version,
+            seats: &seats,
+        })
+        .expect("seat map serializes");
+        let digest = Sha256::digest(&body);
+        let etag = format!("\"{}\"", hex16(&digest));
+        Self {
+            show_id: show_id.to_owned(),
+            version,
+            seats,
+            body: Bytes::from(body),
+            etag,
+        }
+    }
+
+    pub fn contains(&self, seat_id: &str) -> bool {
+        self.seats.iter().any(|s| s.id == seat_id)
+    }
+
+    pub fn status_of(&self, seat_id: &str) -> Option<&str> {
+        self.seats
+            .iter()
+            .find(|s| s.id == seat_id)
+            .map(|s| s.status.as_str())
+    }
+
+    /// The preferred row (two thirds of the way back) and the centre seat number.
+    pub fn sweet_spot(&self) -> (i32, i32) {
+        let rows = self.seats.iter().map(|s| s.row_index).max().unwrap_or(0) + 1;
+        let widest = self.seats.iter().map(|s| s.number).max().unwrap_or(1);
+        ((rows * 2) / 3, (widest + 1) / 2)
+    }
+
+    /// Every run of `n` available seats side by side in one row, best first.
+    pub fn adjacent_blocks(&self, n: usize) -> Vec<Vec<String>> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let (best_row, center) = self.sweet_spot();
+        let mut blocks: Vec<((i32, i32), Vec<String>)> = Vec::new();
+        let mut run: Vec<&SeatView> = Vec::new();
+        let flush = |run: &mut Vec<&SeatView>, blocks: &mut Vec<((i32, i32), Vec<String>)>| {
+            if run.len() >= n {
+                for w in run.windows(n) {
+                    let mid = (w[0].number + w[n - 1].number) / 2;
+                    let score = ((w[0].row_index - best_row).abs(), (mid - center).abs());
+                    blocks.push((score, w.iter().map(|s| s.id.clone()).collect()));
+                }
+            }
+            run.clear();
+        };
+        for seat in &self.seats {
+            let continues = run.last().is_some_and(|last| {
+                last.row_index == seat.row_index && last.number + 1 == seat.number
+            });
+            if !continues {
+                flush(&mut run, &mut blocks);
+            }
+            if seat.status == "available" {
+                run.push(seat);
+            } else {
+                flush(&mut run, &mut blocks);
+            }
+        }
+        flush(&mut run, &mut blocks);
+        blocks.sort_by_key(|(score, _)| *score);
+        blocks.into_iter().map(|(_, b)| b).collect()
+    }
+}
+
+fn hex16(bytes: &[u8]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+struct Slot {
+    latest: RwLock<Option<(Instant, Arc<Snapshot>)>>,
+    /// Held by the one request refreshing this show; the others wait and share its result.
+    refresh: tokio::sync::Mutex<()>,
+}
+
+/// The per-show caches and live streams.
+pub struct SeatMaps {
+    db: PgPool,
+    ttl: Duration,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    streams: Mutex<HashMap<String, broadcast::Sender<Arc<str>>>>,
+    /// `seatmap_queries_total`: database reads of seat maps, to show the cache at work.
+    queries: IntCounter,
+}
+
+impl SeatMaps {
+    pub fn new(db: PgPool, ttl: Duration, registry: &Registry) -> Self {
+        let queries = IntCounter::new(
+            "seatmap_queries_total",
+            "Seat-map reads that went to the database",
+        )
+        .expect("valid metric");
+        let _ = registry.register(Box::new(queries.clone()));
+        Self {
+            db,
+            ttl,
+            slots: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
+            queries,
+        }
+    }
+
+    pub fn queries(&self) -> u64 {
+        self.queries.get()
+    }
+
+    fn slot(&self, show_id: &str) -> Arc<Slot> {
+        let mut slots = self.slots.lock().expect("slots lock");
+        slots
+            .entry(show_id.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    latest: RwLock::new(None),
+                    refresh: tokio::sync::Mutex::new(()),
+                })
+            })
+            .clone()
+    }
+
+    fn fresh(&self, slot: &Slot) -> Option<Arc<Snapshot>> {
+        let latest = slot.latest.read().expect("slot lock");
+        latest
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// The show's map, at most one TTL old.
+    pub async fn get(&self, show_id: &str) -> ApiResult<Arc<Snapshot>> {
+        let slot = self.slot(show_id);
+        if let Some(s) = self.fresh(&slot) {
+            return Ok(s);
+        }
+        let _refreshing = slot.refresh.lock().await;
+        if let Some(s) = self.fresh(&slot) {
+            return Ok(s);
+        }
+        let snapshot = Arc::new(self.load(show_id).await?);
+        *slot.latest.write().expect("slot lock") = Some((Instant::now(), snapshot.clone()));
+        Ok(snapshot)
+    }
+
+    /// Drop a show's cached map so the next read sees a change this process just made.
+    pub fn invalidate(&self, show_id: &str) {
+        if let Some(slot) = self.slots.lock().expect("slots lock").get(show_id) {
+            *slot.latest.write().expect("slot lock") = None;
+        }
+    }
+
+    async fn load(&self, show_id: &str) -> ApiResult<Snapshot> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            seat_id: String,
+            row_name: String,
+            row_index: i32,
+            number: i32,
+            status: String,
+            version: i64,
+        }
+        self.queries.inc();
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seat_id, row_name, row_index, number, version,
+                    CASE WHEN status = 'held' AND held_until <= now() THEN 'available' ELSE status END AS status
+             FROM seats WHERE show_id = $1 ORDER BY row_index, number",
+        )
+        .bind(show_id)
+        .fetch_all(&self.db)
+        .await?;
+        if rows.is_empty() {
+            return Err(ApiError::NotFound("show"));
+        }
+        let version = rows.iter().map(|r| r.version).max().unwrap_or(0);
+        let seats = rows
+            .into_iter()
+            .map(|r| SeatView {
+                id: r.seat_id,
+                row: r.row_name,
+                number: r.number,
+                status: r.status,
+                row_index: r.row_index,
+            })
+            .collect();
+        Ok(Snapshot::build(show_id, seats, version))
+    }
+
+    /// Subscribe to a show's changes: each message is a JSON `{version, seats:[{id,status}]}`
+    /// of the seats that changed. One watcher per show polls the cache while anyone listens.
+    pub fn subscribe(self: &Arc<Self>, show_id: &str) -> broadcast::Receiver<Arc<str>> {
+        let mut streams = self.streams.lock().expect("streams lock");
+        if let Some(tx) = streams.get(show_id) {
+            return tx.subscribe();
+        }
+        let (tx, rx) = broadcast::channel(64);
+        streams.insert(show_id.to_owned(), tx.clone());
+        let me = self.clone();
+        let show = show_id.to_owned();
+        tokio::spawn(async move { me.watch(show, tx).await });
+        rx
+    }
+
+    async fn watch(self: Arc<Self>, show_id: String, tx: broadcast::Sender<Arc<str>>) {
+        let mut previous: Option<Arc<Snapshot>> = self.get(&show_id).await.ok();
+        let mut tick = tokio::time::interval(self.ttl.max(Duration::from_millis(200)));
+        loop {
+            tick.tick().await;
+            if tx.receiver_count() == 0 {
+                let mut streams = self.streams.lock().expect("streams lock");
+                if tx.receiver_count() == 0 {
+                    streams.remove(&show_id);
+                    return;
+                }
+            }
+            let Ok(now) = self.get(&show_id).await else {
+                continue;
+            };
+            if let Some(prev) = &previous
+                && prev.etag != now.etag
+            {
+                let changed: Vec<_> = now
+                    .seats
+                    .iter()
+                    .zip(prev.seats.iter())
+                    .filter(|(a, b)| a.status != b.status)
+                    .map(|(a, _)| serde_json::json!({"id": a.id, "status": a.status}))
+                    .collect();
+                if !changed.is_empty() {
+                    let msg = serde_json::json!({"version": now.version, "seats": changed});
+                    let _ = tx.send(Arc::from(msg.to_string()));
+                }
+            }
+            previous = Some(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seat(row_index: i32, number: i32, status: &str) -> SeatView {
+        SeatView {
+            id: format!("{row_index}-{number}"),
+            row: row_index.to_string(),
+            number,
+            status: status.into(),
+            row_index,
+        }
+    }
+
+    #[test]
+    fn blocks_are_runs_of_free_seats_in_one_row() {
+        let seats = vec![
+            seat(0, 1, "available"),
+            seat(0, 2, "available"),
+            seat(0, 3, "held"),
+            seat(0, 4, "available"),
+            seat(1, 1, "available"),
+            seat(1, 2, "available"),
+            seat(1, 3, "available"),
+        ];
+        let snap = Snapshot::build("s", seats, 1);
+        let blocks = snap.adjacent_blocks(2);
+        assert_eq!(blocks.len(), 3);
+        assert!(blocks.iter().all(|b| b.len() == 2));
+        assert!(!blocks.iter().any(|b| b.contains(&"0-3".to_owned())));
+        assert!(snap.adjacent_blocks(4).is_empty());
+    }
+}

@@ -1,0 +1,129 @@
+//! Building and running booking-core: pools, migrations, background tasks, the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use marquee_platform::Settings;
+use marquee_platform::metrics::HttpMetrics;
+use marquee_platform::shutdown::Shutdown;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+
+use crate::admission::Verifier;
+use crate::holds::ReserveLimiter;
+use crate::seatmap::SeatMaps;
+use crate::state::{App, AppState};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    state: AppState,
+    shutdown: Shutdown,
+}
+
+impl Application {
+    /// Connect, migrate (when configured), bind. The port is known before serving, so tests
+    /// can bind port 0.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Shutdown::new().on_signal()).await
+    }
+
+    pub async fn build_with(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let db = pool(
+            &settings,
+            settings.database.url.expose(),
+            settings.database.max_connections,
+        )
+        .await
+        .context("connecting to the database")?;
+        if settings.database.migrate_on_start {
+            MIGRATOR.run(&db).await.context("running migrations")?;
+        }
+        let read_db = if settings.database.read_url.is_empty() {
+            db.clone()
+        } else {
+            pool(
+                &settings,
+                settings.database.read_url.expose(),
+                settings.database.read_max_connections,
+            )
+            .await
+            .context("connecting to the read replica")?
+        };
+        let redis_client =
+            redis::Client::open(settings.redis.url.expose()).context("parsing the Redis URL")?;
+        let redis = redis::aio::ConnectionManager::new_with_config(
+            redis_client,
+            redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_number_of_retries(2),
+        )
+        .await
+        .context("connecting to Redis")?;
+        let verifier = Verifier::from_settings(&settings).context("loading admission keys")?;
+        let listener = TcpListener::bind(settings.booking.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.booking.listen))?;
+        let port = listener.local_addr()?.port();
+        let metrics = Arc::new(HttpMetrics::new("booking_core"));
+        let seatmaps = Arc::new(SeatMaps::new(
+            read_db.clone(),
+            Duration::from_millis(settings.booking.seatmap_cache_ttl_ms),
+            &metrics.registry,
+        ));
+        let state = AppState(Arc::new(App {
+            limiter: ReserveLimiter::new(settings.booking.reserve_attempts_per_minute),
+            operator_tokens: settings.operator.token_list(),
+            settings,
+            db,
+            read_db,
+            redis,
+            seatmaps,
+            verifier,
+            metrics,
+        }));
+        Ok(Self {
+            port,
+            listener,
+            state,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let drain = Duration::from_secs(self.state.settings.shutdown.drain_timeout_s);
+        let background = crate::sweeper::spawn(self.state.clone(), self.shutdown.clone());
+        let router = crate::routes::router(self.state.clone());
+        marquee_platform::shutdown::serve(self.listener, router, self.shutdown.clone(), drain)
+            .await?;
+        self.shutdown.trigger();
+        let _ = tokio::time::timeout(drain, background).await;
+        tracing::info!("booking-core stopped");
+        Ok(())
+    }
+}
+
+async fn pool(settings: &Settings, url: &str, max: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
+        .connect(url)
+        .await
+}

@@ -1,0 +1,35 @@
+//! The shared application state every handler reaches.
+
+use std::sync::Arc;
+
+use marquee_platform::Settings;
+use marquee_platform::metrics::HttpMetrics;
+use sqlx::PgPool;
+
+use crate::admission::Verifier;
+use crate::holds::ReserveLimiter;
+use crate::seatmap::SeatMaps;
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+pub struct App {
+    pub settings: Settings,
+    /// The primary: every write and every read that must see it.
+    pub db: PgPool,
+    /// Catalog and seat-map reads (a replica when configured, else the primary).
+    pub read_db: PgPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub seatmaps: Arc<SeatMaps>,
+    pub verifier: Verifier,
+    pub limiter: ReserveLimiter,
+    pub metrics: Arc<HttpMetrics>,
+    pub operator_tokens: Vec<String>,
+}

@@ -1,0 +1,164 @@
+//! The operators' event and show routes, and what they publish to Redis.
+
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+use crate::helpers::{OPERATOR, spawn};
+
+#[tokio::test]
+async fn events_are_created_listed_patched_and_published_to_redis() {
+    let app = spawn().await;
+    let id = marquee_testkit::unique("gala");
+    let res = app
+        .admin_post(
+            "/admin/v1/events",
+            &json!({"id": id, "name": "Gala", "opens_at": "2030-01-01T18:00:00+05:30",
+                    "rate_per_minute": 100, "max_active": 50, "session_ttl_s": 600, "hold_ttl_s": 300}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["state"], "prequeue");
+    assert_eq!(created["min_poll_interval_ms"], 2000);
+
+    let mut redis = redis::Client::open(marquee_testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let cfg: String = redis.get(marquee_waitroom::keys::cfg(&id)).await.unwrap();
+    let cfg: Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(cfg["rate_per_minute"], 100);
+    assert_eq!(cfg["opens_at"], "2030-01-01T12:30:00Z");
+    let listed: bool = redis.sismember(&app.env.events_key, &id).await.unwrap();
+    assert!(listed);
+
+    let res = app
+        .http
+        .patch(app.at(&format!("/admin/v1/events/{id}")))
+        .header("authorization", OPERATOR)
+        .json(&json!({"state": "open", "rate_per_minute": 900}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cfg: String = redis.get(marquee_waitroom::keys::cfg(&id)).await.unwrap();
+    let cfg: Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(
+        (cfg["state"].clone(), cfg["rate_per_minute"].clone()),
+        (json!("open"), json!(900))
+    );
+
+    let got: Value = app
+        .http
+        .get(app.at(&format!("/admin/v1/events/{id}")))
+        .header("authorization", OPERATOR)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for field in [
+        "waiting",
+        "active",
+        "admitted_total",
+        "admitted_last_minute",
+        "held_seats",
+        "sold_seats",
+    ] {
+        assert!(got[field].is_number(), "{field} in {got}");
+    }
+    let list: Value = app
+        .http
+        .get(app.at("/admin/v1/events"))
+        .header("authorization", OPERATOR)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id.as_str())
+    );
+
+    // A duplicate id conflicts; an unknown one is 404.
+    let res = app
+        .admin_post(
+            "/admin/v1/events",
+            &json!({"id": id, "name": "Again", "opens_at": "2030-01-01T18:00:00Z",
+                    "rate_per_minute": 1, "max_active": 1, "session_ttl_s": 60, "hold_ttl_s": 60}),
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    let res = app
+        .http
+        .get(app.at("/admin/v1/events/no-such-event"))
+        .header("authorization", OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn admin_routes_need_an_operator_token() {
+    let app = spawn().await;
+    let res = app
+        .http
+        .get(app.at("/admin/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = app
+        .http
+        .get(app.at("/admin/v1/events"))
+        .header("authorization", "Bearer nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn an_event_is_sold_out_in_redis_when_no_seat_is_left_and_back_when_holds_lapse() {
+    let app = spawn().await;
+    let event = app.event(1).await;
+    let show = app.show(&event, 1, 2).await;
+    let res = app
+        .reserve(
+            &app.token("all-of-it", &event),
+            &json!({"show_id": show, "quantity": 2}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let redis = redis::Client::open(marquee_testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let sold_out = |want: bool| {
+        let key = marquee_waitroom::keys::cfg(&event);
+        let mut redis = redis.clone();
+        async move {
+            let cfg: String = redis.get(&key).await.unwrap();
+            let cfg: Value = serde_json::from_str(&cfg).unwrap();
+            (cfg["sold_out"] == want).then_some(())
+        }
+    };
+    marquee_testkit::wait_for("sold_out", std::time::Duration::from_secs(10), || {
+        sold_out(true)
+    })
+    .await;
+    marquee_testkit::wait_for("back on sale", std::time::Duration::from_secs(10), || {
+        sold_out(false)
+    })
+    .await;
+}

@@ -1,0 +1,150 @@
+//! Invariant 2: a hold lapses after its window, never blocks another fan after that, and the
+//! sweeper puts its seats back.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::spawn;
+
+#[tokio::test]
+async fn a_lapsed_hold_frees_its_seats_and_reads_expired() {
+    let app = spawn().await;
+    let event = app.event(1).await; // 1-second holds
+    let show = app.show(&event, 1, 4).await;
+    let first = app
+        .reserve(
+            &app.token("slow", &event),
+            &json!({"show_id": show, "seat_ids": ["A-1", "A-2"]}),
+        )
+        .await;
+    assert_eq!(first.status(), 201);
+    let id = first.json::<Value>().await.unwrap()["reservation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // While the hold lasts, nobody else gets the seats.
+    let res = app
+        .reserve(
+            &app.token("fast", &event),
+            &json!({"show_id": show, "seat_ids": ["A-2"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+
+    // Once it lapses, another fan takes them (whether or not the sweeper ran yet) …
+    let second =
+        marquee_testkit::wait_for("the hold to lapse", Duration::from_secs(10), || async {
+            let res = app
+                .reserve(
+                    &app.token("patient", &event),
+                    &json!({"show_id": show, "seat_ids": ["A-2", "A-3"]}),
+                )
+                .await;
+            (res.status() == 201).then_some(res)
+        })
+        .await;
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(second["status"], "held");
+    // … and the lapsed booking reads expired and can no longer be released back into play.
+    let got: Value = app
+        .http
+        .get(app.at(&format!("/v1/bookings/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["status"], "expired");
+    let res = app
+        .http
+        .delete(app.at(&format!("/v1/bookings/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "expired");
+    let a2: (String, Option<String>) = sqlx::query_as(
+        "SELECT status, booking_id FROM seats WHERE show_id = $1 AND seat_id = 'A-2'",
+    )
+    .bind(&show)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        a2,
+        (
+            "held".into(),
+            Some(second["reservation_id"].as_str().unwrap().to_owned())
+        )
+    );
+
+    // The sweeper returns A-1 (lapsed, taken by nobody) to available in the table itself.
+    marquee_testkit::wait_for(
+        "the sweeper to free A-1",
+        Duration::from_secs(10),
+        || async {
+            let status: String = sqlx::query_scalar(
+                "SELECT status FROM seats WHERE show_id = $1 AND seat_id = 'A-1'",
+            )
+            .bind(&show)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+            (status == "available").then_some(())
+        },
+    )
+    .await;
+    let booking_status: String = sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(booking_status, "expired");
+}
+
+#[tokio::test]
+async fn the_sweeper_expires_in_batches_and_is_safe_to_run_twice_at_once() {
+    let app = spawn().await;
+    let event = app.event(1).await;
+    let show = app.show(&event, 5, 10).await;
+    for i in 0..20 {
+        let res = app
+            .reserve(
+                &app.token(&format!("v{i}"), &event),
+                &json!({"show_id": show, "quantity": 2}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    // Two sweepers at once with small batches, as two replicas would run them.
+    marquee_testkit::wait_for(
+        "every hold to be swept",
+        Duration::from_secs(15),
+        || async {
+            let (a, b) = tokio::join!(
+                booking_core::sweeper::sweep_once(&app.db, 3),
+                booking_core::sweeper::sweep_once(&app.db, 3)
+            );
+            a.unwrap();
+            b.unwrap();
+            let left: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM seats WHERE show_id = $1 AND status <> 'available'",
+            )
+            .bind(&show)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+            let held: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM bookings WHERE show_id = $1 AND status = 'held'",
+            )
+            .bind(&show)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+            (left == 0 && held == 0).then_some(())
+        },
+    )
+    .await;
+}

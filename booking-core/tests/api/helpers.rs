@@ -1,0 +1,185 @@
+//! Starting booking-core for one test and talking to it.
+
+use std::time::Duration;
+
+use marquee_platform::shutdown::Shutdown;
+use marquee_testkit::{TestEnv, unique};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+pub const OPERATOR: &str = "Bearer test-operator-token";
+
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub db: PgPool,
+    pub env: TestEnv,
+    pub shutdown: Shutdown,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(|s| s).await
+}
+
+/// Start booking-core with test settings adjusted by `tweak`.
+pub async fn spawn_with(
+    tweak: impl FnOnce(marquee_platform::config::Source) -> marquee_platform::config::Source,
+) -> TestApp {
+    let env = TestEnv::new().await;
+    let settings = marquee_platform::Settings::load(&tweak(env.source())).expect("settings");
+    let shutdown = Shutdown::new();
+    let app = booking_core::Application::build_with(settings, shutdown.clone())
+        .await
+        .expect("booking-core starts");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let db = PgPool::connect(&env.database_url).await.expect("db");
+    TestApp {
+        url,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+        db,
+        env,
+        shutdown,
+    }
+}
+
+impl TestApp {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub async fn admin_post(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .post(self.at(path))
+            .header("authorization", OPERATOR)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A fresh open event with `hold_ttl_s`.
+    pub async fn event(&self, hold_ttl_s: u32) -> String {
+        let id = unique("ev");
+        let res = self
+            .admin_post(
+                "/admin/v1/events",
+                &json!({
+                    "id": id, "name": "Test on-sale", "opens_at": "2026-01-01T00:00:00Z",
+                    "state": "open", "rate_per_minute": 600, "max_active": 1000,
+                    "session_ttl_s": 600, "hold_ttl_s": hold_ttl_s,
+                }),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{}",
+            res.text().await.unwrap()
+        );
+        id
+    }
+
+    /// A show of `rows` rows × `per_row` seats in `event`; its id.
+    pub async fn show(&self, event: &str, rows: usize, per_row: usize) -> String {
+        self.show_in(
+            event,
+            rows,
+            per_row,
+            "Testville",
+            "Europe/London",
+            "2030-06-01T19:30:00+01:00",
+        )
+        .await
+    }
+
+    pub async fn show_in(
+        &self,
+        event: &str,
+        rows: usize,
+        per_row: usize,
+        city: &str,
+        zone: &str,
+        starts_at: &str,
+    ) -> String {
+        let layout: Vec<Value> = (0..rows)
+            .map(|r| json!({"name": row_name(r), "seats": per_row}))
+            .collect();
+        let res = self
+            .admin_post(
+                "/admin/v1/shows",
+                &json!({
+                    "event_id": event,
+                    "movie": {"title": format!("Film {city}"), "genres": ["drama"]},
+                    "theater": {"name": format!("Cinema {city}"), "city": city, "time_zone": zone},
+                    "screen": "1", "starts_at": starts_at, "price_cents": 1000, "currency": "GBP",
+                    "layout": {"rows": layout},
+                }),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{}",
+            res.text().await.unwrap()
+        );
+        res.json::<Value>().await.unwrap()["show_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn token(&self, visitor: &str, event: &str) -> String {
+        self.env.admission_token(visitor, event, 600)
+    }
+
+    pub async fn reserve(&self, token: &str, body: &Value) -> Response {
+        self.http
+            .post(self.at("/v1/bookings/reserve"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn seat_map(&self, show: &str) -> Value {
+        self.http
+            .get(self.at(&format!("/v1/shows/{show}/seats")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// Row names A..Z, then AA, AB, …
+pub fn row_name(r: usize) -> String {
+    if r < 26 {
+        ((b'A' + r as u8) as char).to_string()
+    } else {
+        format!("{}{}", row_name(r / 26 - 1), row_name(r % 26))
+    }
+}
+
+pub fn seat_ids(body: &Value) -> Vec<String> {
+    body["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect()
+}

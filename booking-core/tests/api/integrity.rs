@@ -1,0 +1,70 @@
+//! Invariant 1 held by the database itself: with the application bypassed, a second sale or a
+//! second holder of a seat is refused by constraints.
+
+use serde_json::json;
+
+use crate::helpers::spawn;
+
+#[tokio::test]
+async fn the_database_refuses_a_double_sale_even_from_raw_sql() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let show = app.show(&event, 1, 3).await;
+
+    sqlx::query("INSERT INTO sold_seats (show_id, seat_id, booking_id) VALUES ($1, 'A-1', 'b1')")
+        .bind(&show)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let second = sqlx::query(
+        "INSERT INTO sold_seats (show_id, seat_id, booking_id) VALUES ($1, 'A-1', 'b2')",
+    )
+    .bind(&show)
+    .execute(&app.db)
+    .await;
+    let err = second.expect_err("a seat cannot be sold twice");
+    assert_eq!(
+        err.as_database_error().unwrap().code().as_deref(),
+        Some("23505")
+    );
+
+    // A sale must name a real seat of the show.
+    let ghost = sqlx::query(
+        "INSERT INTO sold_seats (show_id, seat_id, booking_id) VALUES ($1, 'Z-9', 'b3')",
+    )
+    .bind(&show)
+    .execute(&app.db)
+    .await;
+    assert!(ghost.is_err());
+
+    // A seat row has one holder; it cannot be held with no holder, or be available with one.
+    for bad in [
+        "UPDATE seats SET status = 'held', held_until = now() + interval '1 minute' WHERE show_id = $1 AND seat_id = 'A-2'",
+        "UPDATE seats SET booking_id = 'someone' WHERE show_id = $1 AND seat_id = 'A-2'",
+        "UPDATE seats SET status = 'booked' WHERE show_id = $1 AND seat_id = 'A-2'",
+    ] {
+        let res = sqlx::query(bad).bind(&show).execute(&app.db).await;
+        assert!(res.is_err(), "{bad} must be refused");
+    }
+
+    // One active hold per visitor per show, even inserted by hand.
+    let res = app
+        .reserve(
+            &app.token("fan", &event),
+            &json!({"show_id": show, "seat_ids": ["A-3"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let dup = sqlx::query(
+        "INSERT INTO bookings (id, show_id, event_id, visitor_id, status, seat_ids, total_cents, currency, expires_at)
+         VALUES ('r_dup', $1, $2, 'fan', 'held', '{A-2}', 0, 'gbp', now() + interval '1 minute')",
+    )
+    .bind(&show)
+    .bind(&event)
+    .execute(&app.db)
+    .await;
+    assert!(
+        dup.is_err(),
+        "a second active hold for one visitor is refused"
+    );
+}

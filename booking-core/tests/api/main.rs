@@ -1,0 +1,12 @@
+//! booking-core's black-box tests: real Postgres and Redis, one database per test.
+
+mod admin;
+mod bad_input;
+mod catalog;
+mod expiry;
+mod helpers;
+mod idempotency;
+mod integrity;
+mod quantity_race;
+mod reserve;
+mod seat_race;

@@ -1,0 +1,188 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{seat_ids, spawn, spawn_with};
+
+#[tokio::test]
+async fn hold_then_get_then_release_puts_seats_back() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let show = app.show(&event, 2, 5).await;
+    let token = app.token("fan-1", &event);
+
+    let res = app
+        .reserve(
+            &token,
+            &json!({"show_id": show, "seat_ids": ["A-2", "A-3"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let held: Value = res.json().await.unwrap();
+    assert_eq!(held["status"], "held");
+    assert_eq!(held["total_cents"], 2000);
+    assert_eq!(held["currency"], "gbp");
+    assert_eq!(seat_ids(&held), ["A-2", "A-3"]);
+    let id = held["reservation_id"].as_str().unwrap();
+    assert!(
+        id.len() >= 24,
+        "reservation ids carry at least 128 random bits: {id}"
+    );
+
+    let map = app.seat_map(&show).await;
+    let status = |m: &Value, seat: &str| {
+        m["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == seat)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(&map, "A-2"), "held");
+    assert_eq!(status(&map, "A-1"), "available");
+
+    // Someone else asking for an overlapping set gets 409 naming only the taken seat.
+    let other = app.token("fan-2", &event);
+    let res = app
+        .reserve(
+            &other,
+            &json!({"show_id": show, "seat_ids": ["A-3", "A-4"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["unavailable"], json!(["A-3"]));
+
+    // The same visitor cannot hold twice for one show.
+    let res = app
+        .reserve(&token, &json!({"show_id": show, "seat_ids": ["B-1"]}))
+        .await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(res.json::<Value>().await.unwrap()["reservation_id"], id);
+
+    let got: Value = app
+        .http
+        .get(app.at(&format!("/v1/bookings/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["status"], "held");
+    assert_eq!(got["seats"][0]["row"], "A");
+
+    let res = app
+        .http
+        .delete(app.at(&format!("/v1/bookings/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "released");
+    let res = app
+        .reserve(
+            &other,
+            &json!({"show_id": show, "seat_ids": ["A-3", "A-4"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "released seats are holdable at once");
+    // Releasing again is harmless.
+    let res = app
+        .http
+        .delete(app.at(&format!("/v1/bookings/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn reserve_needs_a_valid_token_for_the_shows_event() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let other_event = app.event(600).await;
+    let show = app.show(&event, 1, 5).await;
+    let body = json!({"show_id": show, "seat_ids": ["A-1"]});
+
+    let res = app
+        .http
+        .post(app.at("/v1/bookings/reserve"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(app.reserve("not-a-jwt", &body).await.status(), 401);
+    let expired = app.env.admission_token("fan", &event, -120);
+    assert_eq!(app.reserve(&expired, &body).await.status(), 401);
+    let foreign = app.token("fan", &other_event);
+    assert_eq!(app.reserve(&foreign, &body).await.status(), 403);
+    // The cookie works as well as the header.
+    let res = app
+        .http
+        .post(app.at("/v1/bookings/reserve"))
+        .header(
+            "cookie",
+            format!("marquee_admission={}", app.token("fan", &event)),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn a_visitor_gets_ten_reserve_attempts_a_minute() {
+    let app = spawn_with(|s| s.set("booking.reserve_attempts_per_minute", 10)).await;
+    let event = app.event(600).await;
+    let show = app.show(&event, 1, 5).await;
+    let token = app.token("eager", &event);
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        // Asking for a seat that does not exist fails validation but still counts.
+        let res = app
+            .reserve(&token, &json!({"show_id": show, "seat_ids": ["Z-99"]}))
+            .await;
+        statuses.push(res.status().as_u16());
+        if res.status() == 429 {
+            assert!(res.headers().contains_key("retry-after"));
+        }
+    }
+    assert_eq!(&statuses[..10], &[422; 10]);
+    assert_eq!(statuses[10], 429);
+    // Another visitor is unaffected.
+    let res = app
+        .reserve(
+            &app.token("calm", &event),
+            &json!({"show_id": show, "seat_ids": ["A-1"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn quantity_prefers_adjacent_seats_in_one_row() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let show = app.show(&event, 5, 10).await;
+    let res = app
+        .reserve(
+            &app.token("group", &event),
+            &json!({"show_id": show, "quantity": 4}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let held: Value = res.json().await.unwrap();
+    let seats = held["seats"].as_array().unwrap();
+    assert_eq!(seats.len(), 4);
+    let row = &seats[0]["row"];
+    assert!(seats.iter().all(|s| &s["row"] == row), "{held}");
+    let mut numbers: Vec<i64> = seats
+        .iter()
+        .map(|s| s["number"].as_i64().unwrap())
+        .collect();
+    numbers.sort();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+}

@@ -1,0 +1,488 @@
+//! Configuration: `config/base.toml`, then `config/{environment}.toml`, then `MARQUEE_…`
+//! environment variables (`[kafka] brokers` → `MARQUEE_KAFKA__BROKERS`). Every section is
+//! read and checked before any service binds a port, and every problem found is reported at
+//! once rather than one per restart.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::Secret;
+
+/// Everything a Marquee process can be configured with. Each binary reads the whole file set
+/// so one `config/` folder and one set of variables serve the three services.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Which `config/{environment}.toml` was layered over the base (`local`, `test`, `production`).
+    pub environment: String,
+    pub log: LogSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub gateway: GatewaySettings,
+    pub booking: BookingSettings,
+    pub worker: WorkerSettings,
+    pub admission: AdmissionSettings,
+    pub operator: OperatorSettings,
+    pub kafka: KafkaSettings,
+    pub stripe: StripeSettings,
+    pub shutdown: ShutdownSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// `pretty` for people at a terminal, `json` for log shippers.
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    /// The primary: every write and every read that must see the latest write.
+    pub url: Secret,
+    /// A replica for catalog and seat-map reads; empty means the primary.
+    #[serde(default)]
+    pub read_url: Secret,
+    pub max_connections: u32,
+    pub read_max_connections: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_ms: u64,
+    /// Apply pending migrations at start-up (demo and tests; production runs them as a job).
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RedisSettings {
+    pub url: Secret,
+    /// The set listing every event with a waiting room. Tests give each run its own.
+    pub events_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewaySettings {
+    pub listen: SocketAddr,
+    /// Where booking-core listens; the gateway proxies booking and admin routes there.
+    pub booking_url: String,
+    /// Peers whose `X-Forwarded-For` is believed (CIDRs or addresses).
+    pub trusted_proxies: Vec<String>,
+    /// In-flight requests before load shedding answers 503.
+    pub concurrency_limit: usize,
+    pub request_timeout_ms: u64,
+    pub body_limit_bytes: usize,
+    /// Sustained requests per second per client address, and the burst above it.
+    pub per_ip_per_second: u32,
+    pub per_ip_burst: u32,
+    /// Open server-sent-event streams at once; they are exempt from the request timeout.
+    pub max_event_streams: usize,
+    /// Mark cookies `Secure` (production, behind TLS).
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BookingSettings {
+    pub listen: SocketAddr,
+    /// How long a seat-map snapshot is served before the database is asked again.
+    pub seatmap_cache_ttl_ms: u64,
+    /// How often the sweeper looks for lapsed holds.
+    pub sweep_interval_ms: u64,
+    pub sweep_batch: i64,
+    pub max_seats_per_booking: u32,
+    pub reserve_attempts_per_minute: u32,
+    /// How long idempotency keys are kept.
+    pub idempotency_ttl_s: u64,
+    /// Where booking-core fetches the admission keys when it has no key files of its own.
+    #[serde(default)]
+    pub jwks_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerSettings {
+    /// Where the admission worker serves `/healthz`, `/readyz` and `/metrics`.
+    pub listen: SocketAddr,
+    pub tick_ms: u64,
+    /// How long a worker's per-event lease lasts without renewal.
+    pub lease_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdmissionSettings {
+    /// A folder of PEM private keys named `{kid}.pem`; the newest signs, all verify.
+    pub keys_dir: PathBuf,
+    /// Generate a key into `keys_dir` when it holds none (demo and tests only).
+    pub generate_if_missing: bool,
+    pub issuer: String,
+    /// Secret that signs queue tokens (HMAC); shared by every gateway.
+    pub queue_token_secret: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OperatorSettings {
+    /// Comma-separated bearer tokens accepted on the admin API.
+    pub tokens: Secret,
+}
+
+impl OperatorSettings {
+    pub fn token_list(&self) -> Vec<String> {
+        self.tokens
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KafkaSettings {
+    /// Bootstrap servers; empty means the embedded mock cluster.
+    #[serde(default)]
+    pub brokers: String,
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StripeSettings {
+    pub secret_key: Secret,
+    pub webhook_secret: Secret,
+    pub publishable_key: String,
+    /// Stripe's API, or the simulator's address in the demo.
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShutdownSettings {
+    /// After SIGTERM, how long in-flight requests may finish before the process exits.
+    pub drain_timeout_s: u64,
+}
+
+/// The sections whose rules are checked, each present when it parsed.
+struct Partial {
+    database: Option<DatabaseSettings>,
+    redis: Option<RedisSettings>,
+    gateway: Option<GatewaySettings>,
+    booking: Option<BookingSettings>,
+    worker: Option<WorkerSettings>,
+    admission: Option<AdmissionSettings>,
+    operator: Option<OperatorSettings>,
+    kafka: Option<KafkaSettings>,
+}
+
+impl Partial {
+    /// Rules that span fields or that serde cannot express, on every section that parsed.
+    fn check(&self, environment: &str, errors: &mut Vec<String>) {
+        let mut need = |ok: bool, msg: &str| {
+            if !ok {
+                errors.push(msg.to_owned());
+            }
+        };
+        let production = environment == "production";
+        if let Some(db) = &self.database {
+            need(
+                db.url.expose().starts_with("postgres"),
+                "[database] url must be a postgres:// URL",
+            );
+            need(
+                db.read_url.is_empty() || db.read_url.expose().starts_with("postgres"),
+                "[database] read_url must be empty or a postgres:// URL",
+            );
+            need(
+                db.max_connections > 0,
+                "[database] max_connections must be at least 1",
+            );
+        }
+        if let Some(redis) = &self.redis {
+            need(
+                redis.url.expose().starts_with("redis"),
+                "[redis] url must be a redis:// URL",
+            );
+        }
+        if let Some(gw) = &self.gateway {
+            need(
+                gw.booking_url.starts_with("http://") || gw.booking_url.starts_with("https://"),
+                "[gateway] booking_url must be an http(s) URL",
+            );
+            need(
+                gw.concurrency_limit > 0,
+                "[gateway] concurrency_limit must be at least 1",
+            );
+            need(
+                gw.per_ip_per_second > 0 && gw.per_ip_burst > 0,
+                "[gateway] per_ip_per_second and per_ip_burst must be at least 1",
+            );
+            for p in &gw.trusted_proxies {
+                need(
+                    crate::http::IpRange::parse(p).is_some(),
+                    &format!("[gateway] trusted_proxies: `{p}` is not an address or CIDR"),
+                );
+            }
+            need(
+                !production || gw.secure_cookies,
+                "[gateway] secure_cookies must be true in production",
+            );
+        }
+        if let Some(b) = &self.booking {
+            need(
+                (1..=10).contains(&b.max_seats_per_booking),
+                "[booking] max_seats_per_booking must be between 1 and 10",
+            );
+            need(
+                b.seatmap_cache_ttl_ms <= 1000,
+                "[booking] seatmap_cache_ttl_ms must be at most 1000 (seat maps are fresh within 1 s)",
+            );
+            need(
+                b.sweep_batch > 0,
+                "[booking] sweep_batch must be at least 1",
+            );
+        }
+        if let Some(w) = &self.worker {
+            need(
+                w.tick_ms > 0 && w.lease_ttl_ms > w.tick_ms,
+                "[worker] lease_ttl_ms must be longer than tick_ms",
+            );
+        }
+        if let Some(a) = &self.admission {
+            need(
+                a.queue_token_secret.expose().len() >= 32,
+                "[admission] queue_token_secret must be at least 32 characters",
+            );
+            need(
+                !production || !a.generate_if_missing,
+                "[admission] generate_if_missing must be false in production",
+            );
+        }
+        if let Some(op) = &self.operator {
+            let tokens = op.token_list();
+            need(
+                !tokens.is_empty(),
+                "[operator] tokens must name at least one token",
+            );
+            need(
+                !production || !tokens.iter().any(|t| t.starts_with("demo-")),
+                "[operator] tokens must not use the demo token in production",
+            );
+        }
+        if let Some(k) = &self.kafka {
+            need(!k.topic.is_empty(), "[kafka] topic must not be empty");
+        }
+    }
+}
+
+/// Every configuration problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+/// Where the files are and which environment to layer.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub dir: PathBuf,
+    pub environment: String,
+    /// Extra `(key, value)` overrides applied last, e.g. a test's port 0.
+    pub overrides: Vec<(String, String)>,
+    /// Read `MARQUEE_…` variables from the process environment.
+    pub use_env: bool,
+}
+
+impl Source {
+    /// The folder from `MARQUEE_CONFIG_DIR` (default `config`), the environment from
+    /// `MARQUEE_ENV` (default `local`).
+    pub fn from_env() -> Self {
+        Self {
+            dir: std::env::var_os("MARQUEE_CONFIG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("config")),
+            environment: std::env::var("MARQUEE_ENV").unwrap_or_else(|_| "local".into()),
+            overrides: Vec::new(),
+            use_env: true,
+        }
+    }
+
+    /// The repository's own `config/` with `config/test.toml`, no process environment:
+    /// what tests start from.
+    pub fn for_tests(workspace_config_dir: impl AsRef<Path>) -> Self {
+        Self {
+            dir: workspace_config_dir.as_ref().to_path_buf(),
+            environment: "test".into(),
+            overrides: Vec::new(),
+            use_env: false,
+        }
+    }
+
+    pub fn set(mut self, key: &str, value: impl ToString) -> Self {
+        self.overrides.push((key.to_owned(), value.to_string()));
+        self
+    }
+}
+
+impl Settings {
+    pub fn load(source: &Source) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let base = source.dir.join("base.toml");
+        if !base.exists() {
+            return Err(ConfigErrors(vec![format!(
+                "{} not found (set MARQUEE_CONFIG_DIR to the folder holding base.toml)",
+                base.display()
+            )]));
+        }
+        let env_file = source.dir.join(format!("{}.toml", source.environment));
+        if !env_file.exists() {
+            errors.push(format!(
+                "environment `{}` has no {}",
+                source.environment,
+                env_file.display()
+            ));
+        }
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(base))
+            .add_source(config::File::from(env_file).required(false));
+        if source.use_env {
+            builder = builder.add_source(
+                config::Environment::with_prefix("MARQUEE")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("gateway.trusted_proxies"),
+            );
+        }
+        for (key, value) in &source.overrides {
+            builder = builder
+                .set_override(key.as_str(), value.as_str())
+                .map_err(|e| ConfigErrors(vec![e.to_string()]))?;
+        }
+        let raw = builder
+            .build()
+            .map_err(|e| ConfigErrors(vec![e.to_string()]))?;
+
+        fn section<T: DeserializeOwned>(
+            raw: &config::Config,
+            name: &str,
+            errors: &mut Vec<String>,
+        ) -> Option<T> {
+            raw.get::<T>(name)
+                .map_err(|e| errors.push(format!("[{name}] {e}")))
+                .ok()
+        }
+        let partial = Partial {
+            database: section(&raw, "database", &mut errors),
+            redis: section(&raw, "redis", &mut errors),
+            gateway: section(&raw, "gateway", &mut errors),
+            booking: section(&raw, "booking", &mut errors),
+            worker: section(&raw, "worker", &mut errors),
+            admission: section(&raw, "admission", &mut errors),
+            operator: section(&raw, "operator", &mut errors),
+            kafka: section(&raw, "kafka", &mut errors),
+        };
+        let log = section(&raw, "log", &mut errors);
+        let stripe = section(&raw, "stripe", &mut errors);
+        let shutdown = section(&raw, "shutdown", &mut errors);
+        partial.check(&source.environment, &mut errors);
+        let Partial {
+            database: Some(database),
+            redis: Some(redis),
+            gateway: Some(gateway),
+            booking: Some(booking),
+            worker: Some(worker),
+            admission: Some(admission),
+            operator: Some(operator),
+            kafka: Some(kafka),
+        } = partial
+        else {
+            return Err(ConfigErrors(errors));
+        };
+        match (log, stripe, shutdown) {
+            (Some(log), Some(stripe), Some(shutdown)) if errors.is_empty() => Ok(Settings {
+                environment: source.environment.clone(),
+                log,
+                database,
+                redis,
+                gateway,
+                booking,
+                worker,
+                admission,
+                operator,
+                kafka,
+                stripe,
+                shutdown,
+            }),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+
+    /// The settings as TOML with every secret replaced by `[redacted]`.
+    pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_config() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
+    }
+
+    #[test]
+    fn every_shipped_environment_loads() {
+        for env in ["local", "test"] {
+            let mut source = Source::for_tests(repo_config());
+            source.environment = env.into();
+            Settings::load(&source).unwrap_or_else(|e| panic!("{env}: {e}"));
+        }
+    }
+
+    #[test]
+    fn the_production_example_is_complete_once_secrets_are_given() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            repo_config().join("base.toml"),
+            dir.path().join("base.toml"),
+        )
+        .unwrap();
+        std::fs::copy(
+            repo_config().join("production.example.toml"),
+            dir.path().join("production.toml"),
+        )
+        .unwrap();
+        let mut source = Source::for_tests(dir.path());
+        source.environment = "production".into();
+        let source = source
+            .set("operator.tokens", "op-abc")
+            .set("admission.queue_token_secret", "x".repeat(40));
+        Settings::load(&source).unwrap();
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let source = Source::for_tests(repo_config())
+            .set("database.url", "mysql://nope")
+            .set("redis.url", "http://nope")
+            .set("gateway.listen", "not-an-address")
+            .set("booking.max_seats_per_booking", 40);
+        let err = Settings::load(&source).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("[gateway]"), "{text}");
+        assert!(text.contains("[database] url"), "{text}");
+        assert!(text.contains("[redis] url"), "{text}");
+        assert!(text.contains("max_seats_per_booking"), "{text}");
+    }
+
+    #[test]
+    fn printed_config_hides_secrets() {
+        let source = Source::for_tests(repo_config()).set("stripe.secret_key", "sk_live_zzz");
+        let text = Settings::load(&source).unwrap().redacted_toml();
+        assert!(!text.contains("sk_live_zzz"));
+        assert!(text.contains("[redacted]"));
+    }
+}

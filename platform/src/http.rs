@@ -1,0 +1,192 @@
+//! HTTP plumbing every service shares: the outer layers (request id, trace, metrics, panic
+//! guard), health routes, and the client address behind trusted proxies.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::IntoResponse;
+use http::{HeaderMap, HeaderName, StatusCode};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::Problem;
+use crate::metrics::{self, HttpMetrics};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wrap a service's routes in the layers every Marquee service has. Read top to bottom:
+/// the request id is set first so the trace span and every log line carry it; the panic
+/// guard sits innermost so a bug becomes a logged 500 problem instead of a dropped connection.
+pub fn common_layers(router: Router, metrics: Arc<HttpMetrics>) -> Router {
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            metrics::track,
+        ))
+        .route(
+            "/metrics",
+            axum::routing::get(metrics::endpoint).with_state(metrics),
+        )
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                        let id = req
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+                    tracing::error!("handler panicked");
+                    Problem::internal().into_response()
+                })),
+        )
+        .fallback(|| async { Problem::not_found("route") })
+}
+
+/// `/readyz` answer from a list of dependency checks (name, error if failing).
+pub fn readiness(checks: Vec<(&'static str, Option<String>)>) -> axum::response::Response {
+    let failing: Vec<_> = checks
+        .iter()
+        .filter_map(|(n, e)| e.as_ref().map(|e| format!("{n}: {e}")))
+        .collect();
+    if failing.is_empty() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        Problem::unavailable(failing.join("; "), 2).into_response()
+    }
+}
+
+/// An address or CIDR block, for `trusted_proxies`.
+#[derive(Debug, Clone, Copy)]
+pub struct IpRange {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (s.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { net: addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The client's address: the right-most `X-Forwarded-For` entry that is not itself a trusted
+/// proxy, when the direct peer is trusted; otherwise the peer.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpRange]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|r| r.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    while let Some(ip) = chain.pop() {
+        if !is_trusted(ip) {
+            return ip;
+        }
+    }
+    peer
+}
+
+/// The bearer token from `Authorization`, or else the named cookie.
+pub fn bearer_or_cookie(headers: &HeaderMap, cookie: &str) -> Option<String> {
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, token) = v.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
+    }
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == cookie)
+        .map(|(_, v)| v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn right_most_untrusted_forwarded_entry_wins() {
+        let trusted = vec![
+            IpRange::parse("127.0.0.0/8").unwrap(),
+            IpRange::parse("10.0.0.0/8").unwrap(),
+        ];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 1.2.3.4, 10.1.1.1".parse().unwrap(),
+        );
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            client_ip(peer, &h, &trusted),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        let stranger: IpAddr = "8.8.8.8".parse().unwrap();
+        assert_eq!(client_ip(stranger, &h, &trusted), stranger);
+    }
+
+    #[test]
+    fn parses_ranges() {
+        assert!(
+            IpRange::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(
+            !IpRange::parse("10.0.0.0/8")
+                .unwrap()
+                .contains("11.0.0.1".parse().unwrap())
+        );
+        assert!(IpRange::parse("10.0.0.0/33").is_none());
+        assert!(IpRange::parse("nope").is_none());
+    }
+}

@@ -1,0 +1,93 @@
+//! Prometheus metrics: a registry per service and the HTTP request metrics every service
+//! records, labelled by route template (never the raw path, which would explode cardinality).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// Request counts and latencies by method, route template and status.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    pub registry: Registry,
+    /// `http_requests_total{method,route,status}`
+    requests: IntCounterVec,
+    /// `http_request_duration_seconds{method,route}`
+    duration: HistogramVec,
+}
+
+impl HttpMetrics {
+    pub fn new(service: &str) -> Self {
+        let registry = Registry::new_custom(
+            Some("marquee".into()),
+            Some([("service".to_owned(), service.to_owned())].into()),
+        )
+        .expect("valid registry");
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests answered"),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(duration.clone()))
+            .expect("register");
+        Self {
+            registry,
+            requests,
+            duration,
+        }
+    }
+
+    /// The registry's contents in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Middleware: time and count each request under its route template.
+pub async fn track(State(m): State<Arc<HttpMetrics>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    m.duration
+        .with_label_values(&[method.as_str(), route.as_str()])
+        .observe(start.elapsed().as_secs_f64());
+    m.requests
+        .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+/// `GET /metrics`
+pub async fn endpoint(State(m): State<Arc<HttpMetrics>>) -> impl IntoResponse {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
+}

@@ -1,0 +1,96 @@
+//! Graceful shutdown: a future that resolves on SIGTERM or Ctrl-C, and a drain deadline.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Resolves when the process is asked to stop.
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; draining");
+}
+
+/// A stop switch that background tasks watch and tests flip.
+#[derive(Clone)]
+pub struct Shutdown {
+    tx: watch::Sender<bool>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self {
+            tx: watch::channel(false).0,
+        }
+    }
+
+    pub fn trigger(&self) {
+        self.tx.send_replace(true);
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        *self.tx.borrow()
+    }
+
+    /// Resolves once `trigger` has been called (at once if it already was).
+    pub async fn wait(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+
+    /// Flip the switch when the process receives SIGTERM/Ctrl-C.
+    pub fn on_signal(self) -> Self {
+        let me = self.clone();
+        tokio::spawn(async move {
+            signal().await;
+            me.trigger();
+        });
+        self
+    }
+}
+
+/// Serve `router` on `listener` until `shutdown` fires, then give in-flight requests
+/// `drain` to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: Shutdown,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let stop = shutdown.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.wait().await });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        res = &mut server => res,
+        () = async { shutdown.wait().await; tokio::time::sleep(drain).await } => {
+            tracing::warn!(?drain, "drain deadline passed; closing remaining connections");
+            Ok(())
+        }
+    }
+}

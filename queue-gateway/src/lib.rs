@@ -1,0 +1,13 @@
+//! queue-gateway: Marquee's only public listener. Serves the waiting room (pages, queue API,
+//! JWKS), holds the edge (rate limits, load shedding, timeouts), checks admission tokens
+//! before a reserve, and proxies booking and admin calls to booking-core.
+
+pub mod edge;
+pub mod error;
+pub mod openapi;
+pub mod proxy;
+pub mod routes;
+pub mod startup;
+pub mod state;
+
+pub use startup::Application;

@@ -1,0 +1,19 @@
+use clap::Parser;
+use marquee_platform::cli::Cli;
+
+/// queue-gateway: the waiting room and the public edge of Marquee.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    cli: Cli,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Args::parse().cli.settings();
+    marquee_platform::telemetry::init(&settings.log);
+    let app = queue_gateway::Application::build(settings).await?;
+    tracing::info!(port = app.port(), "queue-gateway listening");
+    app.run_until_stopped().await
+}

@@ -1,0 +1,128 @@
+//! The reverse proxy to booking-core. Bodies stream both ways, so server-sent events pass
+//! straight through; hop-by-hop headers are dropped and the client address is forwarded.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use http::{HeaderName, HeaderValue, Uri, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::error::GatewayError;
+
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+}
+
+impl Upstream {
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        let uri: Uri = base.parse()?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Ok(Self {
+            client,
+            scheme: uri.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP),
+            authority: uri
+                .authority()
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("booking_url has no host"))?,
+        })
+    }
+
+    /// Send `req` to booking-core as it came, and hand back what it answers.
+    pub async fn forward(
+        &self,
+        mut req: Request,
+        client: IpAddr,
+    ) -> Result<Response, GatewayError> {
+        let path = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        *req.uri_mut() = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|e| GatewayError::Internal(e.into()))?;
+        let headers = req.headers_mut();
+        for h in &HOP_BY_HOP {
+            headers.remove(h);
+        }
+        headers.remove(header::HOST);
+        let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev}, {client}"),
+            None => client.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&forwarded) {
+            headers.insert("x-forwarded-for", v);
+        }
+        let response = self.client.request(req).await.map_err(|e| {
+            tracing::warn!(error = %e, "booking-core unreachable");
+            GatewayError::Unavailable(format!("booking-core: {e}"))
+        })?;
+        let (mut parts, body) = response.into_parts();
+        for h in &HOP_BY_HOP {
+            parts.headers.remove(h);
+        }
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+
+    /// GET a JSON document from booking-core (e.g. a show, to learn its event).
+    pub async fn get_json(&self, path: &str) -> Result<Option<serde_json::Value>, GatewayError> {
+        use http_body_util::BodyExt;
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|e| GatewayError::Internal(e.into()))?;
+        let req = http::Request::get(uri)
+            .body(Body::empty())
+            .map_err(|e| GatewayError::Internal(e.into()))?;
+        let response = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| GatewayError::Unavailable(format!("booking-core: {e}")))?;
+        if response.status() == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(GatewayError::Unavailable(format!(
+                "booking-core answered {}",
+                response.status()
+            )));
+        }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| GatewayError::Unavailable(e.to_string()))?
+            .to_bytes();
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+}

@@ -1,0 +1,139 @@
+//! Booking and admin calls go to booking-core. A reserve is checked here first: it needs a
+//! valid admission token for the show's event, so requests from outside the queue never
+//! reach the database.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use marquee_platform::Problem;
+use marquee_waitroom::TokenError;
+use tokio::sync::Semaphore;
+
+use crate::error::GatewayError;
+use crate::state::AppState;
+
+pub const ADMISSION_COOKIE: &str = "marquee_admission";
+
+/// Forward as-is. Server-sent-event streams take one of their own permits for their lifetime.
+pub async fn pass(
+    State((state, streams)): State<(AppState, Arc<Semaphore>)>,
+    req: Request,
+) -> Response {
+    let client = crate::edge::client_ip(&state, &req);
+    let is_stream = req.uri().path().ends_with("/seats/events");
+    let permit = if is_stream {
+        match streams.try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return Problem::unavailable("too many live streams open; retry shortly", 5)
+                    .into_response();
+            }
+        }
+    } else {
+        None
+    };
+    match state.upstream.forward(req, client).await {
+        Ok(response) => match permit {
+            None => response,
+            Some(permit) => {
+                let (parts, body) = response.into_parts();
+                let guarded = body.into_data_stream().map(move |chunk| {
+                    let _held = &permit;
+                    chunk
+                });
+                Response::from_parts(parts, Body::from_stream(guarded))
+            }
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /v1/bookings/reserve`: refuse without a valid admission token for the show's event.
+pub async fn reserve(State(state): State<AppState>, req: Request) -> Response {
+    match check_reserve(&state, req).await {
+        Ok((req, client)) => match state.upstream.forward(req, client).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn check_reserve(state: &AppState, req: Request) -> Result<(Request, IpAddr), GatewayError> {
+    let client = crate::edge::client_ip(state, &req);
+    let token = marquee_platform::http::bearer_or_cookie(req.headers(), ADMISSION_COOKIE)
+        .ok_or_else(|| GatewayError::Unauthorized("admission token missing".into()))?;
+    let visitor_key = req
+        .headers()
+        .get("x-visitor-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (parts, body) = req.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|_| {
+            GatewayError::Validation(vec![marquee_platform::FieldError::new(
+                "body",
+                "could not be read (too large?)",
+            )])
+        })?
+        .to_bytes();
+    let show_id = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("show_id").and_then(|s| s.as_str()).map(str::to_owned));
+    // A body without a show id goes on; booking-core names what is wrong with it.
+    if let Some(show_id) = show_id
+        && let Some(event) = event_of_show(state, &show_id).await?
+    {
+        state
+            .keys
+            .verify(
+                &token,
+                &state.settings.admission.issuer,
+                &event,
+                visitor_key.as_deref(),
+            )
+            .map_err(|e| match e {
+                TokenError::WrongEvent => GatewayError::Forbidden,
+                other => GatewayError::Unauthorized(other.to_string()),
+            })?;
+    }
+    Ok((Request::from_parts(parts, Body::from(bytes)), client))
+}
+
+/// The event a show belongs to (never changes, so remembered).
+async fn event_of_show(state: &AppState, show_id: &str) -> Result<Option<String>, GatewayError> {
+    if show_id.is_empty()
+        || show_id.len() > 100
+        || !show_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Ok(None);
+    }
+    if let Some(e) = state.show_events.lock().expect("show cache").get(show_id) {
+        return Ok(Some(e.clone()));
+    }
+    let Some(show) = state
+        .upstream
+        .get_json(&format!("/v1/shows/{show_id}"))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(event) = show["event_id"].as_str().map(str::to_owned) else {
+        return Ok(None);
+    };
+    let mut cache = state.show_events.lock().expect("show cache");
+    if cache.len() > 100_000 {
+        cache.clear();
+    }
+    cache.insert(show_id.to_owned(), event.clone());
+    Ok(Some(event))
+}

@@ -1,0 +1,114 @@
+//! Building and running the gateway.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use marquee_platform::Settings;
+use marquee_platform::http::IpRange;
+use marquee_platform::metrics::HttpMetrics;
+use marquee_platform::shutdown::Shutdown;
+use marquee_waitroom::Keyring;
+use tokio::net::TcpListener;
+
+use crate::edge::ClientLimiter;
+use crate::proxy::Upstream;
+use crate::state::{App, AppState};
+
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    state: AppState,
+    shutdown: Shutdown,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Shutdown::new().on_signal()).await
+    }
+
+    pub async fn build_with(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let keys = Keyring::load_dir(
+            &settings.admission.keys_dir,
+            settings.admission.generate_if_missing,
+        )
+        .context("loading admission signing keys")?;
+        let redis_client =
+            redis::Client::open(settings.redis.url.expose()).context("parsing the Redis URL")?;
+        let redis = redis::aio::ConnectionManager::new_with_config(
+            redis_client,
+            redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_number_of_retries(2),
+        )
+        .await
+        .context("connecting to Redis")?;
+        let upstream = Upstream::new(&settings.gateway.booking_url)?;
+        let listener = TcpListener::bind(settings.gateway.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.gateway.listen))?;
+        let port = listener.local_addr()?.port();
+        let trusted = settings
+            .gateway
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| IpRange::parse(p))
+            .collect();
+        let state = AppState(Arc::new(App {
+            limiter: ClientLimiter::new(
+                settings.gateway.per_ip_per_second,
+                settings.gateway.per_ip_burst,
+            ),
+            keys,
+            redis,
+            upstream,
+            trusted,
+            metrics: Arc::new(HttpMetrics::new("queue_gateway")),
+            show_events: Default::default(),
+            settings,
+        }));
+        Ok(Self {
+            port,
+            listener,
+            state,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let drain = Duration::from_secs(self.state.settings.shutdown.drain_timeout_s);
+        let tidy = {
+            let state = self.state.clone();
+            let stop = self.shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => state.limiter.tidy(),
+                        () = stop.wait() => return,
+                    }
+                }
+            })
+        };
+        let router = crate::routes::router(self.state.clone());
+        marquee_platform::shutdown::serve(self.listener, router, self.shutdown.clone(), drain)
+            .await?;
+        self.shutdown.trigger();
+        let _ = tidy.await;
+        tracing::info!("queue-gateway stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! The gateway's shared state.
+
+use std::sync::Arc;
+
+use marquee_platform::Settings;
+use marquee_platform::http::IpRange;
+use marquee_platform::metrics::HttpMetrics;
+use marquee_waitroom::Keyring;
+
+use crate::edge::ClientLimiter;
+use crate::proxy::Upstream;
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub keys: Keyring,
+    pub redis: redis::aio::ConnectionManager,
+    pub upstream: Upstream,
+    pub limiter: ClientLimiter,
+    pub trusted: Vec<IpRange>,
+    pub metrics: Arc<HttpMetrics>,
+    /// Show id → event id, learnt from booking-core (a show never changes event).
+    pub show_events: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}

@@ -1,0 +1,175 @@
+//! Test support shared by every crate's tests: each test gets its own database (cloned from a
+//! migrated template), its own Redis namespace and admission keys, and waits on conditions
+//! with deadlines instead of sleeping.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use marquee_platform::Settings;
+use marquee_platform::config::Source;
+use marquee_waitroom::Keyring;
+use marquee_waitroom::admission::{AUDIENCE, AdmissionClaims};
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, Executor, PgConnection};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// The server tests create databases on (`DATABASE_URL`, default the local one).
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => format!("{url}/{db}"),
+    }
+}
+
+/// A fresh, migrated database for one test; its URL.
+pub async fn database() -> String {
+    let server = server_url();
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .expect("connect to Postgres");
+    let digest = MIGRATOR
+        .iter()
+        .fold(Sha256::new(), |h, m| h.chain_update(&*m.checksum));
+    let digest: String = digest
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let template = format!("mq_template_{digest}");
+    admin
+        .execute("SELECT pg_advisory_lock(770077)")
+        .await
+        .expect("lock");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&template)
+            .fetch_one(&mut admin)
+            .await
+            .expect("query");
+    if !exists {
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE \"{template}\""
+            )))
+            .await
+            .expect("create template");
+        let mut conn = PgConnection::connect(&with_db(&server, &template))
+            .await
+            .expect("connect template");
+        MIGRATOR.run(&mut conn).await.expect("migrate template");
+        conn.close().await.ok();
+    }
+    let name = format!("mqt_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+        )))
+        .await
+        .expect("create test database");
+    admin
+        .execute("SELECT pg_advisory_unlock(770077)")
+        .await
+        .expect("unlock");
+    admin.close().await.ok();
+    with_db(&server, &name)
+}
+
+/// The repository's `config/` folder.
+pub fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+/// A short unique suffix for event ids and Redis namespaces.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// Everything one test's services share: database, Redis namespace, admission keys.
+pub struct TestEnv {
+    pub database_url: String,
+    pub events_key: String,
+    pub keys_dir: tempfile::TempDir,
+    pub keys: Keyring,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let keys_dir = tempfile::tempdir().expect("tempdir");
+        let keys = Keyring::load_dir(keys_dir.path(), true).expect("admission key");
+        Self {
+            database_url: database().await,
+            events_key: unique("wr:test-events"),
+            keys_dir,
+            keys,
+        }
+    }
+
+    /// Test settings for this environment; add overrides with `Source::set`.
+    pub fn source(&self) -> Source {
+        Source::for_tests(config_dir())
+            .set("database.url", &self.database_url)
+            .set("redis.url", redis_url())
+            .set("redis.events_key", &self.events_key)
+            .set("admission.keys_dir", self.keys_dir.path().display())
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::load(&self.source()).expect("test settings")
+    }
+
+    /// An admission token as the gateway would issue it.
+    pub fn admission_token(&self, visitor: &str, event: &str, ttl_s: i64) -> String {
+        self.keys
+            .sign(&claims(visitor, event, ttl_s))
+            .expect("sign")
+    }
+}
+
+pub fn claims(visitor: &str, event: &str, ttl_s: i64) -> AdmissionClaims {
+    let now = chrono::Utc::now().timestamp();
+    AdmissionClaims {
+        iss: "marquee".into(),
+        aud: AUDIENCE.into(),
+        sub: visitor.into(),
+        evt: event.into(),
+        iat: now,
+        nbf: now,
+        exp: now + ttl_s,
+        jti: uuid::Uuid::new_v4().to_string(),
+        cnf: None,
+    }
+}
+
+/// Poll `check` until it yields `Some`, or panic after `deadline` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,53 @@
+//! Redis key names. Every key of one event carries the hash tag `{event}` so all of them live
+//! on one Redis Cluster shard and the event's scripts run unchanged on a cluster.
+
+/// `wr:{event}:cfg`: the event's live settings as JSON, written by booking-core.
+pub fn cfg(event: &str) -> String {
+    format!("wr:{{{event}}}:cfg")
+}
+
+/// `wr:{event}:waiting`: sorted set of waiting visitors scored by place.
+pub fn waiting(event: &str) -> String {
+    format!("wr:{{{event}}}:waiting")
+}
+
+/// `wr:{event}:prequeue`: set of visitors who arrived before opening (order decided later).
+pub fn prequeue(event: &str) -> String {
+    format!("wr:{{{event}}}:prequeue")
+}
+
+/// `wr:{event}:active`: sorted set of admitted visitors scored by session expiry (ms).
+pub fn active(event: &str) -> String {
+    format!("wr:{{{event}}}:active")
+}
+
+/// `wr:{event}:seen`: sorted set of visitors scored by the last time they polled (ms).
+pub fn seen(event: &str) -> String {
+    format!("wr:{{{event}}}:seen")
+}
+
+/// `wr:{event}:state`: hash of counters (next place, watermark, admitted total, carry).
+pub fn state(event: &str) -> String {
+    format!("wr:{{{event}}}:state")
+}
+
+/// `wr:{event}:lease`: which worker replica admits for this event.
+pub fn lease(event: &str) -> String {
+    format!("wr:{{{event}}}:lease")
+}
+
+/// `wr:{event}:admits`: sorted set of `"{tick_ms}:{count}"` scored by tick time, so the
+/// admitted count over the last minute can be read back.
+pub fn admits(event: &str) -> String {
+    format!("wr:{{{event}}}:admits")
+}
+
+/// Fields of [`state`].
+pub mod field {
+    /// The place the next joining visitor gets.
+    pub const NEXT_PLACE: &str = "next_place";
+    /// Every visitor with a place at or below this has been admitted (or dropped).
+    pub const WATERMARK: &str = "watermark";
+    /// Visitors admitted since the event was created.
+    pub const ADMITTED_TOTAL: &str = "admitted_total";
+}

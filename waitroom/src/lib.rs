@@ -1,0 +1,11 @@
+//! The waiting room's shared parts, used by the gateway, the admission worker and
+//! booking-core: Redis key names, each event's live settings, and the admission tokens that
+//! let a fan from the queue into booking.
+
+pub mod admission;
+pub mod keys;
+pub mod live;
+pub mod queue;
+
+pub use admission::{AdmissionClaims, Keyring, TokenError};
+pub use live::{EventState, LiveSettings};

@@ -1,0 +1,78 @@
+//! An event's live settings as booking-core publishes them to Redis for gateways and workers.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventState {
+    Prequeue,
+    Open,
+    Paused,
+    Closed,
+}
+
+impl EventState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prequeue => "prequeue",
+            Self::Open => "open",
+            Self::Paused => "paused",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "prequeue" => Self::Prequeue,
+            "open" => Self::Open,
+            "paused" => Self::Paused,
+            "closed" => Self::Closed,
+            _ => return None,
+        })
+    }
+}
+
+/// What `wr:{event}:cfg` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSettings {
+    pub id: String,
+    pub name: String,
+    pub state: EventState,
+    pub opens_at: DateTime<Utc>,
+    pub rate_per_minute: u32,
+    pub max_active: u32,
+    pub session_ttl_s: u32,
+    pub hold_ttl_s: u32,
+    pub min_poll_interval_ms: u32,
+    pub abandon_after_s: u32,
+    /// No show of the event has a seat left (set and cleared by booking-core).
+    pub sold_out: bool,
+    /// When the settings last changed (µs since the epoch): a writer holding an older
+    /// revision never overwrites a newer one.
+    pub revision: i64,
+}
+
+impl LiveSettings {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("settings serialize")
+    }
+}
+
+/// Set `wr:{event}:cfg` unless it already holds a newer revision.
+/// KEYS[1] cfg  ARGV[1] settings JSON  ARGV[2] revision. Returns 1 when written.
+pub fn publish_script() -> redis::Script {
+    redis::Script::new(
+        r"
+        local current = redis.call('GET', KEYS[1])
+        if current then
+          local ok, parsed = pcall(cjson.decode, current)
+          if ok and parsed.revision and tonumber(parsed.revision) > tonumber(ARGV[2]) then
+            return 0
+          end
+        end
+        redis.call('SET', KEYS[1], ARGV[1])
+        return 1
+        ",
+    )
+}

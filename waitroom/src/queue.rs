@@ -1,0 +1,111 @@
+//! The queue in Redis, per event:
+//!
+//! * `waiting` — sorted set, visitor → place. Places of visitors who arrived after opening are
+//!   [`OFFSET`] + arrival number; pre-queue visitors get places `1..=n` at the shuffle.
+//! * `prequeue` — set of visitors who arrived before opening, frozen the moment the shuffle
+//!   seed is published; their order is the members sorted by `sha1hex(seed + ":" + visitor)`,
+//!   so anyone can replay it from the seed.
+//! * `active` — sorted set, visitor → session expiry (ms).
+//! * `seen` — sorted set, visitor → last poll (ms), for dropping visitors who left.
+//! * `state` — hash: `next_place`, `watermark` (highest place admitted), `admitted_total`,
+//!   `carry`, `last_tick_ms`, `shuffle_seed`, `prequeue_total`, `shuffled`.
+
+use redis::Script;
+use sha1_smol::Sha1;
+
+use crate::keys;
+
+/// Places of post-opening arrivals start above every possible pre-queue place.
+pub const OFFSET: u64 = 1_000_000_000_000;
+
+pub fn join_script() -> Script {
+    Script::new(include_str!("scripts/join.lua"))
+}
+
+pub fn admit_script() -> Script {
+    Script::new(include_str!("scripts/admit.lua"))
+}
+
+pub fn lease_script() -> Script {
+    Script::new(include_str!("scripts/lease.lua"))
+}
+
+pub fn freeze_script() -> Script {
+    Script::new(include_str!("scripts/freeze_prequeue.lua"))
+}
+
+/// The join script's keys, in order.
+pub fn join_keys(event: &str) -> [String; 5] {
+    [
+        keys::state(event),
+        keys::waiting(event),
+        keys::prequeue(event),
+        keys::seen(event),
+        keys::active(event),
+    ]
+}
+
+/// The admit script's keys, in order.
+pub fn admit_keys(event: &str) -> [String; 6] {
+    [
+        keys::state(event),
+        keys::waiting(event),
+        keys::active(event),
+        keys::seen(event),
+        keys::admits(event),
+        keys::lease(event),
+    ]
+}
+
+/// Where a place stands in the one line everyone is in: pre-queue places first, then
+/// post-opening arrivals in order.
+pub fn sequence(place: u64, prequeue_total: u64) -> u64 {
+    if place > OFFSET {
+        prequeue_total + (place - OFFSET)
+    } else {
+        place
+    }
+}
+
+/// Visitors ahead of `place` given the admission watermark.
+pub fn position(place: u64, watermark: u64, prequeue_total: u64) -> u64 {
+    sequence(place, prequeue_total).saturating_sub(sequence(watermark, prequeue_total))
+}
+
+/// The fair pre-queue order for a seed: anyone can recompute it once the seed is published.
+pub fn shuffle_order(seed: &str, mut visitors: Vec<String>) -> Vec<String> {
+    let key = |v: &str| {
+        let mut h = Sha1::new();
+        h.update(seed.as_bytes());
+        h.update(b":");
+        h.update(v.as_bytes());
+        h.digest().to_string()
+    };
+    visitors.sort_by_cached_key(|v| (key(v), v.clone()));
+    visitors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_span_the_prequeue_and_later_arrivals() {
+        // 10 pre-queue visitors; watermark at place 4 of them.
+        assert_eq!(position(7, 4, 10), 3);
+        // A later arrival (the 2nd after opening) while the pre-queue is still being admitted.
+        assert_eq!(position(OFFSET + 2, 4, 10), 8);
+        // Once the watermark is among later arrivals.
+        assert_eq!(position(OFFSET + 9, OFFSET + 5, 10), 4);
+    }
+
+    #[test]
+    fn the_shuffle_replays_from_its_seed() {
+        let visitors: Vec<String> = (0..100).map(|i| format!("v{i}")).collect();
+        let a = shuffle_order("seed-1", visitors.clone());
+        let b = shuffle_order("seed-1", visitors.iter().rev().cloned().collect());
+        assert_eq!(a, b);
+        assert_ne!(a, visitors);
+        assert_ne!(a, shuffle_order("seed-2", visitors));
+    }
+}

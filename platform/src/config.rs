@@ -85,6 +85,8 @@ pub struct GatewaySettings {
     pub max_event_streams: usize,
     /// Mark cookies `Secure` (production, behind TLS).
     pub secure_cookies: bool,
+    /// How often each event's settings and admission watermark are re-read from Redis.
+    pub view_refresh_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,8 +4,12 @@
 
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod openapi;
+pub mod pages;
+pub mod presence;
 pub mod proxy;
+pub mod queue;
 pub mod routes;
 pub mod startup;
 pub mod state;

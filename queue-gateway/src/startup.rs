@@ -61,11 +61,17 @@ impl Application {
                 settings.gateway.per_ip_burst,
             ),
             keys,
-            redis,
+            redis: redis.clone(),
             upstream,
             trusted,
             metrics: Arc::new(HttpMetrics::new("queue_gateway")),
             show_events: Default::default(),
+            events: crate::events::Events::new(redis.clone()),
+            presence: Default::default(),
+            queue_signer: marquee_waitroom::queue_token::QueueSigner::new(
+                settings.admission.queue_token_secret.expose(),
+            ),
+            assets: crate::pages::Assets::load(),
             settings,
         }));
         Ok(Self {
@@ -94,11 +100,28 @@ impl Application {
             let state = self.state.clone();
             let stop = self.shutdown.clone();
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                let mut refresh = tokio::time::interval(Duration::from_millis(
+                    state.settings.gateway.view_refresh_ms,
+                ));
+                let mut flush = tokio::time::interval(Duration::from_secs(1));
+                let mut tidy = tokio::time::interval(Duration::from_secs(60));
+                for t in [&mut refresh, &mut flush, &mut tidy] {
+                    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+                let mut redis = state.redis.clone();
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => state.limiter.tidy(),
-                        () = stop.wait() => return,
+                        _ = refresh.tick() => state.events.refresh_all().await,
+                        _ = flush.tick() => {
+                            if let Err(e) = state.presence.flush(&mut redis).await {
+                                tracing::warn!(error = %e, "presence flush failed; will retry");
+                            }
+                        }
+                        _ = tidy.tick() => state.limiter.tidy(),
+                        () = stop.wait() => {
+                            let _ = state.presence.flush(&mut redis).await;
+                            return;
+                        }
                     }
                 }
             })

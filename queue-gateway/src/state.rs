@@ -8,7 +8,11 @@ use marquee_platform::metrics::HttpMetrics;
 use marquee_waitroom::Keyring;
 
 use crate::edge::ClientLimiter;
+use crate::events::Events;
+use crate::pages::Assets;
+use crate::presence::Presence;
 use crate::proxy::Upstream;
+use marquee_waitroom::queue_token::QueueSigner;
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<App>);
@@ -30,4 +34,11 @@ pub struct App {
     pub metrics: Arc<HttpMetrics>,
     /// Show id → event id, learnt from booking-core (a show never changes event).
     pub show_events: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Each event's settings and watermark, kept in memory.
+    pub events: Events,
+    /// Visitors seen polling, flushed to Redis once a second.
+    pub presence: Presence,
+    pub queue_signer: QueueSigner,
+    /// The pages' static files, by content-hashed name.
+    pub assets: Assets,
 }

@@ -1,1 +1,247 @@
-//! placeholder
+//! The whole system in one process for end-to-end tests: booking-core, the gateway and any
+//! number of admission-worker replicas, each on port 0, sharing one test database and Redis
+//! namespace.
+
+use std::time::Duration;
+
+use marquee_platform::config::Source;
+use marquee_platform::shutdown::Shutdown;
+use marquee_testkit::{TestEnv, unique};
+use redis::AsyncCommands;
+use reqwest::Response;
+use serde_json::{Value, json};
+
+pub const OPERATOR: &str = "Bearer test-operator-token";
+
+pub struct Stack {
+    /// The gateway's address: everything a client does goes here.
+    pub url: String,
+    pub booking_url: String,
+    pub http: reqwest::Client,
+    pub env: TestEnv,
+    pub redis: redis::aio::MultiplexedConnection,
+    booking_stop: Shutdown,
+    gateway_stop: Shutdown,
+    /// One stop switch per worker replica.
+    pub workers: Vec<Shutdown>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.gateway_stop.trigger();
+        self.booking_stop.trigger();
+        for w in &self.workers {
+            w.trigger();
+        }
+    }
+}
+
+/// Start everything with `workers` admission replicas; `tweak` adjusts the shared settings.
+pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
+    let env = TestEnv::new().await;
+    let settings = |s: Source| marquee_platform::Settings::load(&tweak(s)).expect("settings");
+
+    let booking_stop = Shutdown::new();
+    let booking =
+        booking_core::Application::build_with(settings(env.source()), booking_stop.clone())
+            .await
+            .expect("booking-core starts");
+    let booking_url = format!("http://127.0.0.1:{}", booking.port());
+    tokio::spawn(booking.run_until_stopped());
+
+    let gateway_stop = Shutdown::new();
+    let gateway = queue_gateway::Application::build_with(
+        settings(env.source().set("gateway.booking_url", &booking_url)),
+        gateway_stop.clone(),
+    )
+    .await
+    .expect("gateway starts");
+    let url = format!("http://127.0.0.1:{}", gateway.port());
+    tokio::spawn(gateway.run_until_stopped());
+
+    let mut stops = Vec::new();
+    for _ in 0..workers {
+        stops.push(start_worker(&env, &tweak).await);
+    }
+    let redis = redis::Client::open(marquee_testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    Stack {
+        url,
+        booking_url,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        env,
+        redis,
+        booking_stop,
+        gateway_stop,
+        workers: stops,
+    }
+}
+
+/// Start one more admission-worker replica; its stop switch.
+pub async fn start_worker(env: &TestEnv, tweak: &impl Fn(Source) -> Source) -> Shutdown {
+    let stop = Shutdown::new();
+    let settings = marquee_platform::Settings::load(&tweak(env.source())).expect("settings");
+    let worker = admission_worker::Application::build_with(settings, stop.clone())
+        .await
+        .expect("worker starts");
+    tokio::spawn(worker.run_until_stopped());
+    stop
+}
+
+/// One fan's client: its queue token and visitor id once joined.
+#[derive(Debug, Clone)]
+pub struct Fan {
+    pub visitor_id: String,
+    pub queue_token: String,
+    pub csrf: String,
+    pub key: Option<String>,
+}
+
+impl Stack {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Create an event through the gateway's admin route. `extra` overrides the defaults.
+    pub async fn event(&self, extra: Value) -> String {
+        let id = unique("ev");
+        let mut body = json!({
+            "id": id, "name": "E2E on-sale", "opens_at": "2026-01-01T00:00:00Z", "state": "open",
+            "rate_per_minute": 6000, "max_active": 1000, "session_ttl_s": 600, "hold_ttl_s": 600,
+            "min_poll_interval_ms": 0, "abandon_after_s": 60,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let res = self
+            .http
+            .post(self.at("/admin/v1/events"))
+            .header("authorization", OPERATOR)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        id
+    }
+
+    pub async fn patch_event(&self, id: &str, body: Value) {
+        let res = self
+            .http
+            .patch(self.at(&format!("/admin/v1/events/{id}")))
+            .header("authorization", OPERATOR)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+
+    pub async fn show(&self, event: &str, rows: usize, per_row: usize) -> String {
+        let layout: Vec<Value> = (0..rows)
+            .map(|r| json!({"name": ((b'A' + r as u8) as char).to_string(), "seats": per_row}))
+            .collect();
+        let res = self
+            .http
+            .post(self.at("/admin/v1/shows"))
+            .header("authorization", OPERATOR)
+            .json(&json!({
+                "event_id": event, "movie": {"title": "E2E Film", "genres": ["drama"]},
+                "theater": {"name": "E2E Cinema", "city": "Testville", "time_zone": "UTC"},
+                "screen": "1", "starts_at": "2030-01-01T20:00:00Z", "price_cents": 900,
+                "currency": "usd", "layout": {"rows": layout},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        res.json::<Value>().await.unwrap()["show_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn join(&self, event: &str, key_secret: Option<&str>) -> (Fan, Value) {
+        let body = match key_secret {
+            Some(s) => {
+                json!({"visitor_key_hash": marquee_waitroom::admission::visitor_key_hash(s)})
+            }
+            None => json!({}),
+        };
+        let res = self
+            .http
+            .post(self.at(&format!("/v1/queue/{event}/join")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let v: Value = res.json().await.unwrap();
+        (
+            Fan {
+                visitor_id: v["visitor_id"].as_str().unwrap().to_owned(),
+                queue_token: v["queue_token"].as_str().unwrap().to_owned(),
+                csrf: v["csrf"].as_str().unwrap().to_owned(),
+                key: key_secret.map(str::to_owned),
+            },
+            v,
+        )
+    }
+
+    pub async fn status(&self, event: &str, fan: &Fan) -> Response {
+        self.http
+            .get(self.at(&format!("/v1/queue/{event}/status")))
+            .bearer_auth(&fan.queue_token)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Poll until admitted; the admission token.
+    pub async fn wait_admitted(&self, event: &str, fan: &mut Fan, deadline: Duration) -> String {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            let v: Value = self
+                .status(event, fan)
+                .await
+                .json()
+                .await
+                .unwrap_or_default();
+            if let Some(t) = v["queue_token"].as_str() {
+                fan.queue_token = t.to_owned();
+            }
+            if let Some(t) = v["admission_token"].as_str() {
+                return t.to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "not admitted within {deadline:?}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn admitted_total(&mut self, event: &str) -> u64 {
+        let v: Option<u64> = self
+            .redis
+            .hget(marquee_waitroom::keys::state(event), "admitted_total")
+            .await
+            .unwrap();
+        v.unwrap_or(0)
+    }
+
+    pub async fn active_count(&mut self, event: &str) -> u64 {
+        self.redis
+            .zcard(marquee_waitroom::keys::active(event))
+            .await
+            .unwrap()
+    }
+}

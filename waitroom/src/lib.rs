@@ -6,6 +6,7 @@ pub mod admission;
 pub mod keys;
 pub mod live;
 pub mod queue;
+pub mod queue_token;
 
 pub use admission::{AdmissionClaims, Keyring, TokenError};
 pub use live::{EventState, LiveSettings};

@@ -17,8 +17,6 @@ use tokio::sync::Semaphore;
 use crate::error::GatewayError;
 use crate::state::AppState;
 
-pub const ADMISSION_COOKIE: &str = "marquee_admission";
-
 /// Forward as-is. Server-sent-event streams take one of their own permits for their lifetime.
 pub async fn pass(
     State((state, streams)): State<(AppState, Arc<Semaphore>)>,
@@ -66,8 +64,9 @@ pub async fn reserve(State(state): State<AppState>, req: Request) -> Response {
 
 async fn check_reserve(state: &AppState, req: Request) -> Result<(Request, IpAddr), GatewayError> {
     let client = crate::edge::client_ip(state, &req);
-    let token = marquee_platform::http::bearer_or_cookie(req.headers(), ADMISSION_COOKIE)
-        .ok_or_else(|| GatewayError::Unauthorized("admission token missing".into()))?;
+    let token =
+        marquee_platform::http::bearer_or_cookie(req.headers(), crate::queue::ADMISSION_COOKIE)
+            .ok_or_else(|| GatewayError::Unauthorized("admission token missing".into()))?;
     let visitor_key = req
         .headers()
         .get("x-visitor-key")
@@ -91,7 +90,7 @@ async fn check_reserve(state: &AppState, req: Request) -> Result<(Request, IpAdd
     if let Some(show_id) = show_id
         && let Some(event) = event_of_show(state, &show_id).await?
     {
-        state
+        let claims = state
             .keys
             .verify(
                 &token,
@@ -103,6 +102,10 @@ async fn check_reserve(state: &AppState, req: Request) -> Result<(Request, IpAdd
                 TokenError::WrongEvent => GatewayError::Forbidden,
                 other => GatewayError::Unauthorized(other.to_string()),
             })?;
+        // Cookie credentials ride along on cross-site requests; the CSRF header does not.
+        if !parts.headers.contains_key(http::header::AUTHORIZATION) {
+            crate::queue::status::require_csrf(state, &parts.headers, &claims.sub)?;
+        }
     }
     Ok((Request::from_parts(parts, Body::from(bytes)), client))
 }

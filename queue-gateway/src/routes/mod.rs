@@ -28,6 +28,15 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/openapi.json", get(crate::openapi::serve))
         .route("/readyz", get(readyz))
+        .route("/v1/queue/{event_id}/join", post(crate::queue::join::join))
+        .route(
+            "/v1/queue/{event_id}/status",
+            get(crate::queue::status::status),
+        )
+        .route("/e/{event_id}", get(crate::pages::waiting_room))
+        .route("/b/{event_id}", get(crate::pages::booking))
+        .route("/ops", get(crate::pages::console))
+        .route("/assets/{file}", get(crate::pages::asset))
         .route("/v1/bookings/reserve", post(booking::reserve))
         .route("/v1/movies", proxied.clone())
         .route("/v1/shows/{*rest}", proxied.clone())

@@ -1,0 +1,182 @@
+//! Each event as this gateway sees it: live settings plus the queue's admission watermark,
+//! held in memory and refreshed from Redis a few times a second for every event being polled,
+//! so a status poll normally answers without touching Redis.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use marquee_waitroom::{EventState, LiveSettings, keys};
+use redis::aio::ConnectionManager;
+
+/// The state of one event's queue at the last refresh.
+pub struct EventView {
+    pub cfg: LiveSettings,
+    /// Highest place admitted so far.
+    pub watermark: u64,
+    /// How many pre-queue visitors the shuffle placed.
+    pub prequeue_total: u64,
+    /// The pre-queue has been given its places (admission may start).
+    pub shuffled: bool,
+    /// The seed that decided the pre-queue order, published once it is fixed.
+    pub shuffle_seed: Option<String>,
+    /// Visitors admitted in the last minute, for the wait estimate.
+    pub admitted_last_minute: u64,
+    /// Polls sooner than `min_poll_interval_ms` per visitor are refused.
+    pub poll_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    pub refreshed: Instant,
+}
+
+impl EventView {
+    /// The state fans see, before anything visitor-specific: a pre-queue event opens by
+    /// itself at `opens_at`.
+    pub fn state(&self) -> EventState {
+        match self.cfg.state {
+            EventState::Prequeue if Utc::now() >= self.cfg.opens_at => EventState::Open,
+            s => s,
+        }
+    }
+
+    /// Admissions per second to estimate waits with: what was measured over the last minute,
+    /// else the operator's rate.
+    pub fn admit_rate_per_s(&self) -> f64 {
+        if self.admitted_last_minute > 0 {
+            self.admitted_last_minute as f64 / 60.0
+        } else {
+            f64::from(self.cfg.rate_per_minute) / 60.0
+        }
+    }
+}
+
+/// Unknown events are remembered briefly so a flood of bad ids does not become a flood of
+/// Redis reads.
+const NEGATIVE_TTL: Duration = Duration::from_secs(1);
+
+enum Entry {
+    Known(Arc<EventView>),
+    Unknown(Instant),
+}
+
+pub struct Events {
+    redis: ConnectionManager,
+    entries: RwLock<HashMap<String, Entry>>,
+    /// Events not asked about for this long stop being refreshed.
+    idle_after: Duration,
+    last_asked: std::sync::Mutex<HashMap<String, Instant>>,
+}
+
+impl Events {
+    pub fn new(redis: ConnectionManager) -> Self {
+        Self {
+            redis,
+            entries: RwLock::new(HashMap::new()),
+            idle_after: Duration::from_secs(300),
+            last_asked: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The event's view: from memory, or one Redis read the first time.
+    pub async fn get(&self, event: &str) -> redis::RedisResult<Option<Arc<EventView>>> {
+        self.last_asked
+            .lock()
+            .expect("last_asked lock")
+            .insert(event.to_owned(), Instant::now());
+        match self.entries.read().expect("events lock").get(event) {
+            Some(Entry::Known(v)) => return Ok(Some(v.clone())),
+            Some(Entry::Unknown(at)) if at.elapsed() < NEGATIVE_TTL => return Ok(None),
+            _ => {}
+        }
+        self.refresh(event).await
+    }
+
+    /// Read one event from Redis and store the result.
+    pub async fn refresh(&self, event: &str) -> redis::RedisResult<Option<Arc<EventView>>> {
+        let now_ms = Utc::now().timestamp_millis();
+        let mut redis = self.redis.clone();
+        type StateFields = (Option<u64>, Option<u64>, Option<String>, Option<String>);
+        let (cfg, state, recent): (Option<String>, StateFields, Vec<String>) = redis::pipe()
+            .get(keys::cfg(event))
+            .cmd("HMGET")
+            .arg(keys::state(event))
+            .arg(&["watermark", "prequeue_total", "shuffled", "shuffle_seed"])
+            .zrangebyscore(keys::admits(event), now_ms - 60_000, "+inf")
+            .query_async(&mut redis)
+            .await?;
+        let Some(cfg) = cfg.and_then(|c| serde_json::from_str::<LiveSettings>(&c).ok()) else {
+            self.entries
+                .write()
+                .expect("events lock")
+                .insert(event.to_owned(), Entry::Unknown(Instant::now()));
+            return Ok(None);
+        };
+        let previous = match self.entries.read().expect("events lock").get(event) {
+            Some(Entry::Known(v)) => Some(v.clone()),
+            _ => None,
+        };
+        // Keep the poll limiter (and what it remembers) while the interval is unchanged.
+        let poll_limiter = match &previous {
+            Some(p) if p.cfg.min_poll_interval_ms == cfg.min_poll_interval_ms => {
+                p.poll_limiter.clone()
+            }
+            _ => poll_limiter(cfg.min_poll_interval_ms),
+        };
+        let admitted_last_minute = recent
+            .iter()
+            .filter_map(|m| m.rsplit_once(':').and_then(|(_, n)| n.parse::<u64>().ok()))
+            .sum();
+        let view = Arc::new(EventView {
+            cfg,
+            watermark: state.0.unwrap_or(0),
+            prequeue_total: state.1.unwrap_or(0),
+            shuffled: state.2.is_some(),
+            shuffle_seed: state.3,
+            admitted_last_minute,
+            poll_limiter,
+            refreshed: Instant::now(),
+        });
+        self.entries
+            .write()
+            .expect("events lock")
+            .insert(event.to_owned(), Entry::Known(view.clone()));
+        Ok(Some(view))
+    }
+
+    /// Refresh every event asked about recently; forget the rest.
+    pub async fn refresh_all(&self) {
+        let active: Vec<String> = {
+            let mut asked = self.last_asked.lock().expect("last_asked lock");
+            asked.retain(|_, at| at.elapsed() < self.idle_after);
+            asked.keys().cloned().collect()
+        };
+        {
+            let mut entries = self.entries.write().expect("events lock");
+            entries.retain(|k, _| active.contains(k));
+        }
+        for event in active {
+            if let Err(e) = self.refresh(&event).await {
+                tracing::warn!(event, error = %e, "event refresh failed; serving the last view");
+            }
+        }
+        for entry in self.entries.read().expect("events lock").values() {
+            if let Entry::Known(v) = entry
+                && let Some(l) = &v.poll_limiter
+            {
+                l.retain_recent();
+            }
+        }
+    }
+}
+
+fn poll_limiter(min_interval_ms: u32) -> Option<Arc<DefaultKeyedRateLimiter<String>>> {
+    if min_interval_ms == 0 {
+        return None;
+    }
+    // A little slack so a client polling exactly at the interval is never refused for
+    // timer jitter.
+    let period = Duration::from_millis(u64::from(min_interval_ms) * 9 / 10);
+    let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::MIN);
+    Some(Arc::new(RateLimiter::keyed(quota)))
+}

@@ -1,0 +1,137 @@
+//! `POST /v1/queue/{event_id}/join`: a place in line, idempotently.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use chrono::Utc;
+use http::{HeaderMap, StatusCode};
+use marquee_waitroom::EventState;
+use marquee_waitroom::queue::{self, OFFSET};
+use marquee_waitroom::queue_token::QueueClaims;
+use rand::Rng;
+use serde::Deserialize;
+
+use super::{QUEUE_COOKIE, cookie, set_cookie, valid_event_id};
+use crate::error::GatewayError;
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    /// base64url(SHA-256(secret)) for possession binding.
+    visitor_key_hash: Option<String>,
+}
+
+pub async fn join(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    if !valid_event_id(&event_id) {
+        return Err(GatewayError::NotFound("event"));
+    }
+    let body: JoinBody = if body.iter().all(u8::is_ascii_whitespace) {
+        JoinBody::default()
+    } else {
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body)).map_err(
+            |e| {
+                let path = e.path().to_string();
+                let field = if path == "." { "body".to_owned() } else { path };
+                GatewayError::field(&field, &e.inner().to_string())
+            },
+        )?
+    };
+    if let Some(h) = &body.visitor_key_hash {
+        let ok = URL_SAFE_NO_PAD.decode(h).is_ok_and(|b| b.len() == 32);
+        if !ok {
+            return Err(GatewayError::field(
+                "visitor_key_hash",
+                "must be base64url(SHA-256(secret)), 43 characters",
+            ));
+        }
+    }
+    let view = state
+        .events
+        .get(&event_id)
+        .await?
+        .ok_or(GatewayError::NotFound("event"))?;
+    if view.state() == EventState::Closed {
+        return Err(GatewayError::Conflict(
+            "the queue for this event is closed".into(),
+        ));
+    }
+
+    // Joining again with the same token keeps the same place.
+    if let Some((claims, from_cookie)) = super::status::presented_token(&state, &headers)
+        && claims.e == event_id
+    {
+        if from_cookie {
+            super::status::require_csrf(&state, &headers, &claims.v)?;
+        }
+        let token = state.queue_signer.sign(&claims);
+        let answer = super::status::answer(&state, &view, claims, token).await?;
+        return Ok(respond(&state, StatusCode::CREATED, answer));
+    }
+
+    let visitor = new_visitor_id();
+    let prequeue_mode = view.state() == EventState::Prequeue;
+    let keys = queue::join_keys(&event_id);
+    let (kind, place): (String, String) = queue::join_script()
+        .key(&keys[0])
+        .key(&keys[1])
+        .key(&keys[2])
+        .key(&keys[3])
+        .key(&keys[4])
+        .arg(&visitor)
+        .arg(Utc::now().timestamp_millis())
+        .arg(if prequeue_mode { "1" } else { "0" })
+        .arg(OFFSET)
+        .invoke_async(&mut state.redis.clone())
+        .await?;
+    let place = place
+        .parse::<u64>()
+        .ok()
+        .filter(|p| *p > 0 && kind == "waiting");
+    let claims = QueueClaims {
+        v: visitor.clone(),
+        e: event_id.clone(),
+        p: place,
+        k: body.visitor_key_hash,
+        t: Utc::now().timestamp(),
+    };
+    let token = state.queue_signer.sign(&claims);
+    let mut answer = super::status::answer(&state, &view, claims, token).await?;
+    answer.view.visitor_id = Some(visitor);
+    Ok(respond(&state, StatusCode::CREATED, answer))
+}
+
+/// A status answer as a response, with the cookies it carries.
+pub fn respond(state: &AppState, status: StatusCode, answer: super::status::Answer) -> Response {
+    let mut response = (status, Json(&answer.view)).into_response();
+    let headers = response.headers_mut();
+    if let Some(token) = &answer.cookie_token {
+        set_cookie(headers, cookie(state, QUEUE_COOKIE, token, 86_400));
+    }
+    if let (Some(token), Some(until)) = (&answer.view.admission_token, answer.view.admitted_until) {
+        let max_age = (until - Utc::now()).num_seconds().max(1);
+        set_cookie(
+            headers,
+            cookie(state, super::ADMISSION_COOKIE, token, max_age),
+        );
+    }
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// 12 random bytes: unguessable enough for an id that is never a credential, short enough to
+/// keep a million waiting visitors small in Redis.
+fn new_visitor_id() -> String {
+    URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 12]>())
+}

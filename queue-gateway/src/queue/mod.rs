@@ -1,0 +1,92 @@
+//! The waiting room's API: join and status. What both answer, and the cookies they set.
+
+pub mod join;
+pub mod status;
+
+use axum::http::HeaderValue;
+use http::header;
+use rand::Rng;
+use serde::Serialize;
+
+use crate::state::AppState;
+
+pub const QUEUE_COOKIE: &str = "marquee_queue";
+pub const ADMISSION_COOKIE: &str = "marquee_admission";
+
+/// What join and status return.
+#[derive(Debug, Serialize, Default)]
+pub struct QueueView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitor_id: Option<String>,
+    pub state: &'static str,
+    /// Visitors ahead; `null` in the pre-queue (the order is decided at opening).
+    pub position: Option<u64>,
+    pub estimated_wait_s: Option<u64>,
+    pub poll_after_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_token: Option<String>,
+    pub csrf: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admission_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admitted_until: Option<chrono::DateTime<chrono::Utc>>,
+    pub opens_at: chrono::DateTime<chrono::Utc>,
+    /// The seed that decided the pre-queue order, once fixed, so anyone can replay it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shuffle_seed: Option<String>,
+    pub event_name: String,
+}
+
+/// When to poll next: about a tenth of the expected wait, between the event's minimum and
+/// 30 s, with ±20 % jitter so a crowd's polls do not synchronise.
+pub fn poll_after_ms(min_poll_ms: u32, expected_wait_s: Option<u64>) -> u64 {
+    let floor = u64::from(min_poll_ms).max(1000);
+    let base = expected_wait_s
+        .map(|s| (s * 1000 / 10).clamp(floor, 30_000.max(floor)))
+        .unwrap_or(floor);
+    let jitter = rand::rng().random_range(0..=base / 5);
+    // Never below the event's minimum interval, whatever the jitter.
+    (base + jitter).max(u64::from(min_poll_ms))
+}
+
+pub fn cookie(state: &AppState, name: &str, value: &str, max_age_s: i64) -> HeaderValue {
+    let secure = if state.settings.gateway.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
+    ))
+    .expect("token characters are header-safe")
+}
+
+pub fn set_cookie(headers: &mut http::HeaderMap, value: HeaderValue) {
+    headers.append(header::SET_COOKIE, value);
+}
+
+/// Event ids appear in Redis keys and URLs: `[a-z0-9-]{1,64}`.
+pub fn valid_event_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_spread_out_and_respect_the_minimum() {
+        let samples: Vec<u64> = (0..200).map(|_| poll_after_ms(2000, Some(600))).collect();
+        assert!(
+            samples.iter().all(|&p| (6000..=7200).contains(&p)),
+            "{samples:?}"
+        );
+        assert!(samples.iter().any(|&p| p != samples[0]), "jittered");
+        assert!((0..100).all(|_| poll_after_ms(5000, Some(1)) >= 5000));
+        assert!((0..100).all(|_| poll_after_ms(0, Some(100_000)) <= 36_000));
+    }
+}

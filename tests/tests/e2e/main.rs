@@ -1,0 +1,5 @@
+//! End-to-end: fans through the gateway, admitted by real workers, booking in booking-core.
+
+mod admission;
+mod queue_api;
+mod tokens;

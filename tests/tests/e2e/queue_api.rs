@@ -1,0 +1,229 @@
+//! The queue API's contract: join, status, cookies, errors.
+
+use serde_json::{Value, json};
+
+use marquee_e2e::stack;
+
+#[tokio::test]
+async fn join_gives_a_place_a_token_and_a_cookie_and_rejoining_keeps_it() {
+    let s = stack(0, |s| s).await;
+    let event = s.event(json!({"state": "paused"})).await;
+    let (first, _) = s.join(&event, None).await;
+    let res = s
+        .http
+        .post(s.at(&format!("/v1/queue/{event}/join")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("marquee_queue="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let body: Value = res.json().await.unwrap();
+    for f in [
+        "visitor_id",
+        "state",
+        "position",
+        "estimated_wait_s",
+        "poll_after_ms",
+        "queue_token",
+        "csrf",
+    ] {
+        assert!(body.get(f).is_some(), "{f} missing: {body}");
+    }
+    assert_eq!(body["state"], "paused");
+    assert!(body["estimated_wait_s"].is_null(), "no estimate while paused");
+    assert_eq!(body["position"], 2, "second in line");
+
+    // Joining again with the same token returns the same place, not a new one.
+    let again: Value = s
+        .http
+        .post(s.at(&format!("/v1/queue/{event}/join")))
+        .bearer_auth(&first.queue_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["position"], 1);
+    assert_eq!(again["queue_token"], first.queue_token.as_str());
+
+    // With the cookie instead of the header, a rejoin must carry the CSRF value.
+    let cookie_value = cookie.split(';').next().unwrap().to_owned();
+    let res = s
+        .http
+        .post(s.at(&format!("/v1/queue/{event}/join")))
+        .header("cookie", &cookie_value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = s
+        .http
+        .post(s.at(&format!("/v1/queue/{event}/join")))
+        .header("cookie", &cookie_value)
+        .header("x-marquee-csrf", body["csrf"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.json::<Value>().await.unwrap()["position"], 2);
+
+    // Status by cookie works too.
+    let res = s
+        .http
+        .get(s.at(&format!("/v1/queue/{event}/status")))
+        .header("cookie", &cookie_value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn queue_errors_are_problems() {
+    let s = stack(0, |s| s).await;
+    let closed = s.event(json!({"state": "closed"})).await;
+    let open = s.event(json!({})).await;
+    let other = s.event(json!({})).await;
+    let post = |path: String| s.http.post(s.at(&path)).json(&json!({})).send();
+    assert_eq!(
+        post("/v1/queue/no-such-event/join".into())
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        post("/v1/queue/BAD_ID/join".into()).await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        post(format!("/v1/queue/{closed}/join"))
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    let res = s
+        .http
+        .post(s.at(&format!("/v1/queue/{open}/join")))
+        .json(&json!({"visitor_key_hash": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["errors"][0]["field"],
+        "visitor_key_hash"
+    );
+
+    let res = s
+        .http
+        .get(s.at(&format!("/v1/queue/{open}/status")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let (fan, _) = s.join(&open, None).await;
+    assert_eq!(
+        s.status(&other, &fan).await.status(),
+        403,
+        "a token for another event"
+    );
+    let res = s
+        .http
+        .get(s.at(&format!("/v1/queue/{open}/status")))
+        .bearer_auth("forged.token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn polling_faster_than_the_minimum_interval_gets_a_cheap_429() {
+    let s = stack(0, |s| s).await;
+    let event = s
+        .event(json!({"state": "paused", "min_poll_interval_ms": 5000}))
+        .await;
+    let (fan, _) = s.join(&event, None).await;
+    assert_eq!(s.status(&event, &fan).await.status(), 200);
+    let res = s.status(&event, &fan).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "5");
+    // Another visitor is not affected.
+    let (other, _) = s.join(&event, None).await;
+    assert_eq!(s.status(&event, &other).await.status(), 200);
+}
+
+#[tokio::test]
+async fn pages_and_assets_are_served() {
+    let s = stack(0, |s| s).await;
+    let event = s.event(json!({})).await;
+    let page = s
+        .http
+        .get(s.at(&format!("/e/{event}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("aria-live"));
+    let js = html
+        .split("src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        js.starts_with("/assets/waiting-room.") && js.ends_with(".js"),
+        "{js}"
+    );
+    let asset = s.http.get(s.at(&js)).send().await.unwrap();
+    assert_eq!(asset.status(), 200);
+    assert!(
+        asset.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(
+        s.http
+            .get(s.at("/e/no-such-event"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        s.http
+            .get(s.at(&format!("/b/{event}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(s.http.get(s.at("/ops")).send().await.unwrap().status(), 200);
+    let jwks: Value = s
+        .http
+        .get(s.at("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+}

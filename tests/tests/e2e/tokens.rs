@@ -1,0 +1,162 @@
+//! Admission tokens at the edge: only a valid token for the show's event reaches booking, and
+//! a bound token only with its visitor key.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use marquee_e2e::stack;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admitted_fan_reserves_and_nobody_else_does() {
+    let s = stack(1, |s| s.set("worker.tick_ms", 50)).await;
+    let event = s.event(json!({})).await;
+    let other_event = s.event(json!({})).await;
+    let show = s.show(&event, 2, 5).await;
+    let (mut fan, joined) = s.join(&event, Some("pocket-secret")).await;
+    assert_eq!(joined["state"], "waiting");
+    let token = s
+        .wait_admitted(&event, &mut fan, Duration::from_secs(10))
+        .await;
+
+    let reserve = |token: Option<String>, key: Option<&'static str>| {
+        let mut req = s
+            .http
+            .post(s.at("/v1/bookings/reserve"))
+            .json(&json!({"show_id": show, "seat_ids": ["A-1"]}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("x-visitor-key", k);
+        }
+        req.send()
+    };
+    // Bound token: needs the secret whose hash was sent at join.
+    assert_eq!(
+        reserve(Some(token.clone()), None).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        reserve(Some(token.clone()), Some("guess"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(reserve(None, None).await.unwrap().status(), 401);
+    let mut tampered = token.clone();
+    tampered.insert(tampered.len() / 2, 'x');
+    assert_eq!(
+        reserve(Some(tampered), Some("pocket-secret"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // A token for another event is 403 at the gateway.
+    let foreign = s.env.admission_token(&fan.visitor_id, &other_event, 60);
+    assert_eq!(reserve(Some(foreign), None).await.unwrap().status(), 403);
+    let expired = s.env.admission_token(&fan.visitor_id, &event, -120);
+    assert_eq!(reserve(Some(expired), None).await.unwrap().status(), 401);
+
+    let res = reserve(Some(token.clone()), Some("pocket-secret"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let held: Value = res.json().await.unwrap();
+    assert_eq!(held["seats"][0]["id"], "A-1");
+
+    // The booking is read through the gateway by its reservation id alone.
+    let id = held["reservation_id"].as_str().unwrap();
+    let got: Value = s
+        .http
+        .get(s.at(&format!("/v1/bookings/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["status"], "held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserve_with_the_admission_cookie_needs_the_csrf_header() {
+    let s = stack(1, |s| s.set("worker.tick_ms", 50)).await;
+    let event = s.event(json!({})).await;
+    let show = s.show(&event, 1, 5).await;
+    let (mut fan, _) = s.join(&event, None).await;
+    let token = s
+        .wait_admitted(&event, &mut fan, Duration::from_secs(10))
+        .await;
+    let cookie = format!("marquee_admission={token}");
+    let body = json!({"show_id": show, "quantity": 1});
+    let res = s
+        .http
+        .post(s.at("/v1/bookings/reserve"))
+        .header("cookie", &cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = s
+        .http
+        .post(s.at("/v1/bookings/reserve"))
+        .header("cookie", &cookie)
+        .header("x-marquee-csrf", &fan.csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
+async fn the_gateway_proxies_catalog_and_admin_and_serves_openapi() {
+    let s = stack(0, |s| s).await;
+    let event = s.event(json!({})).await;
+    let show = s.show(&event, 1, 3).await;
+    let movies: Value = s
+        .http
+        .get(s.at("/v1/movies?city=Testville"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(movies["movies"][0]["shows"][0]["id"], show.as_str());
+    let res = s
+        .http
+        .get(s.at(&format!("/v1/shows/{show}/seats")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("etag"));
+    assert!(res.headers().contains_key("x-request-id"));
+    let openapi: Value = s
+        .http
+        .get(s.at("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(openapi["paths"]["/v1/queue/{event_id}/join"].is_object());
+    let ready = s.http.get(s.at("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    // Past the body limit: a problem, not a dropped connection.
+    let res = s
+        .http
+        .post(s.at("/v1/bookings/reserve"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 200_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+}

@@ -1,0 +1,112 @@
+//! Queue tokens: what a waiting fan's client presents on every status poll. HMAC-signed and
+//! self-contained (visitor, event, place), so a poll is answered from memory without a Redis
+//! round trip. A pre-queue token has no place yet; the first poll after the shuffle swaps it
+//! for one that does.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueClaims {
+    /// Visitor id.
+    pub v: String,
+    /// Event id.
+    pub e: String,
+    /// Place in the queue; absent while the pre-queue order is not decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<u64>,
+    /// Possession binding: base64url(SHA-256(visitor secret)), carried into the admission token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<String>,
+    /// Issued at (seconds).
+    pub t: i64,
+}
+
+#[derive(Clone)]
+pub struct QueueSigner {
+    key: Vec<u8>,
+}
+
+impl QueueSigner {
+    pub fn new(secret: &str) -> Self {
+        Self {
+            key: secret.as_bytes().to_vec(),
+        }
+    }
+
+    fn mac(&self, domain: &[u8], data: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(domain);
+        mac.update(data);
+        mac
+    }
+
+    pub fn sign(&self, claims: &QueueClaims) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
+        let tag = self
+            .mac(b"queue:", payload.as_bytes())
+            .finalize()
+            .into_bytes();
+        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The claims, if the token is ours and untouched.
+    pub fn verify(&self, token: &str) -> Option<QueueClaims> {
+        let (payload, tag) = token.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.mac(b"queue:", payload.as_bytes())
+            .verify_slice(&tag)
+            .ok()?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    }
+
+    /// The CSRF value for a visitor: the page reads it from join/status and echoes it in
+    /// `X-Marquee-CSRF` on state-changing requests made with cookies.
+    pub fn csrf(&self, visitor: &str) -> String {
+        let tag = self
+            .mac(b"csrf:", visitor.as_bytes())
+            .finalize()
+            .into_bytes();
+        URL_SAFE_NO_PAD.encode(&tag[..18])
+    }
+
+    pub fn csrf_matches(&self, visitor: &str, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.csrf(visitor).as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_verifies_and_rejects_tampering() {
+        let s = QueueSigner::new("0123456789abcdef0123456789abcdef");
+        let c = QueueClaims {
+            v: "vis".into(),
+            e: "ev".into(),
+            p: Some(42),
+            k: None,
+            t: 1,
+        };
+        let t = s.sign(&c);
+        assert_eq!(s.verify(&t), Some(c.clone()));
+        let forged = QueueClaims { p: Some(1), ..c };
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let tag = t.split_once('.').unwrap().1;
+        assert_eq!(s.verify(&format!("{forged_payload}.{tag}")), None);
+        assert_eq!(
+            QueueSigner::new("another-secret-another-secret-xx").verify(&t),
+            None
+        );
+        assert_eq!(s.verify("garbage"), None);
+        assert!(s.csrf_matches("vis", &s.csrf("vis")));
+        assert!(!s.csrf_matches("other", &s.csrf("vis")));
+    }
+}

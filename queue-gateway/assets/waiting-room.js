@@ -46,7 +46,7 @@
       case "waiting":
         if (firstPosition == null || v.position > firstPosition) firstPosition = Math.max(v.position, 1);
         pct = Math.round(100 * (1 - v.position / firstPosition));
-        head.textContent = v.position === 0 ? "You're next" : `${v.position.toLocaleString()} ahead of you`;
+        head.textContent = v.position <= 1 ? "You're next" : `You're number ${v.position.toLocaleString()} in line`;
         detail.textContent = `Estimated wait: ${fmtWait(v.estimated_wait_s)}. Keep this page open.`;
         break;
       case "admitted":
@@ -56,7 +56,7 @@
         break;
       case "paused":
         head.textContent = "The queue is paused";
-        detail.textContent = `You keep your place (${(v.position || 0).toLocaleString()} ahead). It will resume shortly.`;
+        detail.textContent = `You keep your place (number ${(v.position || 0).toLocaleString()} in line). It will resume shortly.`;
         break;
       case "sold_out":
         head.textContent = "Sold out";

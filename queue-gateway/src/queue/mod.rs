@@ -19,7 +19,7 @@ pub struct QueueView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visitor_id: Option<String>,
     pub state: &'static str,
-    /// Visitors ahead; `null` in the pre-queue (the order is decided at opening).
+    /// Place in line, 1 = next; `null` in the pre-queue (the order is decided at opening).
     pub position: Option<u64>,
     pub estimated_wait_s: Option<u64>,
     pub poll_after_ms: u64,

@@ -36,7 +36,10 @@ async fn join_gives_a_place_a_token_and_a_cookie_and_rejoining_keeps_it() {
         assert!(body.get(f).is_some(), "{f} missing: {body}");
     }
     assert_eq!(body["state"], "paused");
-    assert!(body["estimated_wait_s"].is_null(), "no estimate while paused");
+    assert!(
+        body["estimated_wait_s"].is_null(),
+        "no estimate while paused"
+    );
     assert_eq!(body["position"], 2, "second in line");
 
     // Joining again with the same token returns the same place, not a new one.

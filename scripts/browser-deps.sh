@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# What the browser test needs: Node.js with npm, Debian's Chromium, and playwright-core
+# (pinned in tests/browser/package-lock.json). Installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\033[1m[browser]\033[0m %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]} (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  log "installing playwright-core (npm)"
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi

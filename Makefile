@@ -15,6 +15,7 @@ test: services
 	@bash scripts/browser-deps.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	@bash scripts/static-checks.sh
 	@bash scripts/clean-test-dbs.sh
 	cargo test --workspace --no-fail-fast
 

@@ -24,6 +24,8 @@ pub struct Stack {
     gateway_stop: Shutdown,
     /// One stop switch per worker replica.
     pub workers: Vec<Shutdown>,
+    /// Each worker replica's health and metrics address.
+    pub worker_urls: Vec<String>,
 }
 
 impl Drop for Stack {
@@ -60,8 +62,11 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
     tokio::spawn(gateway.run_until_stopped());
 
     let mut stops = Vec::new();
+    let mut worker_urls = Vec::new();
     for _ in 0..workers {
-        stops.push(start_worker(&env, &tweak).await);
+        let (stop, port) = start_worker(&env, &tweak).await;
+        stops.push(stop);
+        worker_urls.push(format!("http://127.0.0.1:{port}"));
     }
     let redis = redis::Client::open(marquee_testkit::redis_url())
         .unwrap()
@@ -81,18 +86,20 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
         booking_stop,
         gateway_stop,
         workers: stops,
+        worker_urls,
     }
 }
 
-/// Start one more admission-worker replica; its stop switch.
-pub async fn start_worker(env: &TestEnv, tweak: &impl Fn(Source) -> Source) -> Shutdown {
+/// Start one more admission-worker replica; its stop switch and metrics port.
+pub async fn start_worker(env: &TestEnv, tweak: &impl Fn(Source) -> Source) -> (Shutdown, u16) {
     let stop = Shutdown::new();
     let settings = marquee_platform::Settings::load(&tweak(env.source())).expect("settings");
     let worker = admission_worker::Application::build_with(settings, stop.clone())
         .await
         .expect("worker starts");
+    let port = worker.port();
     tokio::spawn(worker.run_until_stopped());
-    stop
+    (stop, port)
 }
 
 /// One fan's client: its queue token and visitor id once joined.

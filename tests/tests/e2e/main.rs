@@ -2,5 +2,6 @@
 
 mod admission;
 mod browser;
+mod observability;
 mod queue_api;
 mod tokens;

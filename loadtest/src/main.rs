@@ -1,1 +1,48 @@
-fn main() {}
+//! Marquee's load generators. Each prints one JSON line of results; `loadtest/run.sh` runs
+//! them next to their baselines (pgbench, redis-benchmark, a bare hyper server) in the same
+//! run and writes the ratios.
+
+mod bare;
+mod hot_show;
+mod queue;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Marquee load generators")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A bare hyper server answering every request with a fixed body: the baseline.
+    Bare {
+        #[arg(long, default_value = "127.0.0.1:18090")]
+        listen: std::net::SocketAddr,
+        /// Size of the body to answer with (match what is being compared).
+        #[arg(long, default_value_t = 200)]
+        body_bytes: usize,
+    },
+    /// Hold-and-release traffic on one hot show through booking-core.
+    HotShow(hot_show::Options),
+    /// Create an event and show, print the seat-map path for wrk.
+    SeatmapSetup(hot_show::SetupOptions),
+    /// Join N visitors through the gateway and write their queue tokens, one per line.
+    QueueSetup(queue::SetupOptions),
+    /// Fill an event's queue with N visitors straight through the join script and report
+    /// Redis memory per waiting visitor.
+    QueueMemory(queue::MemoryOptions),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Args::parse().command {
+        Command::Bare { listen, body_bytes } => bare::serve(listen, body_bytes).await,
+        Command::HotShow(o) => hot_show::run(o).await,
+        Command::SeatmapSetup(o) => hot_show::setup_seatmap(o).await,
+        Command::QueueSetup(o) => queue::setup(o).await,
+        Command::QueueMemory(o) => queue::memory(o).await,
+    }
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Marquee's benchmarks, each next to its baseline measured in the same run on this machine:
+#   hot show holds/s        vs  pgbench -N -c 64 -j 2 -T 30 (same Postgres)
+#   seat map reads/s        vs  a bare hyper server answering a body of the same size (wrk, 256 connections)
+#   status polls/s (200s)   vs  the same bare hyper server (wrk, 256 connections)
+#   joins/s                 vs  redis-benchmark ZADD (64 clients)
+#   Redis bytes per waiting visitor at 1,000,000 queued (goal ≤ 200)
+# Usage: loadtest/run.sh [SECONDS]   (default 30 for the hot show and pgbench, 15 for wrk runs)
+# Writes loadtest/results/latest.md and prints it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+secs=${1:-30}
+wrk_secs=$(( secs / 2 ))
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/marquee/target}"
+bin="$CARGO_TARGET_DIR/release"
+log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+for tool in wrk pgbench redis-benchmark curl; do
+  command -v $tool >/dev/null || { log "missing $tool (apt-get install wrk postgresql-contrib redis-tools curl)"; exit 1; }
+done
+bash scripts/services.sh >&2
+log "building release binaries"
+cargo build --release -q -p booking-core -p queue-gateway -p admission-worker -p marquee-loadtest
+
+work=$(mktemp -d)
+psql() { command psql -h 127.0.0.1 -U postgres -d postgres -qAt "$@"; }
+psql -c "DROP DATABASE IF EXISTS marquee_bench WITH (FORCE)" -c "CREATE DATABASE marquee_bench"
+psql -c "DROP DATABASE IF EXISTS marquee_pgbench WITH (FORCE)" -c "CREATE DATABASE marquee_pgbench"
+export MARQUEE_ENV=local MARQUEE_CONFIG_DIR="$root/config"
+export MARQUEE_DATABASE__URL=postgres://postgres@127.0.0.1:5432/marquee_bench
+export MARQUEE_DATABASE__MAX_CONNECTIONS=64
+export MARQUEE_ADMISSION__KEYS_DIR="$work/keys"
+export MARQUEE_REDIS__EVENTS_KEY="wr:bench-events"
+export MARQUEE_GATEWAY__LISTEN=127.0.0.1:18080 MARQUEE_GATEWAY__BOOKING_URL=http://127.0.0.1:18081
+export MARQUEE_BOOKING__LISTEN=127.0.0.1:18081 MARQUEE_WORKER__LISTEN=127.0.0.1:19102
+export MARQUEE_LOG__FILTER=warn
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+wait_url() { for _ in $(seq 1 150); do curl -fs "$1" >/dev/null && return 0; sleep 0.2; done; log "$1 never came up"; exit 1; }
+"$bin/booking-core" >"$work/booking.log" 2>&1 & pids+=($!); wait_url http://127.0.0.1:18081/readyz
+"$bin/queue-gateway" >"$work/gateway.log" 2>&1 & pids+=($!); wait_url http://127.0.0.1:18080/healthz
+"$bin/admission-worker" >"$work/worker.log" 2>&1 & pids+=($!); wait_url http://127.0.0.1:19102/readyz
+
+# wrk prints Requests/sec, the latency distribution and any non-2xx count.
+wrk_run() { # wrk_run URL [wrk args…]
+  local url=$1; shift
+  wrk -t2 -c256 -d"${wrk_secs}s" --latency "$@" "$url"
+}
+rps() { awk '/Requests\/sec/ {print $2}'; }
+p99() { awk '$1 == "99%" {print $2}'; }
+non2xx() { awk '/Non-2xx/ {print $5} END {print 0}' | head -n 1; }
+redis_cmds() { redis-cli info stats | awk -F: '/total_commands_processed/ {print $2}' | tr -d '\r'; }
+seatmap_queries() { curl -fs http://127.0.0.1:18081/metrics | awk '/^marquee_seatmap_queries_total/ {print $2}'; }
+
+log "baseline: pgbench -N -c 64 -j 2 -T $secs"
+pgbench -i -q -s 10 -h 127.0.0.1 -U postgres marquee_pgbench >/dev/null 2>&1
+pg_tps=$(pgbench -N -c 64 -j 2 -T "$secs" -h 127.0.0.1 -U postgres marquee_pgbench 2>/dev/null | awk '/^tps/ {print $3; exit}')
+
+log "hot show: 64 clients hold and release on a 10,000-seat show for ${secs}s"
+hot=$("$bin/marquee-loadtest" hot-show --url http://127.0.0.1:18081 --keys-dir "$work/keys" --seconds "$secs")
+
+log "seat map: 256 readers"
+setup=$("$bin/marquee-loadtest" seatmap-setup --url http://127.0.0.1:18081 --rows 15 --per-row 20)
+path=$(echo "$setup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+size=$(curl -fs "http://127.0.0.1:18081$path" | wc -c)
+"$bin/marquee-loadtest" bare --listen 127.0.0.1:18090 --body-bytes "$size" 2>/dev/null & pids+=($!); sleep 0.3
+bare_map=$(wrk_run "http://127.0.0.1:18090$path")
+q0=$(seatmap_queries)
+map=$(wrk_run "http://127.0.0.1:18081$path")
+q1=$(seatmap_queries)
+
+log "status polls: 5,000 queued visitors, 256 connections"
+qsetup=$("$bin/marquee-loadtest" queue-setup --url http://127.0.0.1:18080 --visitors 5000 --tokens-file "$work/tokens")
+spath=$(echo "$qsetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+jpath=$(echo "$qsetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["join_path"])')
+ssize=$(curl -fs -H "Authorization: Bearer $(head -n 1 "$work/tokens")" "http://127.0.0.1:18080$spath" | wc -c)
+"$bin/marquee-loadtest" bare --listen 127.0.0.1:18091 --body-bytes "$ssize" 2>/dev/null & pids+=($!); sleep 0.3
+bare_status=$(TOKENS="$work/tokens" wrk_run "http://127.0.0.1:18091$spath" -s loadtest/status.lua)
+c0=$(redis_cmds)
+status=$(TOKENS="$work/tokens" wrk_run "http://127.0.0.1:18080$spath" -s loadtest/status.lua)
+c1=$(redis_cmds)
+
+log "joins vs redis-benchmark ZADD"
+zadd=$(redis-benchmark -t zadd -n 300000 -c 64 -q 2>/dev/null | awk '/ZADD/ {print $2}')
+join=$(wrk -t2 -c64 -d"${wrk_secs}s" -s loadtest/join.lua "http://127.0.0.1:18080$jpath")
+
+log "Redis memory per waiting visitor, 1,000,000 queued"
+mem=$("$bin/marquee-loadtest" queue-memory --visitors 1000000)
+
+python3 - "$pg_tps" "$hot" "$(echo "$bare_map" | rps)" "$(echo "$map" | rps)" "$(echo "$map" | p99)" "$q0" "$q1" \
+  "$(echo "$bare_status" | rps)" "$(echo "$status" | rps)" "$(echo "$status" | p99)" "$(echo "$status" | non2xx)" "$c0" "$c1" \
+  "$zadd" "$(echo "$join" | rps)" "$(echo "$join" | non2xx)" "$mem" "$wrk_secs" "$size" "$ssize" <<'PY' | tee loadtest/results/latest.md
+import json, sys, datetime, os
+a = sys.argv[1:]
+pg_tps = float(a[0]); hot = json.loads(a[1])
+bare_map, map_rps, map_p99, q0, q1 = float(a[2]), float(a[3]), a[4], float(a[5]), float(a[6])
+bare_st, st_rps, st_p99, st_non2xx, c0, c1 = float(a[7]), float(a[8]), a[9], int(a[10]), int(a[11]), int(a[12])
+zadd, join_rps, join_non2xx, mem, wsecs, size, ssize = float(a[13]), float(a[14]), int(a[15]), json.loads(a[16]), float(a[17]), a[18], a[19]
+polls = st_rps * wsecs
+ok_rps = (polls - st_non2xx) / wsecs
+print(f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores.\n")
+print("| benchmark | Marquee | baseline (same run) | ratio | goal |")
+print("| --- | --- | --- | --- | --- |")
+print(f"| hot show: holds/s (64 clients, 10,000 seats, hold 2–4 then release) | {hot['holds_per_s']:.0f} holds/s, p50 {hot['p50_ms']:.1f} ms, p99 {hot['p99_ms']:.1f} ms, {hot['double_holds']} double holds | pgbench -N: {pg_tps:.0f} tps | {hot['holds_per_s']/pg_tps:.2f} | ≥ 0.5, 0 double holds |")
+print(f"| seat map: reads/s (256 connections, {size} B body) | {map_rps:.0f} req/s, p99 {map_p99}, {(q1-q0)/wsecs:.1f} DB queries/s | bare hyper: {bare_map:.0f} req/s | {map_rps/bare_map:.2f} | p99 < 200 ms; ≤ 2 queries/s (TTL 500 ms) |")
+print(f"| status polls: 200s/s (5,000 queued visitors, 256 connections) | {ok_rps:.0f} req/s, p99 {st_p99}, {(c1-c0)/max(polls,1):.4f} Redis commands/poll | bare hyper ({ssize} B): {bare_st:.0f} req/s | {ok_rps/bare_st:.2f} | ≥ 0.70; ≤ 0.05 commands/poll |")
+print(f"| joins/s (64 connections) | {join_rps:.0f} joins/s ({join_non2xx} non-2xx) | redis-benchmark ZADD: {zadd:.0f} ops/s | {join_rps/zadd:.2f} | — |")
+print(f"| Redis memory per waiting visitor (1,000,000 queued, last-seen included) | {mem['bytes_per_visitor']:.0f} bytes | — | — | ≤ 200 bytes |")
+PY

@@ -1,0 +1,194 @@
+//! Hot show: many admitted fans holding a few seats of one 10,000-seat show and releasing
+//! them, as fast as booking-core allows. Counts holds per second, latency, and any seat that a
+//! second hold was granted for while the first was still held (must stay 0).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use marquee_waitroom::Keyring;
+use rand::Rng;
+use serde_json::{Value, json};
+
+#[derive(clap::Args)]
+pub struct SetupOptions {
+    /// booking-core (or the gateway).
+    #[arg(long, default_value = "http://127.0.0.1:18081")]
+    pub url: String,
+    #[arg(long, default_value = "demo-operator-token")]
+    pub operator_token: String,
+    #[arg(long, default_value_t = 100)]
+    pub rows: usize,
+    #[arg(long, default_value_t = 100)]
+    pub per_row: usize,
+}
+
+#[derive(clap::Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub setup: SetupOptions,
+    /// The admission keys folder the services use (to mint tokens as the gateway would).
+    #[arg(long)]
+    pub keys_dir: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Distinct admitted visitors to rotate through (each may reserve 10 times a minute).
+    #[arg(long, default_value_t = 20_000)]
+    pub visitors: usize,
+}
+
+async fn create(http: &reqwest::Client, o: &SetupOptions) -> anyhow::Result<(String, String)> {
+    let event = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let auth = format!("Bearer {}", o.operator_token);
+    let res = http
+        .post(format!("{}/admin/v1/events", o.url))
+        .header("authorization", &auth)
+        .json(&json!({"id": event, "name": "Benchmark", "opens_at": "2026-01-01T00:00:00Z", "state": "open",
+            "rate_per_minute": 1, "max_active": 1, "session_ttl_s": 3600, "hold_ttl_s": 600, "min_poll_interval_ms": 0}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 201, "create event: {}", res.text().await?);
+    let rows: Vec<Value> = (0..o.rows)
+        .map(|r| json!({"name": format!("R{r}"), "seats": o.per_row}))
+        .collect();
+    let res = http
+        .post(format!("{}/admin/v1/shows", o.url))
+        .header("authorization", &auth)
+        .json(&json!({"event_id": event, "movie": {"title": "Benchmark Film"},
+            "theater": {"name": "Bench Hall", "city": "Benchville", "time_zone": "UTC"},
+            "screen": "1", "starts_at": "2031-01-01T20:00:00Z", "price_cents": 1000, "currency": "usd",
+            "layout": {"rows": rows}}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 201, "create show: {}", res.text().await?);
+    let show = res.json::<Value>().await?["show_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((event, show))
+}
+
+pub async fn setup_seatmap(o: SetupOptions) -> anyhow::Result<()> {
+    let (event, show) = create(&reqwest::Client::new(), &o).await?;
+    println!(
+        "{}",
+        json!({"event": event, "show": show, "path": format!("/v1/shows/{show}/seats")})
+    );
+    Ok(())
+}
+
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(o.clients * 2)
+        .build()?;
+    let (event, show) = create(&http, &o.setup).await?;
+    let keys = Keyring::load_dir(&o.keys_dir, false)?;
+    let tokens: Arc<Vec<(String, String)>> = Arc::new(
+        (0..o.visitors)
+            .map(|i| {
+                let v = format!("bench-visitor-{i}");
+                let t = keys
+                    .sign(&marquee_testkit::claims(&v, &event, 3600))
+                    .expect("sign");
+                (v, t)
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let held: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (rows, per_row) = (o.setup.rows, o.setup.per_row);
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..o.clients {
+        let (http, tokens, next, held) = (http.clone(), tokens.clone(), next.clone(), held.clone());
+        let (url, show) = (o.setup.url.clone(), show.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let (mut holds, mut conflicts, mut errors, mut doubles) = (0u64, 0u64, 0u64, 0u64);
+            while Instant::now() < deadline {
+                let (_, token) = &tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()];
+                let (n, row, start) = {
+                    let mut rng = rand::rng();
+                    let n = rng.random_range(2..=4);
+                    (
+                        n,
+                        rng.random_range(0..rows),
+                        rng.random_range(1..=per_row - n + 1),
+                    )
+                };
+                let seats: Vec<String> =
+                    (start..start + n).map(|k| format!("R{row}-{k}")).collect();
+                let t0 = Instant::now();
+                let res = http
+                    .post(format!("{url}/v1/bookings/reserve"))
+                    .bearer_auth(token)
+                    .json(&json!({"show_id": show, "seat_ids": seats}))
+                    .send()
+                    .await;
+                let Ok(res) = res else {
+                    errors += 1;
+                    continue;
+                };
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap_or_default();
+                lat.push(t0.elapsed());
+                match status {
+                    201 => {
+                        holds += 1;
+                        {
+                            let mut h = held.lock().expect("held");
+                            for s in &seats {
+                                if !h.insert(s.clone()) {
+                                    doubles += 1;
+                                }
+                            }
+                        }
+                        let id = body["reservation_id"].as_str().unwrap_or_default();
+                        let released = http.delete(format!("{url}/v1/bookings/{id}")).send().await;
+                        if !released.is_ok_and(|r| r.status() == 200) {
+                            errors += 1;
+                        }
+                        let mut h = held.lock().expect("held");
+                        for s in &seats {
+                            h.remove(s);
+                        }
+                    }
+                    409 => conflicts += 1,
+                    _ => errors += 1,
+                }
+            }
+            (lat, holds, conflicts, errors, doubles)
+        }));
+    }
+    let mut lat = Vec::new();
+    let (mut holds, mut conflicts, mut errors, mut doubles) = (0, 0, 0, 0);
+    for t in tasks {
+        let (l, h, c, e, d) = t.await?;
+        lat.extend(l);
+        holds += h;
+        conflicts += c;
+        errors += e;
+        doubles += d;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{}",
+        json!({
+            "benchmark": "hot_show", "seats": rows * per_row, "clients": o.clients, "seconds": secs,
+            "holds": holds, "holds_per_s": holds as f64 / secs, "booking_txns_per_s": (2 * holds + conflicts) as f64 / secs,
+            "conflicts": conflicts, "errors": errors, "double_holds": doubles,
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+        })
+    );
+    Ok(())
+}

@@ -28,6 +28,12 @@ pub enum ApiError {
     TooManyRequests { retry_after_s: u64 },
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
+    #[error("payment not completed: {0}")]
+    PaymentRequired(String),
+    #[error("hold lost: {0}")]
+    HoldLost(String),
+    #[error("payments unavailable: {reason}")]
+    PaymentsUnavailable { reason: String, retry_after_s: u64 },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -113,6 +119,21 @@ impl ApiError {
             .retry_after(*retry_after_s),
             Self::Unavailable(_) => {
                 Problem::unavailable("a dependency is unavailable; retry shortly", 2)
+            }
+            Self::PaymentRequired(status) => Problem::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment-required",
+                format!("the payment has not succeeded ({status})"),
+            )
+            .with("payment_status", status),
+            Self::HoldLost(reason) => Problem::new(
+                StatusCode::GONE,
+                "hold-lost",
+                format!("the seats are no longer held for this booking: {reason}; any payment is refunded"),
+            )
+            .with("status", "refunded"),
+            Self::PaymentsUnavailable { retry_after_s, .. } => {
+                Problem::unavailable("payments are unavailable right now; retry shortly", *retry_after_s)
             }
             Self::Database(e) if is_outage(e) => {
                 Problem::unavailable("the database is unavailable; retry shortly", 2)

@@ -10,10 +10,12 @@ pub mod holds;
 pub mod idempotency;
 pub mod live;
 pub mod model;
+pub mod payments;
 pub mod routes;
 pub mod seatmap;
 pub mod startup;
 pub mod state;
 pub mod sweeper;
+pub mod tickets;
 
 pub use startup::Application;

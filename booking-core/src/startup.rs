@@ -66,6 +66,8 @@ impl Application {
         .await
         .context("connecting to Redis")?;
         let verifier = Verifier::from_settings(&settings).context("loading admission keys")?;
+        let stripe = crate::payments::stripe::StripeGateway::from_settings(&settings)
+            .context("configuring the Stripe client")?;
         let listener = TcpListener::bind(settings.booking.listen)
             .await
             .with_context(|| format!("binding {}", settings.booking.listen))?;
@@ -86,6 +88,7 @@ impl Application {
             seatmaps,
             verifier,
             metrics,
+            stripe,
         }));
         Ok(Self {
             port,

@@ -32,4 +32,5 @@ pub struct App {
     pub limiter: ReserveLimiter,
     pub metrics: Arc<HttpMetrics>,
     pub operator_tokens: Vec<String>,
+    pub stripe: crate::payments::stripe::StripeGateway,
 }

@@ -68,6 +68,7 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sync = tokio::time::Instant::now() - Duration::from_secs(60);
         let mut last_tidy = tokio::time::Instant::now();
+        let mut last_reconcile = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -94,6 +95,12 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
                 last_sync = tokio::time::Instant::now();
                 if let Err(e) = sync_live_settings(&state).await {
                     tracing::warn!(error = %e, "live settings sync failed; will retry");
+                }
+            }
+            if last_reconcile.elapsed() >= Duration::from_secs(2) {
+                last_reconcile = tokio::time::Instant::now();
+                if let Err(e) = crate::payments::reconcile::run_once(&state).await {
+                    tracing::warn!(error = %e, "payment reconciliation failed; will retry");
                 }
             }
             if last_tidy.elapsed() >= Duration::from_secs(60) {

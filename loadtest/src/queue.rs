@@ -87,8 +87,11 @@ async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Re
 }
 
 pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
+    // A bulk load: pipelines of thousands of scripts may take longer than the default
+    // response timeout.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
     let mut conn = redis::Client::open(o.redis.as_str())?
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await?;
     let event = format!(
         "bench-mem-{}",
@@ -98,7 +101,9 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
     let k = queue::join_keys(&event);
     let before = used_memory(&mut conn).await?;
     let started = std::time::Instant::now();
-    let batch = 5000;
+    let batch = 2000;
+    // Load the script once; every call in the pipelines then goes by its hash.
+    let _: String = script.prepare_invoke().load_async(&mut conn).await?;
     for chunk in (0..o.visitors).collect::<Vec<_>>().chunks(batch) {
         let mut pipe = redis::pipe();
         let now = Utc::now().timestamp_millis();
@@ -119,12 +124,6 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
                     .arg(queue::OFFSET),
             );
         }
-        // Load the script once, then every call in the pipeline goes by its hash.
-        let _: redis::RedisResult<()> = script
-            .prepare_invoke()
-            .load_async(&mut conn)
-            .await
-            .map(|_: String| ());
         pipe.query_async::<()>(&mut conn).await?;
     }
     let joins_per_s = o.visitors as f64 / started.elapsed().as_secs_f64();

@@ -159,6 +159,15 @@ pub struct StripeSettings {
     pub publishable_key: String,
     /// Stripe's API, or the simulator's address in the demo.
     pub api_base: String,
+    /// Each call to Stripe gives up after this long.
+    pub request_timeout_ms: u64,
+    /// Consecutive failures that open the circuit breaker, and how long it stays open.
+    pub breaker_failures: u32,
+    pub breaker_open_s: u64,
+    /// A payment started before a hold lapsed may still finish this long after it.
+    pub payment_grace_s: i64,
+    /// Open payment attempts older than this are re-read from Stripe by reconciliation.
+    pub reconcile_after_s: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -197,7 +197,9 @@ pub async fn get(
     if !plausible_id(&id) {
         return Err(ApiError::NotFound("booking"));
     }
-    Ok(axum::Json(holds::get(&state.db, &id).await?))
+    Ok(axum::Json(
+        crate::payments::routes::view_with_payment(&state, &id).await?,
+    ))
 }
 
 pub async fn release(

@@ -20,6 +20,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/shows/{show_id}/seats/events", get(seats::seat_events))
         .route("/v1/bookings/reserve", post(bookings::reserve))
         .route(
+            "/v1/bookings/confirm",
+            post(crate::payments::routes::confirm),
+        )
+        .route(
+            "/v1/bookings/{reservation_id}/checkout",
+            post(crate::payments::routes::checkout),
+        )
+        .route(
+            "/v1/payments/stripe/webhook",
+            post(crate::payments::webhook::receive),
+        )
+        .route("/v1/tickets/validate", post(crate::tickets::validate))
+        .route(
+            "/admin/v1/bookings/{reservation_id}/refund",
+            post(crate::payments::routes::admin_refund),
+        )
+        .route(
             "/v1/bookings/{reservation_id}",
             get(bookings::get).delete(bookings::release),
         )

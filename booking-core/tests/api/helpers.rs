@@ -12,6 +12,8 @@ pub const OPERATOR: &str = "Bearer test-operator-token";
 
 pub struct TestApp {
     pub url: String,
+    /// The Stripe simulator this booking-core talks to.
+    pub stripe: String,
     pub http: reqwest::Client,
     pub db: PgPool,
     pub env: TestEnv,
@@ -32,17 +34,50 @@ pub async fn spawn() -> TestApp {
 pub async fn spawn_with(
     tweak: impl FnOnce(marquee_platform::config::Source) -> marquee_platform::config::Source,
 ) -> TestApp {
+    spawn_full(tweak, true).await
+}
+
+/// Start booking-core with a Stripe simulator whose webhooks never arrive.
+pub async fn spawn_without_webhooks() -> TestApp {
+    spawn_full(|s| s, false).await
+}
+
+async fn spawn_full(
+    tweak: impl FnOnce(marquee_platform::config::Source) -> marquee_platform::config::Source,
+    webhooks: bool,
+) -> TestApp {
     let env = TestEnv::new().await;
-    let settings = marquee_platform::Settings::load(&tweak(env.source())).expect("settings");
+    // The Stripe simulator's port is needed before booking-core starts, and booking-core's
+    // webhook address before the simulator is built.
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stripe = format!(
+        "http://127.0.0.1:{}",
+        sim_listener.local_addr().unwrap().port()
+    );
+    let source = tweak(env.source().set("stripe.api_base", &stripe));
+    let settings = marquee_platform::Settings::load(&source).expect("settings");
     let shutdown = Shutdown::new();
     let app = booking_core::Application::build_with(settings, shutdown.clone())
         .await
         .expect("booking-core starts");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
+    let sim = stripe_sim::Simulator::new(stripe_sim::Config {
+        // Port 9 (discard) on loopback: nothing listens, so delivery always fails.
+        webhook_urls: vec![if webhooks {
+            format!("{url}/v1/payments/stripe/webhook")
+        } else {
+            "http://127.0.0.1:9/dropped".into()
+        }],
+        webhook_secret: "whsec_test".into(),
+        secret_keys: vec![],
+    });
+    let router = sim.router();
+    tokio::spawn(async move { axum::serve(sim_listener, router).await });
     let db = PgPool::connect(&env.database_url).await.expect("db");
     TestApp {
         url,
+        stripe,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(512)
             .timeout(Duration::from_secs(60))

@@ -7,6 +7,7 @@ mod expiry;
 mod helpers;
 mod idempotency;
 mod integrity;
+mod payments;
 mod quantity_race;
 mod reserve;
 mod seat_race;

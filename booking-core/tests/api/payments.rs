@@ -229,7 +229,7 @@ async fn a_payment_after_the_hold_was_lost_is_refunded_and_one_inside_the_grace_
         .as_str()
         .unwrap()
         .to_owned();
-    let other = marquee_testkit::wait_for("the hold to lapse", Duration::from_secs(10), || async {
+    marquee_testkit::wait_for("the hold to lapse", Duration::from_secs(10), || async {
         let res = app
             .reserve(
                 &app.token("quick", &event),
@@ -239,7 +239,6 @@ async fn a_payment_after_the_hold_was_lost_is_refunded_and_one_inside_the_grace_
         (res.status() == 201).then_some(())
     })
     .await;
-    let _ = other;
     assert_eq!(pay(&app, &pi, "pm_card_visa").await, 200);
     let (status, body) = confirm(&app, &late, &pi).await;
     assert_eq!(status, 410, "{body}");

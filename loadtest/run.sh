@@ -23,6 +23,9 @@ log "building release binaries"
 cargo build --release -q -p booking-core -p queue-gateway -p admission-worker -p marquee-loadtest
 
 work=$(mktemp -d)
+raw=loadtest/results/raw-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$raw"
+keep() { tee "$raw/$1"; }  # every raw result is kept, whatever happens later
 psql() { command psql -h 127.0.0.1 -U postgres -d postgres -qAt "$@"; }
 psql -c "DROP DATABASE IF EXISTS marquee_bench WITH (FORCE)" -c "CREATE DATABASE marquee_bench"
 psql -c "DROP DATABASE IF EXISTS marquee_pgbench WITH (FORCE)" -c "CREATE DATABASE marquee_pgbench"
@@ -55,19 +58,19 @@ seatmap_queries() { curl -fs http://127.0.0.1:18081/metrics | awk '/^marquee_sea
 
 log "baseline: pgbench -N -c 64 -j 2 -T $secs"
 pgbench -i -q -s 10 -h 127.0.0.1 -U postgres marquee_pgbench >/dev/null 2>&1
-pg_tps=$(pgbench -N -c 64 -j 2 -T "$secs" -h 127.0.0.1 -U postgres marquee_pgbench 2>/dev/null | awk '/^tps/ {print $3; exit}')
+pg_tps=$(pgbench -N -c 64 -j 2 -T "$secs" -h 127.0.0.1 -U postgres marquee_pgbench 2>/dev/null | keep pgbench.txt | awk '/^tps/ {print $3; exit}')
 
 log "hot show: 64 clients hold and release on a 10,000-seat show for ${secs}s"
-hot=$("$bin/marquee-loadtest" hot-show --url http://127.0.0.1:18081 --keys-dir "$work/keys" --seconds "$secs")
+hot=$("$bin/marquee-loadtest" hot-show --url http://127.0.0.1:18081 --keys-dir "$work/keys" --seconds "$secs" | keep hot-show.json)
 
 log "seat map: 256 readers"
 setup=$("$bin/marquee-loadtest" seatmap-setup --url http://127.0.0.1:18081 --rows 15 --per-row 20)
 path=$(echo "$setup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
 size=$(curl -fs "http://127.0.0.1:18081$path" | wc -c)
 "$bin/marquee-loadtest" bare --listen 127.0.0.1:18090 --body-bytes "$size" 2>/dev/null & pids+=($!); sleep 0.3
-bare_map=$(wrk_run "http://127.0.0.1:18090$path")
+bare_map=$(wrk_run "http://127.0.0.1:18090$path" | keep wrk-bare-seatmap.txt)
 q0=$(seatmap_queries)
-map=$(wrk_run "http://127.0.0.1:18081$path")
+map=$(wrk_run "http://127.0.0.1:18081$path" | keep wrk-seatmap.txt)
 q1=$(seatmap_queries)
 
 log "status polls: 5,000 queued visitors, 256 connections"
@@ -76,17 +79,19 @@ spath=$(echo "$qsetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)
 jpath=$(echo "$qsetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["join_path"])')
 ssize=$(curl -fs -H "Authorization: Bearer $(head -n 1 "$work/tokens")" "http://127.0.0.1:18080$spath" | wc -c)
 "$bin/marquee-loadtest" bare --listen 127.0.0.1:18091 --body-bytes "$ssize" 2>/dev/null & pids+=($!); sleep 0.3
-bare_status=$(TOKENS="$work/tokens" wrk_run "http://127.0.0.1:18091$spath" -s loadtest/status.lua)
+bare_status=$(TOKENS="$work/tokens" wrk_run "http://127.0.0.1:18091$spath" -s loadtest/status.lua | keep wrk-bare-status.txt)
 c0=$(redis_cmds)
-status=$(TOKENS="$work/tokens" wrk_run "http://127.0.0.1:18080$spath" -s loadtest/status.lua)
+status=$(TOKENS="$work/tokens" wrk_run "http://127.0.0.1:18080$spath" -s loadtest/status.lua | keep wrk-status.txt)
 c1=$(redis_cmds)
 
 log "joins vs redis-benchmark ZADD"
-zadd=$(redis-benchmark -t zadd -n 300000 -c 64 -q 2>/dev/null | awk '/ZADD/ {print $2}')
-join=$(wrk -t2 -c64 -d"${wrk_secs}s" -s loadtest/join.lua "http://127.0.0.1:18080$jpath")
+zadd=$(redis-benchmark -t zadd -n 300000 -c 64 --csv 2>/dev/null | awk -F'"' '$2 == "ZADD" {print $4}')
+join=$(wrk -t2 -c64 -d"${wrk_secs}s" -s loadtest/join.lua "http://127.0.0.1:18080$jpath" | keep wrk-join.txt)
+echo "$zadd" | keep redis-benchmark-zadd.txt >/dev/null
 
 log "Redis memory per waiting visitor, 1,000,000 queued"
-mem=$("$bin/marquee-loadtest" queue-memory --visitors 1000000)
+mem=$("$bin/marquee-loadtest" queue-memory --visitors 1000000 | keep queue-memory.json)
+echo "q0=$q0 q1=$q1 c0=$c0 c1=$c1 wrk_secs=$wrk_secs" | keep counters.txt >/dev/null
 
 python3 - "$pg_tps" "$hot" "$(echo "$bare_map" | rps)" "$(echo "$map" | rps)" "$(echo "$map" | p99)" "$q0" "$q1" \
   "$(echo "$bare_status" | rps)" "$(echo "$status" | rps)" "$(echo "$status" | p99)" "$(echo "$status" | non2xx)" "$c0" "$c1" \

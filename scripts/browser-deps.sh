@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What the browser test needs: Node.js with npm, Debian's Chromium, and playwright-core
-# (pinned in tests/browser/package-lock.json). Installs only what is missing.
+# What the Node-driven tests need: Node.js with npm, Debian's Chromium, playwright-core
+# (tests/browser) and Stripe's library (tests/stripe-compat), pinned by their lockfiles.
+# Installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\033[1m[browser]\033[0m %s\n' "$*"; }
@@ -16,4 +17,8 @@ fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   log "installing playwright-core (npm)"
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+if [ ! -d tests/stripe-compat/node_modules/stripe ]; then
+  log "installing Stripe's library for the webhook compatibility test (npm)"
+  (cd tests/stripe-compat && npm ci --no-audit --no-fund --silent)
 fi

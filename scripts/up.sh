@@ -17,7 +17,7 @@ command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) fir
 
 bash scripts/services.sh
 log "building the services (profile $profile; the first build takes a few minutes)"
-cargo build --profile "$profile" --bins -p booking-core -p queue-gateway -p admission-worker
+cargo build --profile "$profile" --bins -p booking-core -p queue-gateway -p admission-worker -p stripe-sim -p marquee-events
 
 mkdir -p var/log var/mail var/keys
 pids=()
@@ -48,11 +48,17 @@ start() { # start NAME READY_URL
   log "$1 ready"
 }
 
-# booking-core first: it migrates the database and creates the demo admission key that the
+# The Stripe simulator first (booking-core talks to it; it sends webhooks to the gateway),
+# then booking-core: it migrates the database and creates the demo admission key that the
 # gateway then signs with.
+# (Its defaults: webhooks to the gateway, signed with the demo secret whsec_demo_marquee.)
+start stripe-sim http://127.0.0.1:12111/healthz
 start booking-core http://127.0.0.1:8081/readyz
 start queue-gateway http://127.0.0.1:8080/healthz
 start admission-worker http://127.0.0.1:9102/readyz
+# The events service owns the embedded Kafka (its address goes to var/kafka-bootstrap),
+# publishes the outbox and emails tickets to var/mail/.
+start marquee-events http://127.0.0.1:9103/readyz
 
 "$bin_dir/seed-demo" --url http://127.0.0.1:8080
 
@@ -64,6 +70,8 @@ cat <<MSG
     Catalog        http://127.0.0.1:8080/v1/movies
     Operator API   http://127.0.0.1:8080/admin/v1/events   (Authorization: Bearer demo-operator-token)
     Metrics        http://127.0.0.1:8080/metrics  http://127.0.0.1:8081/metrics  http://127.0.0.1:9102/metrics
+    Events         http://127.0.0.1:9103/metrics   Kafka: embedded mock cluster (var/kafka-bootstrap); ticket emails: var/mail/*.eml
+    Stripe (sim)   http://127.0.0.1:12111   test cards: pm_card_visa, pm_card_chargeDeclined, pm_card_authenticationRequired
 
   Ctrl-C stops everything.
 MSG

@@ -26,6 +26,8 @@ pub struct Settings {
     pub admission: AdmissionSettings,
     pub operator: OperatorSettings,
     pub kafka: KafkaSettings,
+    pub events: EventsSettings,
+    pub mail: MailSettings,
     pub stripe: StripeSettings,
     pub shutdown: ShutdownSettings,
 }
@@ -150,6 +152,32 @@ pub struct KafkaSettings {
     #[serde(default)]
     pub brokers: String,
     pub topic: String,
+    /// Where the process owning the embedded mock cluster writes its bootstrap address.
+    pub bootstrap_file: PathBuf,
+    /// Notifications that failed every attempt go here.
+    pub dead_letter_topic: String,
+    pub consumer_group: String,
+    /// Attempts at sending one email before it is dead-lettered.
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventsSettings {
+    /// Where the events service serves `/healthz`, `/readyz` and `/metrics`.
+    pub listen: SocketAddr,
+    /// How often the relay looks at the outbox when no notification wakes it.
+    pub poll_interval_ms: u64,
+    pub batch: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailSettings {
+    /// `file` (writes .eml files to `dir`) or `smtp` (sends through `smtp_url`).
+    pub transport: String,
+    pub dir: PathBuf,
+    /// `smtp://host:port` (plain) or `smtps://user:pass@host` — a secret, never printed.
+    pub smtp_url: Secret,
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -397,6 +425,14 @@ impl Settings {
         let log = section(&raw, "log", &mut errors);
         let stripe = section(&raw, "stripe", &mut errors);
         let shutdown = section(&raw, "shutdown", &mut errors);
+        let events = section(&raw, "events", &mut errors);
+        let mail: Option<MailSettings> = section(&raw, "mail", &mut errors);
+        if let Some(m) = &mail
+            && m.transport != "file"
+            && m.transport != "smtp"
+        {
+            errors.push("[mail] transport must be `file` or `smtp`".into());
+        }
         partial.check(&source.environment, &mut errors);
         let Partial {
             database: Some(database),
@@ -411,21 +447,27 @@ impl Settings {
         else {
             return Err(ConfigErrors(errors));
         };
-        match (log, stripe, shutdown) {
-            (Some(log), Some(stripe), Some(shutdown)) if errors.is_empty() => Ok(Settings {
-                environment: source.environment.clone(),
-                log,
-                database,
-                redis,
-                gateway,
-                booking,
-                worker,
-                admission,
-                operator,
-                kafka,
-                stripe,
-                shutdown,
-            }),
+        match (log, stripe, shutdown, events, mail) {
+            (Some(log), Some(stripe), Some(shutdown), Some(events), Some(mail))
+                if errors.is_empty() =>
+            {
+                Ok(Settings {
+                    environment: source.environment.clone(),
+                    log,
+                    database,
+                    redis,
+                    gateway,
+                    booking,
+                    worker,
+                    admission,
+                    operator,
+                    kafka,
+                    events,
+                    mail,
+                    stripe,
+                    shutdown,
+                })
+            }
             _ => Err(ConfigErrors(errors)),
         }
     }

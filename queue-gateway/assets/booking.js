@@ -125,6 +125,71 @@
     redraw();
   }
 
+  // Payment: a test card at the simulator in the demo; Stripe.js with real Stripe.
+  const payments = document.body.dataset.payments || "simulator";
+  let stripeJs = null;
+  let card = null;
+  if (payments === "simulator") {
+    $("test-cards").hidden = false;
+  } else {
+    const script = document.createElement("script");
+    script.src = "https://js.stripe.com/v3/";
+    script.onload = () => {
+      stripeJs = window.Stripe(payments);
+      card = stripeJs.elements().create("card");
+      card.mount("#card-element");
+    };
+    document.head.appendChild(script);
+  }
+
+  async function confirmBooking(intent) {
+    const { status, data } = await api("POST", "/v1/bookings/confirm", { reservation_id: hold.reservation_id, payment_intent_id: intent.payment_intent_id });
+    if (status === 200) return showTicket(data);
+    if (status === 402) {
+      const why = { requires_payment_method: "Your card was declined. Try another card.", requires_action: "Your bank needs you to authenticate this payment." };
+      return error(why[data.payment_status] || `The payment is not complete (${data.payment_status}).`);
+    }
+    if (status === 410) return error("Sorry — your hold ran out and the seats went to someone else. Your payment is being refunded.");
+    error(data.detail || `Could not confirm (${status}). Your seats stay held; try again.`);
+  }
+
+  $("pay-form").onsubmit = async (e) => {
+    e.preventDefault();
+    if (!hold) return;
+    error();
+    $("pay").disabled = true;
+    try {
+      const { status, data: intent } = await api("POST", `/v1/bookings/${hold.reservation_id}/checkout`, { email: $("email").value });
+      if (status !== 200) return error(intent.detail || `Could not start the payment (${status}).`);
+      if (intent.simulator) {
+        await fetch(`${intent.simulator}/v1/payment_intents/${intent.payment_intent_id}/confirm`, {
+          method: "POST",
+          headers: { Authorization: "Bearer " + intent.publishable_key, "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ payment_method: $("card").value, client_secret: intent.client_secret }),
+        });
+      } else {
+        const result = await stripeJs.confirmCardPayment(intent.client_secret, { payment_method: { card } });
+        if (result.error && result.error.type !== "card_error") return error(result.error.message);
+      }
+      await confirmBooking(intent);
+    } catch (err) {
+      error("Connection trouble: " + err.message + ". Your seats stay held; try again.");
+    } finally {
+      $("pay").disabled = false;
+    }
+  };
+
+  function showTicket(t) {
+    clearInterval(timer);
+    hold = null;
+    $("hold-card").hidden = true;
+    $("ticket-card").hidden = false;
+    $("qr").innerHTML = t.ticket.qr_svg;
+    $("ticket-code").textContent = t.ticket.code;
+    $("ticket-detail").textContent = `Seats ${t.seats.map((s) => s.id).join(", ")}. A copy is on its way to your email.`;
+    redraw();
+  }
+
   $("hold").onclick = () => reserve({ seat_ids: [...selected] });
   $("hold-best").onclick = () => reserve({ quantity: Number($("quantity").value) });
   $("release").onclick = async () => {

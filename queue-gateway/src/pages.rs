@@ -63,14 +63,15 @@ impl Assets {
     }
 
     /// Fill a page template's `{{…}}` slots.
-    fn page(&self, template: &str, event: &str) -> Html<String> {
+    fn page(&self, template: &str, event: &str, payments: &str) -> Html<String> {
         Html(
             template
                 .replace("{{css}}", &self.url("marquee.css"))
                 .replace("{{waiting_js}}", &self.url("waiting-room.js"))
                 .replace("{{booking_js}}", &self.url("booking.js"))
                 .replace("{{console_js}}", &self.url("console.js"))
-                .replace("{{event}}", event),
+                .replace("{{event}}", event)
+                .replace("{{payments}}", payments),
         )
     }
 }
@@ -89,11 +90,11 @@ pub async fn waiting_room(
     if !valid_event_id(&event) || state.events.get(&event).await?.is_none() {
         return Err(GatewayError::NotFound("event"));
     }
-    Ok(no_store(
-        state
-            .assets
-            .page(include_str!("../assets/waiting-room.html"), &event),
-    ))
+    Ok(no_store(state.assets.page(
+        include_str!("../assets/waiting-room.html"),
+        &event,
+        "",
+    )))
 }
 
 pub async fn booking(
@@ -103,18 +104,25 @@ pub async fn booking(
     if !valid_event_id(&event) || state.events.get(&event).await?.is_none() {
         return Err(GatewayError::NotFound("event"));
     }
-    Ok(no_store(
-        state
-            .assets
-            .page(include_str!("../assets/booking.html"), &event),
-    ))
+    // The page pays with Stripe.js and the publishable key against real Stripe, and with a
+    // test-card form against the simulator.
+    let stripe = &state.settings.stripe;
+    let payments = if stripe.api_base.contains("api.stripe.com") {
+        stripe.publishable_key.clone()
+    } else {
+        "simulator".to_owned()
+    };
+    let html = state
+        .assets
+        .page(include_str!("../assets/booking.html"), &event, &payments);
+    Ok(no_store(html))
 }
 
 pub async fn console(State(state): State<AppState>) -> Response {
     no_store(
         state
             .assets
-            .page(include_str!("../assets/console.html"), ""),
+            .page(include_str!("../assets/console.html"), "", ""),
     )
 }
 

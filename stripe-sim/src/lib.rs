@@ -92,6 +92,8 @@ impl Simulator {
             .route("/_sim/faults", post(set_faults))
             .route("/_sim/events", get(list_events))
             .route("/healthz", get(|| async { "ok" }))
+            // Browsers confirm PaymentIntents straight from the page, as with Stripe's API.
+            .layer(tower_http::cors::CorsLayer::permissive())
             .with_state(self.clone())
     }
 

@@ -47,6 +47,18 @@ try {
   await page.screenshot({ path: `${artifacts}/2-seats-held.png`, fullPage: true });
   const error = (await page.textContent("#error")).trim();
   if (error) throw new Error(`the page shows an error: ${error}`);
+
+  // Pay with a declined card first, then with one that works; the ticket appears.
+  await page.fill("#email", "fan@example.com");
+  await page.selectOption("#card", "pm_card_chargeDeclined");
+  await page.click("#pay");
+  await page.waitForFunction(() => /declined/i.test(document.getElementById("error").textContent), null, { timeout: 15000 });
+  console.log("declined:", await page.textContent("#error"));
+  await page.selectOption("#card", "pm_card_visa");
+  await page.click("#pay");
+  await page.waitForSelector("#ticket-card:not([hidden]) svg", { timeout: 15000 });
+  console.log("ticket:", await page.textContent("#ticket-code"), "|", await page.textContent("#ticket-detail"));
+  await page.screenshot({ path: `${artifacts}/3-ticket.png`, fullPage: true });
   console.log("DONE");
 } finally {
   await browser.close();

@@ -17,6 +17,8 @@ pub struct Stack {
     /// The gateway's address: everything a client does goes here.
     pub url: String,
     pub booking_url: String,
+    /// The Stripe simulator booking-core pays through.
+    pub stripe_url: String,
     pub http: reqwest::Client,
     pub env: TestEnv,
     pub redis: redis::aio::MultiplexedConnection,
@@ -26,6 +28,11 @@ pub struct Stack {
     pub workers: Vec<Shutdown>,
     /// Each worker replica's health and metrics address.
     pub worker_urls: Vec<String>,
+    /// The events service's health and metrics address.
+    pub events_url: String,
+    /// Where the events service writes ticket emails (`.eml`).
+    pub mail_dir: tempfile::TempDir,
+    events_stop: Shutdown,
 }
 
 impl Drop for Stack {
@@ -35,13 +42,24 @@ impl Drop for Stack {
         for w in &self.workers {
             w.trigger();
         }
+        self.events_stop.trigger();
     }
 }
 
 /// Start everything with `workers` admission replicas; `tweak` adjusts the shared settings.
 pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
     let env = TestEnv::new().await;
-    let settings = |s: Source| marquee_platform::Settings::load(&tweak(s)).expect("settings");
+    // The Stripe simulator: bound first so booking-core can point at it; built once the
+    // gateway (where its webhooks go) is up.
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stripe_url = format!(
+        "http://127.0.0.1:{}",
+        sim_listener.local_addr().unwrap().port()
+    );
+    let settings = |s: Source| {
+        marquee_platform::Settings::load(&tweak(s.set("stripe.api_base", &stripe_url)))
+            .expect("settings")
+    };
 
     let booking_stop = Shutdown::new();
     let booking =
@@ -60,14 +78,37 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
     .expect("gateway starts");
     let url = format!("http://127.0.0.1:{}", gateway.port());
     tokio::spawn(gateway.run_until_stopped());
+    let sim = stripe_sim::Simulator::new(stripe_sim::Config {
+        webhook_urls: vec![format!("{url}/v1/payments/stripe/webhook")],
+        webhook_secret: "whsec_test".into(),
+        secret_keys: vec![],
+    });
+    let router = sim.router();
+    tokio::spawn(async move { axum::serve(sim_listener, router).await });
 
     let mut stops = Vec::new();
     let mut worker_urls = Vec::new();
     for _ in 0..workers {
-        let (stop, port) = start_worker(&env, &tweak).await;
+        let (stop, port) = start_worker(&env, &|s: Source| {
+            tweak(s.set("stripe.api_base", &stripe_url))
+        })
+        .await;
         stops.push(stop);
         worker_urls.push(format!("http://127.0.0.1:{port}"));
     }
+    let mail_dir = tempfile::tempdir().unwrap();
+    let events_stop = Shutdown::new();
+    let events = marquee_events::Application::build_with(
+        settings(env.source().set("mail.dir", mail_dir.path().display()).set(
+            "kafka.bootstrap_file",
+            mail_dir.path().join("kafka-bootstrap").display(),
+        )),
+        events_stop.clone(),
+    )
+    .await
+    .expect("events service starts");
+    let events_url = format!("http://127.0.0.1:{}", events.port());
+    tokio::spawn(events.run_until_stopped());
     let redis = redis::Client::open(marquee_testkit::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -76,6 +117,7 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
     Stack {
         url,
         booking_url,
+        stripe_url,
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(512)
             .timeout(Duration::from_secs(30))
@@ -87,6 +129,9 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
         gateway_stop,
         workers: stops,
         worker_urls,
+        events_url,
+        mail_dir,
+        events_stop,
     }
 }
 

@@ -162,13 +162,18 @@ async fn checkout_inner(state: &AppState, id: &str, email: &str) -> ApiResult<Va
             .ok_or_else(|| ApiError::Conflict("the payment attempt closed meanwhile; try again".into()))?
         }
     };
-    Ok(json!({
+    let mut answer = json!({
         "payment_intent_id": attempt.payment_intent_id,
         "client_secret": attempt.client_secret,
         "amount_cents": attempt.amount_cents,
         "currency": attempt.currency,
         "publishable_key": state.settings.stripe.publishable_key,
-    }))
+    });
+    // Against the simulator, the page confirms with a test card there instead of Stripe.js.
+    if !state.settings.stripe.api_base.contains("api.stripe.com") {
+        answer["simulator"] = state.settings.stripe.api_base.trim_end_matches('/').into();
+    }
+    Ok(answer)
 }
 
 #[derive(Deserialize)]

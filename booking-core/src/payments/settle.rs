@@ -204,6 +204,17 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
         .await;
     }
     sold?;
+    // The ticket first: the trigger announcing the confirmation reads its code.
+    let code = crate::tickets::new_code();
+    sqlx::query(
+        "INSERT INTO tickets (code, booking_id, show_id, seat_ids) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&code)
+    .bind(&booking.id)
+    .bind(&booking.show_id)
+    .bind(&booking.seat_ids)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "UPDATE bookings SET status = 'confirmed', status_reason = NULL, confirmed_at = now(),
                 payment_intent_id = $3, email = $4, updated_at = now()
@@ -213,16 +224,6 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     .bind(&booking.id)
     .bind(&intent.id)
     .bind(&email)
-    .execute(&mut *tx)
-    .await?;
-    let code = crate::tickets::new_code();
-    sqlx::query(
-        "INSERT INTO tickets (code, booking_id, show_id, seat_ids) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&code)
-    .bind(&booking.id)
-    .bind(&booking.show_id)
-    .bind(&booking.seat_ids)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

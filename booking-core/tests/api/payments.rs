@@ -512,3 +512,76 @@ async fn an_operator_refund_puts_the_seats_back_and_voids_the_ticket() {
     assert_eq!(scan["reason"], "refunded");
     assert_eq!(outbox_count(&app, &id, "BookingRefunded").await, 1);
 }
+
+/// Run Stripe's own library (`tests/stripe-compat`, npm `stripe`).
+fn stripe_lib(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/stripe-compat");
+    let mut child = std::process::Command::new("node")
+        .arg(dir.join("webhook-headers.mjs"))
+        .args(args)
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (make test installs it and the stripe package)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn stripes_own_library_agrees_with_our_signatures_both_ways() {
+    let app = spawn().await;
+    let payload =
+        json!({"id": "evt_compat_1", "object": "event", "type": "ping", "data": {"object": {}}})
+            .to_string();
+    // Stripe's library signs; we accept.
+    let out = stripe_lib(&["sign", "whsec_test"], &payload);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let header = String::from_utf8(out.stdout).unwrap();
+    let post = |header: String| {
+        let app = &app;
+        let payload = payload.clone();
+        async move {
+            app.http
+                .post(app.at("/v1/payments/stripe/webhook"))
+                .header("stripe-signature", header)
+                .body(payload)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(post(header).await, 200);
+    // Signed by Stripe's library with another secret: refused.
+    let out = stripe_lib(&["sign", "whsec_other"], &payload);
+    assert_eq!(post(String::from_utf8(out.stdout).unwrap()).await, 400);
+    // Our simulator signs; Stripe's library accepts — and refuses a tampered payload.
+    let ours = stripe_sim::signature::sign(
+        "whsec_test",
+        chrono::Utc::now().timestamp(),
+        payload.as_bytes(),
+    );
+    let out = stripe_lib(&["verify", "whsec_test", &ours], &payload);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = stripe_lib(
+        &["verify", "whsec_test", &ours],
+        &payload.replace("ping", "pong"),
+    );
+    assert!(!out.status.success());
+}

@@ -1,6 +1,7 @@
 //! Issue 4's browser journey: headless Chromium (Debian `chromium`, driven by playwright-core)
 //! opens the waiting room, is admitted by the worker, lands on the booking page and holds
-//! seats. Screenshots are kept in `tests/browser/artifacts/`.
+//! seats, pays (a decline, then a good card) and sees its ticket. Screenshots are kept in
+//! `tests/browser/artifacts/`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -37,15 +38,31 @@ async fn a_fan_waits_is_admitted_and_holds_seats_in_a_real_browser() {
         out.status.success() && stdout.contains("DONE"),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(artifacts.join("2-seats-held.png").exists());
+    assert!(artifacts.join("3-ticket.png").exists());
 
-    // The hold the page made is in the database.
+    // The seats the page paid for are sold, once, to one confirmed booking with a ticket.
     let db = sqlx::PgPool::connect(&s.env.database_url).await.unwrap();
-    let held: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM seats WHERE show_id = $1 AND status = 'held'")
-            .bind(&show)
-            .fetch_one(&db)
-            .await
-            .unwrap();
-    assert_eq!(held, 2);
+    let (sold, bookings, tickets): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM sold_seats WHERE show_id = $1),
+                (SELECT count(*) FROM bookings WHERE show_id = $1 AND status = 'confirmed'),
+                (SELECT count(*) FROM tickets WHERE show_id = $1)",
+    )
+    .bind(&show)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!((sold, bookings, tickets), (2, 1, 1));
+
+    // And the ticket arrives by email, once, through the outbox, Kafka and the notifier.
+    let mail = marquee_testkit::wait_for("the ticket email", Duration::from_secs(60), || async {
+        let files: Vec<_> = std::fs::read_dir(s.mail_dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .collect();
+        (files.len() == 1).then(|| std::fs::read_to_string(files[0].path()).unwrap())
+    })
+    .await;
+    assert!(mail.contains("To: fan@example.com"), "{mail}");
+    assert!(mail.contains("ticket-qr.svg"));
 }

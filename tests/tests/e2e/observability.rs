@@ -56,6 +56,7 @@ async fn metrics_are_valid_and_cover_the_dashboard_and_alerts() {
         s.url.clone(),
         s.booking_url.clone(),
         s.worker_urls[0].clone(),
+        s.events_url.clone(),
     ] {
         let text = s
             .http

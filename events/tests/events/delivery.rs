@@ -1,0 +1,133 @@
+use std::time::Duration;
+
+use marquee_events::relay::Relay;
+use serde_json::Value;
+
+use marquee_events::kafka::MockKafka;
+
+use crate::helpers::{confirmed_booking, launch, prepare, start};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_booking_is_published_with_its_fields() {
+    let ev = start(false).await;
+    let booking = ev.confirmed_booking("ana@example.com").await;
+    marquee_testkit::wait_for("the outbox to drain", Duration::from_secs(20), || async {
+        (ev.unpublished().await == 0).then_some(())
+    })
+    .await;
+    let topic = ev.env.settings().kafka.topic;
+    let ev2 = &ev;
+    let messages = tokio::task::block_in_place(|| ev2.read_topic(&topic, 1));
+    let ours: Vec<&(Value, Option<String>)> = messages
+        .iter()
+        .filter(|(m, _)| m["booking_id"] == booking.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "{messages:?}");
+    let (m, key) = ours[0];
+    assert_eq!(key.as_deref(), Some("s_events_test"), "keyed by show");
+    assert_eq!(m["type"], "BookingConfirmed");
+    assert_eq!(m["schema_version"], 1);
+    assert_eq!(m["event_id"], "gala");
+    assert_eq!(m["seats"], serde_json::json!(["A-1", "A-2"]));
+    assert_eq!(m["email"], "ana@example.com");
+    assert_eq!(m["total_cents"], 2400);
+    assert_eq!(m["currency"], "eur");
+    assert!(
+        m["message_id"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .is_ok()
+    );
+    assert!(chrono::DateTime::parse_from_rfc3339(m["occurred_at"].as_str().unwrap()).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_down_loses_nothing_and_the_backlog_drains_after() {
+    let ev = start(false).await;
+    ev.mock.set_brokers_up(false);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        // Confirming needs only Postgres: it goes on while Kafka is down.
+        ids.push(ev.confirmed_booking(&format!("fan{i}@example.com")).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        ev.unpublished().await,
+        3,
+        "nothing published while the brokers are down"
+    );
+    ev.mock.set_brokers_up(true);
+    marquee_testkit::wait_for("the backlog to drain", Duration::from_secs(40), || async {
+        (ev.unpublished().await == 0).then_some(())
+    })
+    .await;
+    marquee_testkit::wait_for("one email per booking", Duration::from_secs(40), || async {
+        (ev.smtp.messages().len() == 3).then_some(())
+    })
+    .await;
+    let topic = ev.env.settings().kafka.topic;
+    let messages = tokio::task::block_in_place(|| ev.read_topic(&topic, 3));
+    for id in &ids {
+        assert!(
+            messages.iter().any(|(m, _)| m["booking_id"] == id.as_str()),
+            "{id} was lost"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_publish_and_mark_publishes_again_and_the_consumer_deduplicates() {
+    // Before the service runs, a relay "crashes" after publishing: the row goes out to the
+    // brokers but stays unmarked …
+    let prepared = prepare(false).await;
+    let settings = prepared.env.settings();
+    let brokers =
+        MockKafka::start(&[&settings.kafka.topic, &settings.kafka.dead_letter_topic]).unwrap();
+    let crashed = Relay {
+        db: prepared.db.clone(),
+        producer: marquee_events::kafka::producer(&brokers.bootstrap).unwrap(),
+        topic: settings.kafka.topic.clone(),
+        batch: 10,
+        poll: Duration::from_secs(1),
+        metrics: std::sync::Arc::new(marquee_events::metrics::EventMetrics::new(
+            &prometheus::Registry::new(),
+        )),
+    };
+    let booking = confirmed_booking(&prepared.db, "bo@example.com").await;
+    assert_eq!(crashed.publish(false).await.unwrap(), 1);
+    // … so the service's relay publishes it again when it starts: at least once.
+    let ev = launch(prepared, Some(brokers)).await;
+    marquee_testkit::wait_for("the row to be marked", Duration::from_secs(20), || async {
+        (ev.unpublished().await == 0).then_some(())
+    })
+    .await;
+    let topic = settings.kafka.topic;
+    let copies = tokio::task::block_in_place(|| ev.read_topic(&topic, 2))
+        .into_iter()
+        .filter(|(m, _)| m["booking_id"] == booking.as_str())
+        .count();
+    assert!(
+        copies >= 2,
+        "published again after the crash ({copies} copies)"
+    );
+    // One email all the same.
+    marquee_testkit::wait_for("the email", Duration::from_secs(30), || async {
+        (ev.smtp.messages().len() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        ev.smtp.messages().len(),
+        1,
+        "the duplicate was not emailed again"
+    );
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE booking_id = $1 AND state = 'sent'",
+    )
+    .bind(&booking)
+    .fetch_one(&ev.db)
+    .await
+    .unwrap();
+    assert_eq!(sent, 1);
+}

@@ -1,5 +1,7 @@
--- wrk script: status polls from a pool of queued visitors, round robin.
--- TOKENS names a file with one queue token per line; the path is given on the command line.
+-- wrk script: status polls from a pool of queued visitors, round robin. Each visitor comes
+-- from its own client address (X-Forwarded-For through the trusted loopback proxy), as
+-- thousands of fans would, so per-client limits apply per fan.
+-- TOKENS names a file with one queue token per line.
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS")) do
   if #line > 0 then tokens[#tokens + 1] = line end
@@ -10,6 +12,7 @@ function setup(thread)
 end
 function request()
   counter = counter + 1
-  local t = tokens[((counter + (offset or 0)) % #tokens) + 1]
-  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. t })
+  local i = ((counter + (offset or 0)) % #tokens) + 1
+  local ip = string.format("10.%d.%d.%d", math.floor(i / 65536) % 256, math.floor(i / 256) % 256, i % 256)
+  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[i], ["X-Forwarded-For"] = ip })
 end

@@ -63,12 +63,17 @@ impl From<Problem> for ApiError {
     }
 }
 
-/// Is this database error a pool or connection outage (503) rather than a bug (500)?
+/// Is this database error an outage or a transient conflict (503 + Retry-After: the same
+/// request may well succeed in a moment) rather than a bug (500)? Pool and connection
+/// failures, admin shutdown (57P), connection exceptions (08), too many connections (53300),
+/// deadlock (40P01) and serialization failure (40001).
 fn is_outage(e: &sqlx::Error) -> bool {
     matches!(
         e,
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "53300"))
+    ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| {
+        c.starts_with("57P") || c.starts_with("08") || c == "53300" || c == "40P01" || c == "40001"
+    }))
 }
 
 impl ApiError {

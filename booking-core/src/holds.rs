@@ -233,7 +233,9 @@ async fn hold_once(
         _ => {}
     }
 
-    // Holds that lapsed on the seats we just took are over.
+    // Holds that lapsed on the seats we just took are over. SKIP LOCKED: a booking locked by
+    // another request is being expired by it (its owner reserving again); waiting for it could
+    // deadlock, and the sweeper tidies whatever is left.
     let mut lapsed: Vec<&str> = locked
         .iter()
         .filter_map(|l| l.booking_id.as_deref())
@@ -243,7 +245,10 @@ async fn hold_once(
     if !lapsed.is_empty() {
         sqlx::query(
             "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-             WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()",
+             WHERE (show_id, id) IN (
+                 SELECT show_id, id FROM bookings
+                 WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()
+                 FOR UPDATE SKIP LOCKED)",
         )
         .bind(&show.id)
         .bind(&lapsed)

@@ -194,11 +194,16 @@ impl SeatMaps {
         Ok(snapshot)
     }
 
-    /// Drop a show's cached map so the next read sees a change this process just made.
-    pub fn invalidate(&self, show_id: &str) {
-        if let Some(slot) = self.slots.lock().expect("slots lock").get(show_id) {
-            *slot.latest.write().expect("slot lock") = None;
+    /// The latest map this process has, however old (loaded if there is none). For the
+    /// reserve path, which needs only what never changes (which seats exist) or what may be
+    /// stale (candidate blocks; the lock decides): writes never invalidate the cache, so a
+    /// busy show is not reloaded on every hold. Readers get `get`, fresh within the TTL.
+    pub async fn latest(&self, show_id: &str) -> ApiResult<Arc<Snapshot>> {
+        let slot = self.slot(show_id);
+        if let Some((_, s)) = slot.latest.read().expect("slot lock").as_ref() {
+            return Ok(s.clone());
         }
+        self.get(show_id).await
     }
 
     async fn load(&self, show_id: &str) -> ApiResult<Snapshot> {

@@ -344,7 +344,6 @@ pub async fn admin_refund(
     let row = settle::lock_booking(&mut tx, &id).await?;
     settle::confirmed_booking_refunded(&mut tx, &row, "refunded by an operator").await?;
     tx.commit().await?;
-    state.seatmaps.invalidate(&row.show_id);
     tracing::info!(booking = %id, "refunded by an operator");
     Ok(axum::Json(view_with_payment(&state, &id).await?))
 }

@@ -160,9 +160,13 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     others.sort_unstable();
     others.dedup();
     if !others.is_empty() {
+        // SKIP LOCKED for the same reason as in a hold: never wait on another request here.
         sqlx::query(
             "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-             WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()",
+             WHERE (show_id, id) IN (
+                 SELECT show_id, id FROM bookings
+                 WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()
+                 FOR UPDATE SKIP LOCKED)",
         )
         .bind(&booking.show_id)
         .bind(&others)
@@ -227,7 +231,6 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    state.seatmaps.invalidate(&booking.show_id);
     tracing::info!(booking = %booking.id, payment = %intent.id, "booking confirmed");
     Ok(Settled::Confirmed { code })
 }

@@ -165,7 +165,6 @@ async fn handle(state: &AppState, kind: &str, object: &Value) -> ApiResult<()> {
                 && settle::confirmed_booking_refunded(&mut tx, &row, "refunded in Stripe").await?
             {
                 tx.commit().await?;
-                state.seatmaps.invalidate(&row.show_id);
             }
             Ok(())
         }

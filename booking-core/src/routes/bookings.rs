@@ -30,7 +30,7 @@ pub async fn reserve(
                 request_hash: idempotency::hash_request(&prepared.canonical),
             });
             let work = async {
-                let seatmap = state.seatmaps.get(&prepared.show.id).await?;
+                let seatmap = state.seatmaps.latest(&prepared.show.id).await?;
                 precheck(&prepared.pick, &seatmap)?;
                 let view = holds::reserve(
                     &state.db,
@@ -40,7 +40,6 @@ pub async fn reserve(
                     &seatmap,
                 )
                 .await?;
-                state.seatmaps.invalidate(&prepared.show.id);
                 Ok((
                     StatusCode::CREATED,
                     serde_json::to_value(view).map_err(anyhow::Error::from)?,
@@ -210,6 +209,5 @@ pub async fn release(
         return Err(ApiError::NotFound("booking"));
     }
     let view = holds::release(&state.db, &id).await?;
-    state.seatmaps.invalidate(&view.show_id);
     Ok(axum::Json(view))
 }

@@ -27,18 +27,32 @@ async fn hold_then_get_then_release_puts_seats_back() {
         "reservation ids carry at least 128 random bits: {id}"
     );
 
-    let map = app.seat_map(&show).await;
-    let status = |m: &Value, seat: &str| {
-        m["seats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == seat)
-            .unwrap()["status"]
-            .clone()
-    };
-    assert_eq!(status(&map, "A-2"), "held");
-    assert_eq!(status(&map, "A-1"), "available");
+    // The seat map shows the hold within its freshness window (1 s).
+    let map = marquee_testkit::wait_for(
+        "the hold on the map",
+        std::time::Duration::from_secs(2),
+        || async {
+            let map = app.seat_map(&show).await;
+            let status = |seat: &str| {
+                map["seats"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["id"] == seat)
+                    .unwrap()["status"]
+                    .clone()
+            };
+            (status("A-2") == "held").then_some(map)
+        },
+    )
+    .await;
+    let a1 = map["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "A-1")
+        .unwrap();
+    assert_eq!(a1["status"], "available");
 
     // Someone else asking for an overlapping set gets 409 naming only the taken seat.
     let other = app.token("fan-2", &event);

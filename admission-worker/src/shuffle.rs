@@ -10,7 +10,11 @@ use redis::aio::ConnectionManager;
 const BATCH: usize = 10_000;
 
 /// Returns the number of pre-queue visitors placed.
-pub async fn run(redis: &mut ConnectionManager, event: &str) -> redis::RedisResult<u64> {
+pub async fn run(
+    redis: &mut ConnectionManager,
+    event: &str,
+    abandon_after_s: u32,
+) -> redis::RedisResult<u64> {
     let fresh: [u8; 16] = rand::rng().random();
     let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
     let seed: String = queue::freeze_script()
@@ -34,6 +38,21 @@ pub async fn run(redis: &mut ConnectionManager, event: &str) -> redis::RedisResu
             .collect();
         let _: () = redis.zadd_multiple(keys::waiting(event), &items).await?;
     }
+    // Everyone just placed counts as present now: the clock for dropping fans who left starts
+    // at opening, not when they joined the pre-queue.
+    let window = queue::window(chrono::Utc::now().timestamp_millis(), abandon_after_s);
+    let (present, _) = queue::seen_bit(event, window, 1);
+    let ones = vec![0xffu8; (total as usize).div_ceil(8) + 1];
+    let _: () = redis::pipe()
+        .cmd("SETRANGE")
+        .arg(&present)
+        .arg(0)
+        .arg(ones)
+        .ignore()
+        .pexpire(&present, queue::window_ttl_ms(abandon_after_s) as i64)
+        .ignore()
+        .query_async(redis)
+        .await?;
     let _: () = redis::pipe()
         .atomic()
         .hset(keys::state(event), "prequeue_total", total)

@@ -95,31 +95,29 @@ impl Ticker {
         if state == EventState::Open {
             let shuffled: bool = redis.hexists(keys::state(event), "shuffled").await?;
             if !shuffled {
-                crate::shuffle::run(redis, event).await?;
+                crate::shuffle::run(redis, event, cfg.abandon_after_s).await?;
             }
         } else {
             ready = false;
         }
         let admitting = ready && !cfg.sold_out;
-        let keys = queue::admit_keys(event);
-        let (admitted, active, waiting, watermark, dropped): (u64, u64, u64, String, u64) =
-            queue::admit_script()
-                .key(&keys[0])
-                .key(&keys[1])
-                .key(&keys[2])
-                .key(&keys[3])
-                .key(&keys[4])
-                .key(&keys[5])
-                .arg(&self.worker_id)
-                .arg(now.timestamp_millis())
-                .arg(cfg.rate_per_minute)
-                .arg(cfg.max_active)
-                .arg(u64::from(cfg.session_ttl_s) * 1000)
-                .arg(u64::from(cfg.abandon_after_s) * 1000)
-                .arg(self.max_elapsed_ms)
-                .arg(if admitting { 1 } else { 0 })
-                .invoke_async(redis)
-                .await?;
+        let window = queue::window(now.timestamp_millis(), cfg.abandon_after_s);
+        let script = queue::admit_script();
+        let mut call = script.prepare_invoke();
+        for key in queue::admit_keys(event, window) {
+            call.key(key);
+        }
+        let (admitted, active, waiting, watermark, dropped): (u64, u64, u64, String, u64) = call
+            .arg(&self.worker_id)
+            .arg(now.timestamp_millis())
+            .arg(cfg.rate_per_minute)
+            .arg(cfg.max_active)
+            .arg(u64::from(cfg.session_ttl_s) * 1000)
+            .arg(queue::OFFSET)
+            .arg(self.max_elapsed_ms)
+            .arg(if admitting { 1 } else { 0 })
+            .invoke_async(redis)
+            .await?;
         Ok(Some(Admitted {
             admitted,
             active,

@@ -98,7 +98,11 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     );
     let script = queue::join_script();
-    let k = queue::join_keys(&event);
+    let abandon = 60;
+    let k = queue::join_keys(
+        &event,
+        queue::window(Utc::now().timestamp_millis(), abandon),
+    );
     let before = used_memory(&mut conn).await?;
     let started = std::time::Instant::now();
     let batch = 2000;
@@ -106,7 +110,6 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
     let _: String = script.prepare_invoke().load_async(&mut conn).await?;
     for chunk in (0..o.visitors).collect::<Vec<_>>().chunks(batch) {
         let mut pipe = redis::pipe();
-        let now = Utc::now().timestamp_millis();
         for i in chunk {
             // The gateway's visitor ids: 12 random bytes, base64url (16 characters).
             let id = format!("{:016x}", (*i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))[..16]
@@ -118,10 +121,11 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
                     .key(&k[2])
                     .key(&k[3])
                     .key(&k[4])
+                    .key(&k[5])
                     .arg(id)
-                    .arg(now)
                     .arg("0")
-                    .arg(queue::OFFSET),
+                    .arg(queue::OFFSET)
+                    .arg(queue::window_ttl_ms(abandon)),
             );
         }
         pipe.query_async::<()>(&mut conn).await?;
@@ -130,12 +134,12 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
     let after = used_memory(&mut conn).await?;
     let (waiting, seen): (u64, u64) = redis::pipe()
         .zcard(keys::waiting(&event))
-        .zcard(keys::seen(&event))
+        .bitcount(&k[4])
         .query_async(&mut conn)
         .await?;
     let _: () = redis::pipe()
         .del(keys::waiting(&event))
-        .del(keys::seen(&event))
+        .del(&k[4])
         .del(keys::state(&event))
         .query_async(&mut conn)
         .await?;

@@ -21,9 +21,12 @@ pub fn active(event: &str) -> String {
     format!("wr:{{{event}}}:active")
 }
 
-/// `wr:{event}:seen`: sorted set of visitors scored by the last time they polled (ms).
-pub fn seen(event: &str) -> String {
-    format!("wr:{{{event}}}:seen")
+/// `wr:{event}:seen:{window}:{range}`: a bitmap of the places seen polling during one time
+/// window (`abandon_after_s` long), bit = place. `range` is `a` for post-opening arrivals
+/// (bit = place − OFFSET) and `p` for pre-queue places. An eighth of a byte per visitor.
+pub fn seen(event: &str, window: i64, prequeue: bool) -> String {
+    let range = if prequeue { 'p' } else { 'a' };
+    format!("wr:{{{event}}}:seen:{window}:{range}")
 }
 
 /// `wr:{event}:state`: hash of counters (next place, watermark, admitted total, carry).

@@ -6,7 +6,9 @@
 //!   seed is published; their order is the members sorted by `sha1hex(seed + ":" + visitor)`,
 //!   so anyone can replay it from the seed.
 //! * `active` — sorted set, visitor → session expiry (ms).
-//! * `seen` — sorted set, visitor → last poll (ms), for dropping visitors who left.
+//! * `seen:{window}:{a|p}` — bitmaps of the places seen polling per time window of
+//!   `abandon_after_s`; a visitor seen in neither this window nor the last is dropped when its
+//!   turn comes, and its slot goes to the next fan.
 //! * `state` — hash: `next_place`, `watermark` (highest place admitted), `admitted_total`,
 //!   `carry`, `last_tick_ms`, `shuffle_seed`, `prequeue_total`, `shuffled`.
 
@@ -34,26 +36,50 @@ pub fn freeze_script() -> Script {
     Script::new(include_str!("scripts/freeze_prequeue.lua"))
 }
 
+/// The presence window a moment falls in.
+pub fn window(now_ms: i64, abandon_after_s: u32) -> i64 {
+    now_ms.div_euclid(i64::from(abandon_after_s.max(1)) * 1000)
+}
+
+/// How long a presence bitmap is kept: its window, the next one that still reads it, and one
+/// more for slack.
+pub fn window_ttl_ms(abandon_after_s: u32) -> u64 {
+    u64::from(abandon_after_s.max(1)) * 3000
+}
+
+/// The presence bitmap a place's bit lives in for `window`, and the bit.
+pub fn seen_bit(event: &str, window: i64, place: u64) -> (String, u64) {
+    if place > OFFSET {
+        (keys::seen(event, window, false), place - OFFSET)
+    } else {
+        (keys::seen(event, window, true), place)
+    }
+}
+
 /// The join script's keys, in order.
-pub fn join_keys(event: &str) -> [String; 5] {
+pub fn join_keys(event: &str, window: i64) -> [String; 6] {
     [
         keys::state(event),
         keys::waiting(event),
         keys::prequeue(event),
-        keys::seen(event),
         keys::active(event),
+        keys::seen(event, window, false),
+        keys::seen(event, window, true),
     ]
 }
 
 /// The admit script's keys, in order.
-pub fn admit_keys(event: &str) -> [String; 6] {
+pub fn admit_keys(event: &str, window: i64) -> [String; 9] {
     [
         keys::state(event),
         keys::waiting(event),
         keys::active(event),
-        keys::seen(event),
         keys::admits(event),
         keys::lease(event),
+        keys::seen(event, window, false),
+        keys::seen(event, window - 1, false),
+        keys::seen(event, window, true),
+        keys::seen(event, window - 1, true),
     ]
 }
 
@@ -97,6 +123,17 @@ mod tests {
         assert_eq!(position(OFFSET + 2, 4, 10), 8);
         // Once the watermark is among later arrivals.
         assert_eq!(position(OFFSET + 9, OFFSET + 5, 10), 4);
+    }
+
+    #[test]
+    fn places_map_to_bits_in_two_ranges() {
+        assert_eq!(seen_bit("e", 7, 12), ("wr:{e}:seen:7:p".to_owned(), 12));
+        assert_eq!(
+            seen_bit("e", 7, OFFSET + 3),
+            ("wr:{e}:seen:7:a".to_owned(), 3)
+        );
+        assert_eq!(window(59_999, 60), 0);
+        assert_eq!(window(60_000, 60), 1);
     }
 
     #[test]

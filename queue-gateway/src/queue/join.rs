@@ -79,17 +79,22 @@ pub async fn join(
 
     let visitor = new_visitor_id();
     let prequeue_mode = view.state() == EventState::Prequeue;
-    let keys = queue::join_keys(&event_id);
+    let abandon = view.cfg.abandon_after_s;
+    let keys = queue::join_keys(
+        &event_id,
+        queue::window(Utc::now().timestamp_millis(), abandon),
+    );
     let (kind, place): (String, String) = queue::join_script()
         .key(&keys[0])
         .key(&keys[1])
         .key(&keys[2])
         .key(&keys[3])
         .key(&keys[4])
+        .key(&keys[5])
         .arg(&visitor)
-        .arg(Utc::now().timestamp_millis())
         .arg(if prequeue_mode { "1" } else { "0" })
         .arg(OFFSET)
+        .arg(queue::window_ttl_ms(abandon))
         .invoke_async(&mut state.redis.clone())
         .await?;
     let place = place

@@ -38,11 +38,15 @@ pub struct QueueView {
 }
 
 /// When to poll next: about a tenth of the expected wait, between the event's minimum and
-/// 30 s, with ±20 % jitter so a crowd's polls do not synchronise.
-pub fn poll_after_ms(min_poll_ms: u32, expected_wait_s: Option<u64>) -> u64 {
+/// 30 s (and at most half the abandonment window, so a patient fan is never taken for gone),
+/// with up to 20 % jitter so a crowd's polls do not synchronise.
+pub fn poll_after_ms(min_poll_ms: u32, expected_wait_s: Option<u64>, abandon_after_s: u32) -> u64 {
     let floor = u64::from(min_poll_ms).max(1000);
+    let ceiling = 30_000
+        .min(u64::from(abandon_after_s) * 1000 / 2 * 5 / 6)
+        .max(floor);
     let base = expected_wait_s
-        .map(|s| (s * 1000 / 10).clamp(floor, 30_000.max(floor)))
+        .map(|s| (s * 1000 / 10).clamp(floor, ceiling))
         .unwrap_or(floor);
     let jitter = rand::rng().random_range(0..=base / 5);
     // Never below the event's minimum interval, whatever the jitter.
@@ -81,13 +85,17 @@ mod tests {
     #[test]
     fn polls_spread_out_and_respect_the_minimum() {
         // A 60 s wait: a tenth of it is 6 s, plus up to 20 % jitter.
-        let samples: Vec<u64> = (0..200).map(|_| poll_after_ms(2000, Some(60))).collect();
+        let samples: Vec<u64> = (0..200)
+            .map(|_| poll_after_ms(2000, Some(60), 600))
+            .collect();
         assert!(
             samples.iter().all(|&p| (6000..=7200).contains(&p)),
             "{samples:?}"
         );
         assert!(samples.iter().any(|&p| p != samples[0]), "jittered");
-        assert!((0..100).all(|_| poll_after_ms(5000, Some(1)) >= 5000));
-        assert!((0..100).all(|_| poll_after_ms(0, Some(100_000)) <= 36_000));
+        assert!((0..100).all(|_| poll_after_ms(5000, Some(1), 600) >= 5000));
+        assert!((0..100).all(|_| poll_after_ms(0, Some(100_000), 600) <= 36_000));
+        // Never long enough to miss a presence window (10 s here): at most 5 s with jitter.
+        assert!((0..100).all(|_| poll_after_ms(0, Some(100_000), 10) <= 5_000));
     }
 }

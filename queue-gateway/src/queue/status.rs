@@ -19,6 +19,8 @@ use crate::state::AppState;
 
 pub struct Answer {
     pub view: QueueView,
+    /// The visitor's place, once known (for presence).
+    pub place: Option<u64>,
     /// A token to (re)set as the queue cookie.
     pub cookie_token: Option<String>,
 }
@@ -78,10 +80,14 @@ pub async fn status(
             retry_after_s: u64::from(view.cfg.min_poll_interval_ms).div_ceil(1000),
         });
     }
-    state.presence.saw(&event_id, &claims.v);
     let token =
         marquee_platform::http::bearer_or_cookie(&headers, QUEUE_COOKIE).unwrap_or_default();
     let mut answer = answer(&state, &view, claims, token).await?;
+    if let Some(place) = answer.place {
+        state
+            .presence
+            .saw(&event_id, view.cfg.abandon_after_s, place);
+    }
     // The token only goes back when it changed (the pre-queue visitor's new place).
     if answer.cookie_token.is_none() {
         answer.view.queue_token = None;
@@ -133,8 +139,12 @@ pub async fn answer(
             out.state = "prequeue";
             let until_open = (cfg.opens_at - Utc::now()).num_seconds().max(0) as u64;
             out.estimated_wait_s = Some(until_open);
-            out.poll_after_ms = poll_after_ms(cfg.min_poll_interval_ms, Some(until_open * 5))
-                .min(until_open.max(1) * 1000);
+            out.poll_after_ms = poll_after_ms(
+                cfg.min_poll_interval_ms,
+                Some(until_open * 5),
+                cfg.abandon_after_s,
+            )
+            .min(until_open.max(1) * 1000);
         }
         (_, Some(p)) if p <= view.watermark => {
             return admitted_or_expired(state, view, &claims, out, cookie_token).await;
@@ -151,11 +161,13 @@ pub async fn answer(
                 "waiting"
             };
             out.estimated_wait_s = (out.state == "waiting").then_some(wait);
-            out.poll_after_ms = poll_after_ms(cfg.min_poll_interval_ms, Some(wait));
+            out.poll_after_ms =
+                poll_after_ms(cfg.min_poll_interval_ms, Some(wait), cfg.abandon_after_s);
         }
     }
     Ok(Answer {
         view: out,
+        place: claims.p,
         cookie_token,
     })
 }
@@ -208,6 +220,7 @@ async fn admitted_or_expired(
     }
     Ok(Answer {
         view: out,
+        place: claims.p,
         cookie_token,
     })
 }

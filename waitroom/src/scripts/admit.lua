@@ -1,26 +1,21 @@
 -- One admission tick for one event, run only by the lease holder (checked here, so a
 -- replica that lost its lease mid-tick cannot admit).
--- KEYS[1] state  KEYS[2] waiting  KEYS[3] active  KEYS[4] seen  KEYS[5] admits  KEYS[6] lease
+-- KEYS[1] state  KEYS[2] waiting  KEYS[3] active  KEYS[4] admits  KEYS[5] lease
+-- KEYS[6..9] presence bitmaps: post-opening places this window and the last, pre-queue
+-- places this window and the last
 -- ARGV[1] worker id  ARGV[2] now_ms  ARGV[3] rate_per_minute  ARGV[4] max_active
--- ARGV[5] session_ttl_ms  ARGV[6] abandon_after_ms  ARGV[7] max_elapsed_ms  ARGV[8] admitting (1/0)
+-- ARGV[5] session_ttl_ms  ARGV[6] OFFSET  ARGV[7] max_elapsed_ms  ARGV[8] admitting (1/0)
 -- Returns {admitted, active, waiting, watermark, dropped}.
-if redis.call('GET', KEYS[6]) ~= ARGV[1] then
+if redis.call('GET', KEYS[5]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER')
 end
 local now = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])
 local max_active = tonumber(ARGV[4])
+local offset = tonumber(ARGV[6])
 
 -- Sessions that ended free their slots.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-
--- Visitors who stopped polling leave the queue.
-local dropped = 0
-local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, 5000)
-for _, v in ipairs(stale) do
-  dropped = dropped + redis.call('ZREM', KEYS[2], v)
-  redis.call('ZREM', KEYS[4], v)
-end
 
 -- The budget: rate × elapsed + what was left over, never more than the active cap allows.
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_tick_ms') or now)
@@ -34,17 +29,30 @@ if room < n then n = room end
 if n < 0 then n = 0 end
 if ARGV[8] ~= '1' then n = 0 end
 
-local admitted = 0
+-- Was this place seen polling this window or the last? A visitor who was not has left:
+-- dropped here, at its turn, so its slot goes to the next fan.
+local function present(place)
+  if place > offset then
+    local i = place - offset
+    return redis.call('GETBIT', KEYS[6], i) == 1 or redis.call('GETBIT', KEYS[7], i) == 1
+  end
+  return redis.call('GETBIT', KEYS[8], place) == 1 or redis.call('GETBIT', KEYS[9], place) == 1
+end
+
+local admitted, dropped, checks = 0, 0, 0
 local watermark = tonumber(redis.call('HGET', KEYS[1], 'watermark') or '0')
-if n > 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[2], n)
-  local expiry = now + tonumber(ARGV[5])
-  for i = 1, #popped, 2 do
-    redis.call('ZADD', KEYS[3], expiry, popped[i])
-    redis.call('ZREM', KEYS[4], popped[i])
-    local place = tonumber(popped[i + 1])
-    if place > watermark then watermark = place end
+local expiry = now + tonumber(ARGV[5])
+while admitted < n and checks < n * 4 + 100 do
+  local head = redis.call('ZPOPMIN', KEYS[2], 1)
+  if #head == 0 then break end
+  checks = checks + 1
+  local visitor, place = head[1], tonumber(head[2])
+  if place > watermark then watermark = place end
+  if present(place) then
+    redis.call('ZADD', KEYS[3], expiry, visitor)
     admitted = admitted + 1
+  else
+    dropped = dropped + 1
   end
 end
 -- Unused budget carries over only within one admission's worth, so a pause or an empty
@@ -55,7 +63,10 @@ if left < 0 then left = 0 end
 redis.call('HSET', KEYS[1], 'last_tick_ms', now, 'carry', tostring(left), 'watermark', string.format('%.0f', watermark))
 if admitted > 0 then
   redis.call('HINCRBY', KEYS[1], 'admitted_total', admitted)
-  redis.call('ZADD', KEYS[5], now, now .. ':' .. admitted)
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 300000)
+  redis.call('ZADD', KEYS[4], now, now .. ':' .. admitted)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 300000)
+end
+if dropped > 0 then
+  redis.call('HINCRBY', KEYS[1], 'dropped_total', dropped)
 end
 return {admitted, redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[2]), string.format('%.0f', watermark), dropped}

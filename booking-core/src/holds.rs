@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::Rng;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::{BookingView, SeatRef};
@@ -42,6 +42,34 @@ pub async fn show_info(db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
     .fetch_optional(db)
     .await?
     .ok_or(ApiError::NotFound("show"))
+}
+
+/// What reserves need of each show, remembered for a second: a hot show's every hold would
+/// otherwise read the same row (an operator's change to the hold window applies within 2 s,
+/// as every live setting does).
+#[derive(Default)]
+pub struct ShowInfos {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, ShowInfo)>>,
+}
+
+impl ShowInfos {
+    pub async fn get(&self, db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
+        if let Some((at, info)) = self.entries.lock().expect("show cache").get(show_id)
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return Ok(info.clone());
+        }
+        let info = show_info(db, show_id).await?;
+        let mut entries = self.entries.lock().expect("show cache");
+        if entries.len() > 10_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(1));
+        }
+        entries.insert(
+            show_id.to_owned(),
+            (std::time::Instant::now(), info.clone()),
+        );
+        Ok(info)
+    }
 }
 
 /// Which seats to take.
@@ -174,16 +202,21 @@ async fn hold_once(
     lock: Lock<'_>,
 ) -> ApiResult<Result<BookingView, Miss>> {
     let mut tx = db.begin().await?;
-    // The visitor's own lapsed hold no longer counts against "one hold per show".
-    sqlx::query(
-        "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-         WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at <= now()",
+    // The visitor's own lapsed hold no longer counts against "one hold per show"; any other
+    // hold of theirs does. One round trip: the SELECT sees the rows as they were, and a
+    // lapsed hold fails its `expires_at > now()` either way.
+    let holding: Option<String> = sqlx::query_scalar(
+        "WITH lapsed AS (
+            UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
+            WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at <= now())
+         SELECT id FROM bookings
+         WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at > now()",
     )
     .bind(&show.id)
     .bind(visitor)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    if let Some(id) = active_hold(&mut *tx, &show.id, visitor).await? {
+    if let Some(id) = holding {
         return Ok(Err(Miss::Holding(Some(id))));
     }
 
@@ -259,10 +292,18 @@ async fn hold_once(
     let id = new_reservation_id();
     let seat_ids: Vec<&str> = locked.iter().map(|l| l.seat_id.as_str()).collect();
     let total = show.price_cents * locked.len() as i64;
+    // The booking, its index entry and the seats in one statement.
     let inserted = sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
-        "INSERT INTO bookings (id, show_id, event_id, visitor_id, status, seat_ids, total_cents, currency, expires_at)
-         VALUES ($1, $2, $3, $4, 'held', $5, $6, $7, now() + make_interval(secs => $8))
-         RETURNING expires_at",
+        "WITH b AS (
+            INSERT INTO bookings (id, show_id, event_id, visitor_id, status, seat_ids, total_cents, currency, expires_at)
+            VALUES ($1, $2, $3, $4, 'held', $5, $6, $7, now() + make_interval(secs => $8))
+            RETURNING id, show_id, expires_at),
+         i AS (INSERT INTO booking_index (id, show_id) SELECT id, show_id FROM b),
+         s AS (
+            UPDATE seats SET status = 'held', booking_id = b.id, held_until = b.expires_at,
+                   version = nextval('seat_version_seq')
+            FROM b WHERE seats.show_id = b.show_id AND seats.seat_id = ANY($5))
+         SELECT expires_at FROM b",
     )
     .bind(&id)
     .bind(&show.id)
@@ -282,22 +323,6 @@ async fn hold_once(
         }
         Err(e) => return Err(e.into()),
     };
-    sqlx::query("INSERT INTO booking_index (id, show_id) VALUES ($1, $2)")
-        .bind(&id)
-        .bind(&show.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE seats SET status = 'held', booking_id = $3, held_until = $4,
-                version = nextval('seat_version_seq')
-         WHERE show_id = $1 AND seat_id = ANY($2)",
-    )
-    .bind(&show.id)
-    .bind(&seat_ids)
-    .bind(&id)
-    .bind(expires_at)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
 
     Ok(Ok(BookingView {
@@ -401,37 +426,28 @@ pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
 /// Release a hold: its seats go back on sale at once. Releasing a hold that already ended
 /// (released or lapsed) changes nothing and answers the booking as it is.
 pub async fn release(db: &PgPool, id: &str) -> ApiResult<BookingView> {
-    let mut tx: Transaction<'_, Postgres> = db.begin().await?;
     let show_id: Option<String> =
         sqlx::query_scalar("SELECT show_id FROM booking_index WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(db)
             .await?;
     let show_id = show_id.ok_or(ApiError::NotFound("booking"))?;
-    let released: Option<Vec<String>> = sqlx::query_scalar(
-        "UPDATE bookings SET status = 'released', status_reason = 'released by the fan', updated_at = now()
-         WHERE show_id = $1 AND id = $2 AND status = 'held' AND expires_at > now()
-         RETURNING seat_ids",
+    // One statement, so one transaction: the booking and its seats change together.
+    sqlx::query(
+        "WITH r AS (
+            UPDATE bookings SET status = 'released', status_reason = 'released by the fan', updated_at = now()
+            WHERE show_id = $1 AND id = $2 AND status = 'held' AND expires_at > now()
+            RETURNING seat_ids)
+         UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL,
+                version = nextval('seat_version_seq')
+         FROM r
+         WHERE seats.show_id = $1 AND seats.seat_id = ANY(r.seat_ids) AND seats.booking_id = $2
+           AND seats.status = 'held'",
     )
     .bind(&show_id)
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .execute(db)
     .await?;
-    if let Some(seats) = released {
-        sqlx::query(
-            "UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL,
-                    version = nextval('seat_version_seq')
-             WHERE show_id = $1 AND seat_id = ANY($2) AND booking_id = $3 AND status = 'held'",
-        )
-        .bind(&show_id)
-        .bind(&seats)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
     let view = get(db, id).await?;
     match view.status.as_str() {
         "confirmed" | "refunded" => Err(ApiError::Conflict(format!(

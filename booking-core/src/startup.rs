@@ -89,6 +89,7 @@ impl Application {
             verifier,
             metrics,
             stripe,
+            shows: Default::default(),
         }));
         Ok(Self {
             port,

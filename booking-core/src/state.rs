@@ -33,4 +33,5 @@ pub struct App {
     pub metrics: Arc<HttpMetrics>,
     pub operator_tokens: Vec<String>,
     pub stripe: crate::payments::stripe::StripeGateway,
+    pub shows: crate::holds::ShowInfos,
 }

@@ -134,7 +134,7 @@ async fn prepare_reserve(
     }
     check.done()?;
 
-    let show = holds::show_info(&state.db, &req.show_id).await?;
+    let show = state.shows.get(&state.db, &req.show_id).await?;
     let token = bearer_or_cookie(headers, ADMISSION_COOKIE)
         .ok_or_else(|| ApiError::Unauthorized("missing".into()))?;
     let visitor_key = headers.get("x-visitor-key").and_then(|v| v.to_str().ok());

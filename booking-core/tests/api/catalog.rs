@@ -102,3 +102,71 @@ async fn seat_map_has_an_etag_and_answers_304() {
         .unwrap();
     assert_eq!(again.status(), 304);
 }
+
+#[tokio::test]
+async fn seat_changes_arrive_as_server_sent_events() {
+    use std::time::{Duration, Instant};
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let show = app.show(&event, 1, 4).await;
+    let mut stream = app
+        .http
+        .get(app.at(&format!("/v1/shows/{show}/seats/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    // Read the stream until `want` appears, or fail after `deadline`.
+    async fn read_until(
+        stream: &mut reqwest::Response,
+        seen: &mut String,
+        want: &[&str],
+        deadline: Duration,
+    ) {
+        let end = Instant::now() + deadline;
+        while !want.iter().all(|w| seen.contains(w)) {
+            let left = end.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, stream.chunk()).await {
+                Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+                other => {
+                    panic!("stream ended or timed out waiting for {want:?}: {other:?}\n{seen}")
+                }
+            }
+        }
+    }
+    read_until(
+        &mut stream,
+        &mut seen,
+        &["event: snapshot", "\"A-2\""],
+        Duration::from_secs(5),
+    )
+    .await;
+    seen.clear();
+    let held_at = Instant::now();
+    let res = app
+        .reserve(&app.token("streamer", &event), &json_body(&show))
+        .await;
+    assert_eq!(res.status(), 201);
+    read_until(
+        &mut stream,
+        &mut seen,
+        &["event: seats", "\"A-2\"", "\"held\""],
+        Duration::from_secs(5),
+    )
+    .await;
+    // The contract: within 1 s (cache TTL plus one watcher tick); a little slack for a busy machine.
+    assert!(
+        held_at.elapsed() < Duration::from_millis(1800),
+        "took {:?}",
+        held_at.elapsed()
+    );
+    assert!(
+        !seen.contains("\"A-1\""),
+        "only changed seats are sent: {seen}"
+    );
+}
+
+fn json_body(show: &str) -> Value {
+    serde_json::json!({"show_id": show, "seat_ids": ["A-2"]})
+}

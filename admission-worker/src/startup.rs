@@ -31,15 +31,9 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.redis.url.expose()).context("Redis URL")?;
-        let redis = redis::aio::ConnectionManager::new_with_config(
-            client,
-            redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(Duration::from_secs(2))),
-        )
-        .await
-        .context("connecting to Redis")?;
+        let redis = marquee_waitroom::connect::redis(settings.redis.url.expose())
+            .await
+            .context("connecting to Redis")?;
         let listener = TcpListener::bind(settings.worker.listen)
             .await
             .with_context(|| format!("binding {}", settings.worker.listen))?;

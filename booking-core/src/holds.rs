@@ -266,28 +266,14 @@ async fn hold_once(
         _ => {}
     }
 
-    // Holds that lapsed on the seats we just took are over. SKIP LOCKED: a booking locked by
-    // another request is being expired by it (its owner reserving again); waiting for it could
-    // deadlock, and the sweeper tidies whatever is left.
+    // Holds that lapsed on the seats we just took are over.
     let mut lapsed: Vec<&str> = locked
         .iter()
         .filter_map(|l| l.booking_id.as_deref())
         .collect();
     lapsed.sort_unstable();
     lapsed.dedup();
-    if !lapsed.is_empty() {
-        sqlx::query(
-            "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-             WHERE (show_id, id) IN (
-                 SELECT show_id, id FROM bookings
-                 WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()
-                 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(&show.id)
-        .bind(&lapsed)
-        .execute(&mut *tx)
-        .await?;
-    }
+    expire_lapsed(&mut tx, &show.id, &lapsed).await?;
 
     let id = new_reservation_id();
     let seat_ids: Vec<&str> = locked.iter().map(|l| l.seat_id.as_str()).collect();
@@ -360,6 +346,31 @@ async fn active_hold<'e, E: sqlx::PgExecutor<'e>>(
     .bind(visitor)
     .fetch_optional(db)
     .await?)
+}
+
+/// Expire the lapsed holds among `bookings` (of one show). SKIP LOCKED: a booking locked by
+/// another request is being expired by it (its owner reserving again); waiting for it could
+/// deadlock, and the sweeper tidies whatever is left.
+pub async fn expire_lapsed(
+    conn: &mut sqlx::PgConnection,
+    show_id: &str,
+    bookings: &[&str],
+) -> Result<(), sqlx::Error> {
+    if bookings.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
+         WHERE (show_id, id) IN (
+             SELECT show_id, id FROM bookings
+             WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()
+             FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(show_id)
+    .bind(bookings)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Free seats right now, counting lapsed holds as free and locked rows as whatever they are.

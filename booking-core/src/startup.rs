@@ -54,17 +54,9 @@ impl Application {
             .await
             .context("connecting to the read replica")?
         };
-        let redis_client =
-            redis::Client::open(settings.redis.url.expose()).context("parsing the Redis URL")?;
-        let redis = redis::aio::ConnectionManager::new_with_config(
-            redis_client,
-            redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(Duration::from_secs(2)))
-                .set_number_of_retries(2),
-        )
-        .await
-        .context("connecting to Redis")?;
+        let redis = marquee_waitroom::connect::redis(settings.redis.url.expose())
+            .await
+            .context("connecting to Redis")?;
         let verifier = Verifier::from_settings(&settings).context("loading admission keys")?;
         let stripe = crate::payments::stripe::StripeGateway::from_settings(&settings)
             .context("configuring the Stripe client")?;

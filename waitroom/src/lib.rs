@@ -3,6 +3,7 @@
 //! let a fan from the queue into booking.
 
 pub mod admission;
+pub mod connect;
 pub mod keys;
 pub mod live;
 pub mod queue;

@@ -159,20 +159,7 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
         .collect();
     others.sort_unstable();
     others.dedup();
-    if !others.is_empty() {
-        // SKIP LOCKED for the same reason as in a hold: never wait on another request here.
-        sqlx::query(
-            "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-             WHERE (show_id, id) IN (
-                 SELECT show_id, id FROM bookings
-                 WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()
-                 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(&booking.show_id)
-        .bind(&others)
-        .execute(&mut *tx)
-        .await?;
-    }
+    crate::holds::expire_lapsed(&mut tx, &booking.show_id, &others).await?;
     sqlx::query(
         "UPDATE seats SET status = 'booked', booking_id = $3, held_until = NULL,
                 version = nextval('seat_version_seq')

@@ -130,7 +130,8 @@ async fn admin_routes_need_an_operator_token() {
 #[tokio::test]
 async fn an_event_is_sold_out_in_redis_when_no_seat_is_left_and_back_when_holds_lapse() {
     let app = spawn().await;
-    let event = app.event(1).await;
+    // Holds of 4 s: long enough for the once-a-second monitor to see the sell-out.
+    let event = app.event(4).await;
     let show = app.show(&event, 1, 2).await;
     let res = app
         .reserve(

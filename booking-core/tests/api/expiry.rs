@@ -10,7 +10,7 @@ use crate::helpers::spawn;
 #[tokio::test]
 async fn a_lapsed_hold_frees_its_seats_and_reads_expired() {
     let app = spawn().await;
-    let event = app.event(1).await; // 1-second holds
+    let event = app.event(2).await; // 2-second holds
     let show = app.show(&event, 1, 4).await;
     let first = app
         .reserve(

@@ -42,7 +42,7 @@ pub async fn spawn_without_webhooks() -> TestApp {
     spawn_full(|s| s, false).await
 }
 
-async fn spawn_full(
+pub async fn spawn_full(
     tweak: impl FnOnce(marquee_platform::config::Source) -> marquee_platform::config::Source,
     webhooks: bool,
 ) -> TestApp {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{OPERATOR, TestApp, spawn, spawn_without_webhooks};
+use crate::helpers::{OPERATOR, TestApp, spawn, spawn_full, spawn_without_webhooks};
 
 /// Reserve seats for a fresh visitor; the reservation id.
 async fn hold(app: &TestApp, event: &str, show: &str, visitor: &str, seats: &[&str]) -> String {
@@ -220,7 +220,7 @@ async fn a_decline_keeps_the_hold_and_a_new_attempt_pays() {
 #[tokio::test]
 async fn a_payment_after_the_hold_was_lost_is_refunded_and_one_inside_the_grace_confirms() {
     let app = spawn().await;
-    let event = app.event(1).await; // 1-second holds
+    let event = app.event(2).await; // 2-second holds
     let show = app.show(&event, 1, 5).await;
 
     // Lost: the seat is re-held by someone else before the money arrives.
@@ -378,7 +378,9 @@ async fn webhooks_need_a_fresh_valid_signature_and_count_once() {
 
 #[tokio::test]
 async fn stripe_failing_opens_the_breaker_and_recovery_loses_nothing() {
-    let app = spawn().await;
+    // No webhooks, and reconciliation only for attempts older than 3 s: the hang injected
+    // below then meets the fan's confirm for sure, and only reconciliation can recover.
+    let app = spawn_full(|s| s.set("stripe.reconcile_after_s", 3), false).await;
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
     let id = hold(&app, &event, &show, "patient", &["A-2"]).await;
@@ -429,8 +431,8 @@ async fn stripe_failing_opens_the_breaker_and_recovery_loses_nothing() {
             .await
             .unwrap();
     assert_eq!(pay(&app, &pi, "pm_card_visa").await, 200);
-    // Stripe hangs while the fan confirms: 503, and the booking is not lost — the webhook
-    // or reconciliation confirms it once Stripe answers again.
+    // Stripe hangs while the fan confirms: 503, and the booking is not lost — reconciliation
+    // confirms it once Stripe answers again.
     faults(json!({"fail_requests": 1, "delay_ms": 1500})).await;
     let (status, _) = confirm(&app, &id, &pi).await;
     assert_eq!(status, 503);

@@ -19,6 +19,14 @@ bash scripts/services.sh
 log "building the services (profile $profile; the first build takes a few minutes)"
 cargo build --profile "$profile" --bins -p booking-core -p queue-gateway -p admission-worker -p stripe-sim -p marquee-events
 
+# Refuse to start over a running system: its health checks would answer for ours.
+for port in 8080 8081 9102 9103 12111; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "port $port is already in use (is another make up running?); stop it first"
+    exit 1
+  fi
+done
+
 mkdir -p var/log var/mail var/keys
 pids=()
 stop() {

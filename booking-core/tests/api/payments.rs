@@ -33,6 +33,14 @@ async fn checkout(app: &TestApp, id: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// Checkout; the PaymentIntent's id.
+async fn payment_intent(app: &TestApp, id: &str) -> String {
+    checkout(app, id).await["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// What the page does with Stripe.js: confirm the PaymentIntent with a test card.
 async fn pay(app: &TestApp, payment_intent: &str, method: &str) -> reqwest::StatusCode {
     app.http
@@ -187,20 +195,14 @@ async fn a_decline_keeps_the_hold_and_a_new_attempt_pays() {
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
     let id = hold(&app, &event, &show, "unlucky", &["A-3"]).await;
-    let first = checkout(&app, &id).await["payment_intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = payment_intent(&app, &id).await;
     assert_eq!(pay(&app, &first, "pm_card_chargeDeclined").await, 402);
     let (status, body) = confirm(&app, &id, &first).await;
     assert_eq!(status, 402, "{body}");
     assert_eq!(body["payment_status"], "requires_payment_method");
     assert_eq!(booking(&app, &id).await["status"], "held");
 
-    let second = checkout(&app, &id).await["payment_intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = payment_intent(&app, &id).await;
     assert_ne!(second, first, "a new attempt after a decline");
     assert_eq!(
         pay(&app, &second, "pm_card_authenticationRequired").await,
@@ -225,10 +227,7 @@ async fn a_payment_after_the_hold_was_lost_is_refunded_and_one_inside_the_grace_
 
     // Lost: the seat is re-held by someone else before the money arrives.
     let late = hold(&app, &event, &show, "late", &["A-1"]).await;
-    let pi = checkout(&app, &late).await["payment_intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pi = payment_intent(&app, &late).await;
     marquee_testkit::wait_for("the hold to lapse", Duration::from_secs(10), || async {
         let res = app
             .reserve(
@@ -289,10 +288,7 @@ async fn a_payment_after_the_hold_was_lost_is_refunded_and_one_inside_the_grace_
 
     // Inside the grace, with the seat still free: the payment confirms.
     let slow = hold(&app, &event, &show, "slow", &["A-4"]).await;
-    let pi = checkout(&app, &slow).await["payment_intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pi = payment_intent(&app, &slow).await;
     marquee_testkit::wait_for("the hold to lapse", Duration::from_secs(10), || async {
         (booking(&app, &slow).await["status"] == "expired").then_some(())
     })
@@ -313,10 +309,7 @@ async fn webhooks_need_a_fresh_valid_signature_and_count_once() {
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
     let id = hold(&app, &event, &show, "hooked", &["A-5"]).await;
-    let pi = checkout(&app, &id).await["payment_intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pi = payment_intent(&app, &id).await;
     let post = |body: String, sig: String| {
         let app = &app;
         async move {
@@ -453,10 +446,7 @@ async fn reconciliation_confirms_a_payment_whose_webhook_never_came() {
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
     let id = hold(&app, &event, &show, "quiet", &["A-1"]).await;
-    let pi = checkout(&app, &id).await["payment_intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pi = payment_intent(&app, &id).await;
     assert_eq!(pay(&app, &pi, "pm_card_visa").await, 200);
     marquee_testkit::wait_for(
         "confirmation without the fan",
@@ -477,10 +467,7 @@ async fn an_operator_refund_puts_the_seats_back_and_voids_the_ticket() {
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
     let id = hold(&app, &event, &show, "changed-mind", &["A-1"]).await;
-    let pi = checkout(&app, &id).await["payment_intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pi = payment_intent(&app, &id).await;
     pay(&app, &pi, "pm_card_visa").await;
     let (_, body) = confirm(&app, &id, &pi).await;
     let code = body["ticket"]["code"].as_str().unwrap().to_owned();

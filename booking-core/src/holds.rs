@@ -288,7 +288,7 @@ async fn hold_once(
          s AS (
             UPDATE seats SET status = 'held', booking_id = b.id, held_until = b.expires_at,
                    version = nextval('seat_version_seq')
-            FROM b WHERE seats.show_id = b.show_id AND seats.seat_id = ANY($5))
+            FROM b WHERE seats.show_id = $2 AND seats.seat_id = ANY($5))
          SELECT expires_at FROM b",
     )
     .bind(&id)
@@ -437,26 +437,33 @@ pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
 /// Release a hold: its seats go back on sale at once. Releasing a hold that already ended
 /// (released or lapsed) changes nothing and answers the booking as it is.
 pub async fn release(db: &PgPool, id: &str) -> ApiResult<BookingView> {
-    let show_id: Option<String> =
-        sqlx::query_scalar("SELECT show_id FROM booking_index WHERE id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    let show_id = show_id.ok_or(ApiError::NotFound("booking"))?;
-    // One statement, so one transaction: the booking and its seats change together.
+    let found: Option<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT b.show_id, b.seat_ids FROM booking_index i
+         JOIN bookings b ON b.show_id = i.show_id AND b.id = i.id WHERE i.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    let (show_id, seat_ids) = found.ok_or(ApiError::NotFound("booking"))?;
+    // One statement, so one transaction: the booking and its seats change together. The seat
+    // ids and the show are parameters so the planner can go straight to the primary keys, and
+    // `(status = 'held') IS TRUE` keeps it off the partial "held" indexes (which exist for the
+    // sweeper and one-hold-per-visitor): with stale statistics it took them as selective and
+    // scanned every hold of a busy show, 1.5 ms per release on a 10,000-seat show under load.
     sqlx::query(
         "WITH r AS (
             UPDATE bookings SET status = 'released', status_reason = 'released by the fan', updated_at = now()
-            WHERE show_id = $1 AND id = $2 AND status = 'held' AND expires_at > now()
-            RETURNING seat_ids)
+            WHERE show_id = $1 AND id = $2 AND (status = 'held') IS TRUE AND expires_at > now()
+            RETURNING id)
          UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL,
                 version = nextval('seat_version_seq')
          FROM r
-         WHERE seats.show_id = $1 AND seats.seat_id = ANY(r.seat_ids) AND seats.booking_id = $2
-           AND seats.status = 'held'",
+         WHERE seats.show_id = $1 AND seats.seat_id = ANY($3) AND seats.booking_id = r.id
+           AND (seats.status = 'held') IS TRUE",
     )
     .bind(&show_id)
     .bind(id)
+    .bind(&seat_ids)
     .execute(db)
     .await?;
     let view = get(db, id).await?;

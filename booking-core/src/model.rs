@@ -36,22 +36,7 @@ impl Check {
     }
 }
 
-pub fn valid_event_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// Opaque ids we hand out are short ASCII tokens; anything else cannot exist.
-pub fn plausible_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 100
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
+pub use marquee_platform::ids::{plausible_id, valid_event_id};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SeatRef {

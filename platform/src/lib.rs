@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod ids;
 pub mod metrics;
 pub mod problem;
 pub mod secret;

@@ -69,14 +69,7 @@ pub fn set_cookie(headers: &mut http::HeaderMap, value: HeaderValue) {
     headers.append(header::SET_COOKIE, value);
 }
 
-/// Event ids appear in Redis keys and URLs: `[a-z0-9-]{1,64}`.
-pub fn valid_event_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
+pub use marquee_platform::ids::valid_event_id;
 
 #[cfg(test)]
 mod tests {

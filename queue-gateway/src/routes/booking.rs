@@ -112,12 +112,7 @@ async fn check_reserve(state: &AppState, req: Request) -> Result<(Request, IpAdd
 
 /// The event a show belongs to (never changes, so remembered).
 async fn event_of_show(state: &AppState, show_id: &str) -> Result<Option<String>, GatewayError> {
-    if show_id.is_empty()
-        || show_id.len() > 100
-        || !show_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !marquee_platform::ids::plausible_id(show_id) {
         return Ok(None);
     }
     if let Some(e) = state.show_events.lock().expect("show cache").get(show_id) {

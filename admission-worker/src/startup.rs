@@ -51,10 +51,6 @@ impl Application {
         self.port
     }
 
-    pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
-    }
-
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let http = Arc::new(HttpMetrics::new("admission_worker"));
         let metrics = WorkerMetrics::new(&http.registry);

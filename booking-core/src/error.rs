@@ -54,15 +54,6 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
-impl From<Problem> for ApiError {
-    fn from(p: Problem) -> Self {
-        match p.status() {
-            StatusCode::UNPROCESSABLE_ENTITY => Self::Validation(p.errors),
-            _ => Self::Internal(anyhow::anyhow!("{}", p.detail)),
-        }
-    }
-}
-
 /// Is this database error an outage or a transient conflict (503 + Retry-After: the same
 /// request may well succeed in a moment) rather than a bug (500)? Pool and connection
 /// failures, admin shutdown (57P), connection exceptions (08), too many connections (53300),

@@ -154,10 +154,6 @@ impl SeatMaps {
         }
     }
 
-    pub fn queries(&self) -> u64 {
-        self.queries.get()
-    }
-
     fn slot(&self, show_id: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().expect("slots lock");
         slots

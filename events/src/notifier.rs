@@ -170,8 +170,3 @@ impl Notifier {
         Ok(())
     }
 }
-
-/// The consumer group's lag is Kafka's to report; this only checks the consumer is alive.
-pub fn assigned_partitions(consumer: &StreamConsumer) -> usize {
-    consumer.assignment().map(|a| a.count()).unwrap_or(0)
-}

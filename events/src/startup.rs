@@ -68,10 +68,6 @@ impl Application {
         &self.brokers.bootstrap
     }
 
-    pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
-    }
-
     /// Take the embedded brokers down or bring them back (failure tests).
     pub fn mock_kafka(&self) -> Option<kafka::MockKafka> {
         self.brokers.mock.clone()

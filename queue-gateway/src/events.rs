@@ -27,7 +27,6 @@ pub struct EventView {
     pub admitted_last_minute: u64,
     /// Polls sooner than `min_poll_interval_ms` per visitor are refused.
     pub poll_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
-    pub refreshed: Instant,
 }
 
 impl EventView {
@@ -135,7 +134,6 @@ impl Events {
             shuffle_seed: state.3,
             admitted_last_minute,
             poll_limiter,
-            refreshed: Instant::now(),
         });
         self.entries
             .write()

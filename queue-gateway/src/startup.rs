@@ -78,14 +78,6 @@ impl Application {
         self.port
     }
 
-    pub fn state(&self) -> AppState {
-        self.state.clone()
-    }
-
-    pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
-    }
-
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let drain = Duration::from_secs(self.state.settings.shutdown.drain_timeout_s);
         let tidy = {

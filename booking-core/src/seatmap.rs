@@ -35,6 +35,8 @@ pub struct Snapshot {
     /// `{show_id, version, seats}` as sent to clients.
     pub body: Bytes,
     pub etag: String,
+    /// Seat id → position in `seats`: a reserve checks its seats without scanning the map.
+    index: HashMap<String, usize>,
 }
 
 impl Snapshot {
@@ -53,24 +55,29 @@ impl Snapshot {
         .expect("seat map serializes");
         let digest = Sha256::digest(&body);
         let etag = format!("\"{}\"", hex16(&digest));
+        let index = seats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
         Self {
             show_id: show_id.to_owned(),
             version,
             seats,
             body: Bytes::from(body),
             etag,
+            index,
         }
     }
 
     pub fn contains(&self, seat_id: &str) -> bool {
-        self.seats.iter().any(|s| s.id == seat_id)
+        self.index.contains_key(seat_id)
     }
 
     pub fn status_of(&self, seat_id: &str) -> Option<&str> {
-        self.seats
-            .iter()
-            .find(|s| s.id == seat_id)
-            .map(|s| s.status.as_str())
+        self.index
+            .get(seat_id)
+            .map(|&i| self.seats[i].status.as_str())
     }
 
     /// The preferred row (two thirds of the way back) and the centre seat number.

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -64,7 +65,10 @@ pub struct Events {
     entries: RwLock<HashMap<String, Entry>>,
     /// Events not asked about for this long stop being refreshed.
     idle_after: Duration,
-    last_asked: std::sync::Mutex<HashMap<String, Instant>>,
+    /// When each event was last asked about, in ms since `epoch`: a poll stores into an
+    /// atomic under a shared lock, with no allocation once the event is known.
+    last_asked: RwLock<HashMap<String, AtomicU64>>,
+    epoch: Instant,
 }
 
 impl Events {
@@ -73,22 +77,40 @@ impl Events {
             redis,
             entries: RwLock::new(HashMap::new()),
             idle_after: Duration::from_secs(300),
-            last_asked: std::sync::Mutex::new(HashMap::new()),
+            last_asked: RwLock::new(HashMap::new()),
+            epoch: Instant::now(),
         }
     }
 
     /// The event's view: from memory, or one Redis read the first time.
     pub async fn get(&self, event: &str) -> redis::RedisResult<Option<Arc<EventView>>> {
-        self.last_asked
-            .lock()
-            .expect("last_asked lock")
-            .insert(event.to_owned(), Instant::now());
-        match self.entries.read().expect("events lock").get(event) {
-            Some(Entry::Known(v)) => return Ok(Some(v.clone())),
-            Some(Entry::Unknown(at)) if at.elapsed() < NEGATIVE_TTL => return Ok(None),
-            _ => {}
+        let cached = match self.entries.read().expect("events lock").get(event) {
+            Some(Entry::Known(v)) => Some(Some(v.clone())),
+            Some(Entry::Unknown(at)) if at.elapsed() < NEGATIVE_TTL => Some(None),
+            _ => None,
+        };
+        let view = match cached {
+            Some(v) => v,
+            None => self.refresh(event).await?,
+        };
+        // Only events that exist are kept fresh, so made-up ids cannot grow the list.
+        if view.is_some() {
+            self.touch(event);
         }
-        self.refresh(event).await
+        Ok(view)
+    }
+
+    /// Note that `event` was asked about now.
+    fn touch(&self, event: &str) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        if let Some(at) = self.last_asked.read().expect("last_asked lock").get(event) {
+            at.store(now, Ordering::Relaxed);
+            return;
+        }
+        self.last_asked
+            .write()
+            .expect("last_asked lock")
+            .insert(event.to_owned(), AtomicU64::new(now));
     }
 
     /// Read one event from Redis and store the result.
@@ -145,8 +167,10 @@ impl Events {
     /// Refresh every event asked about recently; forget the rest.
     pub async fn refresh_all(&self) {
         let active: Vec<String> = {
-            let mut asked = self.last_asked.lock().expect("last_asked lock");
-            asked.retain(|_, at| at.elapsed() < self.idle_after);
+            let now = self.epoch.elapsed().as_millis() as u64;
+            let idle_ms = self.idle_after.as_millis() as u64;
+            let mut asked = self.last_asked.write().expect("last_asked lock");
+            asked.retain(|_, at| now.saturating_sub(at.load(Ordering::Relaxed)) < idle_ms);
             asked.keys().cloned().collect()
         };
         {

@@ -29,7 +29,8 @@ pub fn seen(event: &str, window: i64, prequeue: bool) -> String {
     format!("wr:{{{event}}}:seen:{window}:{range}")
 }
 
-/// `wr:{event}:state`: hash of counters (next place, watermark, admitted total, carry).
+/// `wr:{event}:state`: hash of counters and markers (next place, watermark, admitted and
+/// dropped totals, carry, shuffle seed); the fields are listed in [`crate::queue`].
 pub fn state(event: &str) -> String {
     format!("wr:{{{event}}}:state")
 }

@@ -9,8 +9,9 @@
 //! * `seen:{window}:{a|p}` — bitmaps of the places seen polling per time window of
 //!   `abandon_after_s`; a visitor seen in neither this window nor the last is dropped when its
 //!   turn comes, and its slot goes to the next fan.
-//! * `state` — hash: `next_place`, `watermark` (highest place admitted), `admitted_total`,
-//!   `carry`, `last_tick_ms`, `shuffle_seed`, `prequeue_total`, `shuffled`.
+//! * `state` — hash: `next_place`, `watermark` (highest place admitted or dropped),
+//!   `admitted_total`, `dropped_total`, `carry`, `last_tick_ms`, `shuffle_seed`,
+//!   `prequeue_total`, `shuffled`.
 
 use redis::Script;
 use sha1_smol::Sha1;

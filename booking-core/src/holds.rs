@@ -14,6 +14,7 @@ use sqlx::PgPool;
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::{BookingView, SeatRef};
+use crate::partitions::{self, PerPartition};
 use crate::seatmap::Snapshot;
 
 /// The condition under which a seat row may be taken: free, or held past its window.
@@ -31,9 +32,13 @@ pub struct ShowInfo {
     pub price_cents: i64,
     pub currency: String,
     pub hold_ttl_s: i32,
+    /// The partition of `seats` and `bookings` holding this show's rows, when known.
+    #[sqlx(default)]
+    pub partition: Option<i32>,
 }
 
 pub async fn show_info(db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
+    let partition = partitions::of_show(db, show_id).await?;
     sqlx::query_as(
         "SELECT s.id, s.event_id, s.price_cents, s.currency, e.hold_ttl_s
          FROM shows s JOIN events e ON e.id = s.event_id WHERE s.id = $1",
@@ -42,6 +47,7 @@ pub async fn show_info(db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
     .fetch_optional(db)
     .await?
     .ok_or(ApiError::NotFound("show"))
+    .map(|info: ShowInfo| ShowInfo { partition, ..info })
 }
 
 /// What reserves need of each show, remembered for a second: a hot show's every hold would
@@ -186,143 +192,171 @@ enum Lock<'a> {
     },
 }
 
-#[derive(sqlx::FromRow)]
-struct LockedSeat {
-    seat_id: String,
-    row_name: String,
-    number: i32,
-    booking_id: Option<String>,
+/// The hold statement around its locking step (`$1` show, `$2` visitor, `$3` new reservation
+/// id, `$4` event, `$5` price per seat, `$6` currency, `$7` hold seconds; the locking step's
+/// own parameters from `$8`). One statement, so one round trip and one implicit transaction:
+/// it expires the visitor's own lapsed hold, finds any live one, locks the candidate seats
+/// with `FOR UPDATE SKIP LOCKED`, and only if the visitor holds nothing and every wanted seat
+/// was locked does it insert the booking and its index entry and mark the seats. Otherwise it
+/// changes nothing else and the locks end with the statement. `lapsed` is counted in `go` so
+/// it runs before the insert (the partial unique index would otherwise still see the
+/// visitor's lapsed hold as live). The lapsed holds whose seats were taken are ended right
+/// after, in a statement of their own: they read as expired already, and if this replica stops
+/// in between the sweeper ends them. (Inside this statement, a generic plan for that step
+/// scanned every booking of the show once per booking.)
+macro_rules! hold_statement {
+    ($locked:expr, $want:expr) => {
+        concat!(
+            "WITH lapsed AS (
+                UPDATE {bookings} AS bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
+                WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at <= now()
+                RETURNING id),
+             holding AS MATERIALIZED (
+                SELECT id FROM {bookings} AS bookings
+                WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at > now()),
+             locked AS MATERIALIZED (",
+            $locked,
+            "),
+             go AS MATERIALIZED (
+                SELECT (SELECT count(*) FROM lapsed) >= 0
+                   AND NOT EXISTS (SELECT 1 FROM holding)
+                   AND (SELECT count(*) FROM locked) = ",
+            $want,
+            " AS ok),
+             b AS (
+                INSERT INTO {bookings} AS bookings (id, show_id, event_id, visitor_id, status, seat_ids, total_cents, currency, expires_at)
+                SELECT $3, $1, $4, $2, 'held', array_agg(seat_id ORDER BY row_index, number),
+                       $5 * count(*), $6, now() + make_interval(secs => $7)
+                FROM locked HAVING (SELECT ok FROM go)
+                RETURNING id, show_id, seat_ids, expires_at),
+             i AS (INSERT INTO booking_index (id, show_id) SELECT id, show_id FROM b),
+             s AS (
+                UPDATE {seats} AS seats SET status = 'held', booking_id = b.id, held_until = b.expires_at,
+                       version = nextval('seat_version_seq')
+                FROM b WHERE seats.show_id = $1 AND seats.seat_id = ANY(b.seat_ids))
+             SELECT (SELECT id FROM holding LIMIT 1) AS holding,
+                    (SELECT expires_at FROM b) AS expires_at,
+                    coalesce(array_agg(seat_id ORDER BY row_index, number), '{}') AS seat_ids,
+                    coalesce(array_agg(row_name ORDER BY row_index, number), '{}') AS row_names,
+                    coalesce(array_agg(number ORDER BY row_index, number), '{}') AS numbers,
+                    coalesce(array_agg(DISTINCT booking_id) FILTER (WHERE booking_id IS NOT NULL), '{}') AS lapsed
+             FROM locked"
+        )
+    };
 }
 
-/// One transaction: take the seats or nothing.
+/// `(…) IS TRUE` keeps the planner on the primary key: the bare condition matches the partial
+/// "free" and "lapsed" indexes, and a generic plan chose them and read the whole show.
+static HOLD_SEATS: PerPartition = PerPartition::new(|| {
+    partitions::variants(hold_statement!(
+        concat!(
+            "SELECT seat_id, row_name, number, row_index, booking_id FROM {seats} AS seats
+                 WHERE show_id = $1 AND seat_id = ANY($8) AND (",
+            free!(),
+            ") IS TRUE FOR UPDATE SKIP LOCKED"
+        ),
+        "cardinality($8)"
+    ))
+});
+
+static HOLD_BEST: PerPartition = PerPartition::new(|| {
+    partitions::variants(hold_statement!(
+        concat!(
+            "SELECT seat_id, row_name, number, row_index, booking_id FROM {seats} AS seats
+                 WHERE show_id = $1 AND ",
+            free!(),
+            " ORDER BY abs(row_index - $8), abs(number - $9), row_index, number
+                  LIMIT $10 FOR UPDATE SKIP LOCKED"
+        ),
+        "$10"
+    ))
+});
+
+/// What the hold statement answers.
+#[derive(sqlx::FromRow)]
+struct Held {
+    /// The visitor's live hold on this show, if any (then nothing was taken).
+    holding: Option<String>,
+    /// Set when the booking was made.
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The seats locked (all of them when the booking was made), best first.
+    seat_ids: Vec<String>,
+    row_names: Vec<String>,
+    numbers: Vec<i32>,
+    /// The lapsed holds those seats belonged to.
+    lapsed: Vec<String>,
+}
+
+/// One statement: take the seats or nothing.
 async fn hold_once(
     db: &PgPool,
     show: &ShowInfo,
     visitor: &str,
     lock: Lock<'_>,
 ) -> ApiResult<Result<BookingView, Miss>> {
-    let mut tx = db.begin().await?;
-    // The visitor's own lapsed hold no longer counts against "one hold per show"; any other
-    // hold of theirs does. One round trip: the SELECT sees the rows as they were, and a
-    // lapsed hold fails its `expires_at > now()` either way.
-    let holding: Option<String> = sqlx::query_scalar(
-        "WITH lapsed AS (
-            UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-            WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at <= now())
-         SELECT id FROM bookings
-         WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at > now()",
-    )
-    .bind(&show.id)
-    .bind(visitor)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(id) = holding {
-        return Ok(Err(Miss::Holding(Some(id))));
-    }
-
-    let locked: Vec<LockedSeat> =
-        match &lock {
-            Lock::Seats(ids) => {
-                sqlx::query_as(concat!(
-                    "SELECT seat_id, row_name, number, booking_id FROM seats
-                 WHERE show_id = $1 AND seat_id = ANY($2) AND ",
-                    free!(),
-                    " ORDER BY row_index, number FOR UPDATE SKIP LOCKED"
-                ))
-                .bind(&show.id)
-                .bind(*ids)
-                .fetch_all(&mut *tx)
-                .await?
-            }
-            Lock::Best {
-                quantity,
-                best_row,
-                center,
-            } => sqlx::query_as(concat!(
-                "SELECT seat_id, row_name, number, booking_id FROM seats WHERE show_id = $1 AND ",
-                free!(),
-                " ORDER BY abs(row_index - $2), abs(number - $3), row_index, number
-                  LIMIT $4 FOR UPDATE SKIP LOCKED"
-            ))
-            .bind(&show.id)
-            .bind(best_row)
-            .bind(center)
-            .bind(i64::from(*quantity))
-            .fetch_all(&mut *tx)
-            .await?,
-        };
-    match &lock {
-        Lock::Seats(ids) if locked.len() < ids.len() => {
-            let missing = ids
-                .iter()
-                .filter(|id| !locked.iter().any(|l| &l.seat_id == *id))
-                .cloned()
-                .collect();
-            return Ok(Err(Miss::Unavailable(missing)));
-        }
-        Lock::Best { quantity, .. } if locked.len() < *quantity as usize => {
-            return Ok(Err(Miss::Short));
-        }
-        _ => {}
-    }
-
-    // Holds that lapsed on the seats we just took are over.
-    let mut lapsed: Vec<&str> = locked
-        .iter()
-        .filter_map(|l| l.booking_id.as_deref())
-        .collect();
-    lapsed.sort_unstable();
-    lapsed.dedup();
-    expire_lapsed(&mut tx, &show.id, &lapsed).await?;
-
     let id = new_reservation_id();
-    let seat_ids: Vec<&str> = locked.iter().map(|l| l.seat_id.as_str()).collect();
-    let total = show.price_cents * locked.len() as i64;
-    // The booking, its index entry and the seats in one statement.
-    let inserted = sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
-        "WITH b AS (
-            INSERT INTO bookings (id, show_id, event_id, visitor_id, status, seat_ids, total_cents, currency, expires_at)
-            VALUES ($1, $2, $3, $4, 'held', $5, $6, $7, now() + make_interval(secs => $8))
-            RETURNING id, show_id, expires_at),
-         i AS (INSERT INTO booking_index (id, show_id) SELECT id, show_id FROM b),
-         s AS (
-            UPDATE seats SET status = 'held', booking_id = b.id, held_until = b.expires_at,
-                   version = nextval('seat_version_seq')
-            FROM b WHERE seats.show_id = $2 AND seats.seat_id = ANY($5))
-         SELECT expires_at FROM b",
-    )
-    .bind(&id)
-    .bind(&show.id)
-    .bind(&show.event_id)
-    .bind(visitor)
-    .bind(&seat_ids)
-    .bind(total)
-    .bind(&show.currency)
-    .bind(f64::from(show.hold_ttl_s))
-    .fetch_one(&mut *tx)
-    .await;
-    let expires_at = match inserted {
-        Ok(t) => t,
+    let query = match &lock {
+        Lock::Seats(_) => HOLD_SEATS.get(show.partition),
+        Lock::Best { .. } => HOLD_BEST.get(show.partition),
+    };
+    let query = sqlx::query_as::<_, Held>(query);
+    let query = query
+        .bind(&show.id)
+        .bind(visitor)
+        .bind(&id)
+        .bind(&show.event_id)
+        .bind(show.price_cents)
+        .bind(&show.currency)
+        .bind(f64::from(show.hold_ttl_s));
+    let query = match &lock {
+        Lock::Seats(ids) => query.bind(*ids),
+        Lock::Best {
+            quantity,
+            best_row,
+            center,
+        } => query
+            .bind(*best_row)
+            .bind(*center)
+            .bind(i64::from(*quantity)),
+    };
+    let held = match query.fetch_one(db).await {
+        Ok(held) => held,
         // Another reserve of this visitor for this show committed first.
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
             return Ok(Err(Miss::Holding(None)));
         }
         Err(e) => return Err(e.into()),
     };
-    tx.commit().await?;
-
+    if let Some(id) = held.holding {
+        return Ok(Err(Miss::Holding(Some(id))));
+    }
+    let Some(expires_at) = held.expires_at else {
+        return Ok(Err(match &lock {
+            Lock::Seats(ids) => Miss::Unavailable(
+                ids.iter()
+                    .filter(|id| !held.seat_ids.contains(id))
+                    .cloned()
+                    .collect(),
+            ),
+            Lock::Best { .. } => Miss::Short,
+        }));
+    };
+    if !held.lapsed.is_empty() {
+        let lapsed: Vec<&str> = held.lapsed.iter().map(String::as_str).collect();
+        expire_lapsed(&mut *db.acquire().await?, &show.id, &lapsed).await?;
+    }
+    let total = show.price_cents * held.seat_ids.len() as i64;
     Ok(Ok(BookingView {
         reservation_id: id,
         show_id: show.id.clone(),
         event_id: show.event_id.clone(),
         status: "held".into(),
-        seats: locked
+        seats: held
+            .seat_ids
             .into_iter()
-            .map(|l| SeatRef {
-                id: l.seat_id,
-                row: l.row_name,
-                number: l.number,
-            })
+            .zip(held.row_names)
+            .zip(held.numbers)
+            .map(|((id, row), number)| SeatRef { id, row, number })
             .collect(),
         expires_at,
         total_cents: total,
@@ -390,6 +424,18 @@ pub fn new_reservation_id() -> String {
     format!("r_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The show of a reservation, from the index: the id alone does not say which partition
+/// holds the booking, and a query that joins the index to `bookings` is planned against
+/// every partition (over a millisecond each time), where one that names the show goes
+/// straight to its partition.
+pub async fn show_of<'e, E: sqlx::PgExecutor<'e>>(db: E, id: &str) -> ApiResult<String> {
+    sqlx::query_scalar("SELECT show_id FROM booking_index WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(ApiError::NotFound("booking"))
+}
+
 /// Look up a booking by its reservation id. A hold past its window reads as `expired` even
 /// before the sweeper has run.
 pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
@@ -405,16 +451,17 @@ pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
         status_reason: Option<String>,
         seats: sqlx::types::Json<Vec<SeatRef>>,
     }
+    let show_id = show_of(db, id).await?;
     let row: Row = sqlx::query_as(
         "SELECT b.id, b.show_id, b.event_id,
                 CASE WHEN b.status = 'held' AND b.expires_at <= now() THEN 'expired' ELSE b.status END AS status,
                 b.expires_at, b.total_cents, b.currency, b.status_reason,
                 (SELECT coalesce(json_agg(json_build_object('id', s.seat_id, 'row', s.row_name, 'number', s.number)
                                  ORDER BY s.row_index, s.number), '[]'::json)
-                   FROM seats s WHERE s.show_id = b.show_id AND s.seat_id = ANY(b.seat_ids)) AS seats
-         FROM booking_index i JOIN bookings b ON b.show_id = i.show_id AND b.id = i.id
-         WHERE i.id = $1",
+                   FROM seats s WHERE s.show_id = $1 AND s.seat_id = ANY(b.seat_ids)) AS seats
+         FROM bookings b WHERE b.show_id = $1 AND b.id = $2",
     )
+    .bind(&show_id)
     .bind(id)
     .fetch_optional(db)
     .await?
@@ -434,38 +481,53 @@ pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
     })
 }
 
-/// Release a hold: its seats go back on sale at once. Releasing a hold that already ended
-/// (released or lapsed) changes nothing and answers the booking as it is.
-pub async fn release(db: &PgPool, id: &str) -> ApiResult<BookingView> {
-    let found: Option<(String, Vec<String>)> = sqlx::query_as(
-        "SELECT b.show_id, b.seat_ids FROM booking_index i
-         JOIN bookings b ON b.show_id = i.show_id AND b.id = i.id WHERE i.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    let (show_id, seat_ids) = found.ok_or(ApiError::NotFound("booking"))?;
-    // One statement, so one transaction: the booking and its seats change together. The seat
-    // ids and the show are parameters so the planner can go straight to the primary keys, and
-    // `(status = 'held') IS TRUE` keeps it off the partial "held" indexes (which exist for the
-    // sweeper and one-hold-per-visitor): with stale statistics it took them as selective and
-    // scanned every hold of a busy show, 1.5 ms per release on a 10,000-seat show under load.
-    sqlx::query(
+const RELEASED_BY_FAN: &str = "released by the fan";
+
+/// One statement, so one transaction: the booking and its seats change together. The
+/// conditions keep every plan on the primary keys, so a generic plan is as good as a custom
+/// one and Postgres keeps it: `(status = 'held') IS TRUE` matches no partial "held" index
+/// (which exist for the sweeper and one-hold-per-visitor; with stale statistics the planner
+/// took them as selective and scanned every hold of a busy show, 1.5 ms per release), and
+/// the seats come from the booking row (as a parameter their unknown count made the generic
+/// plan look dearer, and each release was planned anew).
+static RELEASE: PerPartition = PerPartition::new(|| {
+    partitions::variants(
         "WITH r AS (
-            UPDATE bookings SET status = 'released', status_reason = 'released by the fan', updated_at = now()
+            UPDATE {bookings} AS bookings
+            SET status = 'released', status_reason = $3, updated_at = now()
             WHERE show_id = $1 AND id = $2 AND (status = 'held') IS TRUE AND expires_at > now()
-            RETURNING id)
-         UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL,
-                version = nextval('seat_version_seq')
-         FROM r
-         WHERE seats.show_id = $1 AND seats.seat_id = ANY($3) AND seats.booking_id = r.id
-           AND (seats.status = 'held') IS TRUE",
+            RETURNING id, seat_ids),
+         s AS (
+            UPDATE {seats} AS seats SET status = 'available', booking_id = NULL, held_until = NULL,
+                   version = nextval('seat_version_seq')
+            FROM r
+            WHERE seats.show_id = $1 AND seats.seat_id = ANY(r.seat_ids) AND seats.booking_id = r.id
+              AND (seats.status = 'held') IS TRUE)
+         SELECT EXISTS (SELECT 1 FROM r)",
     )
-    .bind(&show_id)
-    .bind(id)
-    .bind(&seat_ids)
-    .execute(db)
-    .await?;
+});
+
+/// Release a hold: its seats go back on sale at once. Releasing a hold that already ended
+/// (released or lapsed) changes nothing and answers the booking as it is. A hold made by this
+/// replica is released in one round trip (`recent` knows its show, which never changes); any
+/// other is looked up first.
+pub async fn release(db: &PgPool, recent: &RecentHolds, id: &str) -> ApiResult<BookingView> {
+    let (known, partition) = recent.take(id).unzip();
+    let show_id = match &known {
+        Some(view) => view.show_id.clone(),
+        None => show_of(db, id).await?,
+    };
+    let released: bool = sqlx::query_scalar(RELEASE.get(partition.flatten()))
+        .bind(&show_id)
+        .bind(id)
+        .bind(RELEASED_BY_FAN)
+        .fetch_one(db)
+        .await?;
+    if let (true, Some(mut view)) = (released, known) {
+        view.status = "released".into();
+        view.status_reason = Some(RELEASED_BY_FAN.into());
+        return Ok(view);
+    }
     let view = get(db, id).await?;
     match view.status.as_str() {
         "confirmed" | "refunded" => Err(ApiError::Conflict(format!(
@@ -473,6 +535,35 @@ pub async fn release(db: &PgPool, id: &str) -> ApiResult<BookingView> {
             view.status
         ))),
         _ => Ok(view),
+    }
+}
+
+/// Holds made by this replica, as they were answered, so that releasing one needs no lookup:
+/// a booking's show and seats never change. Bounded: two generations of at most `CAP`
+/// entries each; when the newer fills, the older is dropped (its holds are then looked up).
+#[derive(Default)]
+pub struct RecentHolds {
+    generations: std::sync::Mutex<[std::collections::HashMap<String, Recent>; 2]>,
+}
+
+/// A hold as answered, and its show's partition.
+type Recent = (BookingView, Option<i32>);
+
+impl RecentHolds {
+    const CAP: usize = 20_000;
+
+    pub fn remember(&self, view: &BookingView, partition: Option<i32>) {
+        let mut g = self.generations.lock().expect("recent holds");
+        if g[0].len() >= Self::CAP {
+            g[1] = std::mem::take(&mut g[0]);
+        }
+        g[0].insert(view.reservation_id.clone(), (view.clone(), partition));
+    }
+
+    /// The hold as it was made, forgotten from now on.
+    pub fn take(&self, id: &str) -> Option<Recent> {
+        let mut g = self.generations.lock().expect("recent holds");
+        g[0].remove(id).or_else(|| g[1].remove(id))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod holds;
 pub mod idempotency;
 pub mod live;
 pub mod model;
+pub mod partitions;
 pub mod payments;
 pub mod routes;
 pub mod seatmap;

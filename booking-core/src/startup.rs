@@ -82,6 +82,7 @@ impl Application {
             metrics,
             stripe,
             shows: Default::default(),
+            recent_holds: Default::default(),
         }));
         Ok(Self {
             port,

@@ -34,4 +34,5 @@ pub struct App {
     pub operator_tokens: Vec<String>,
     pub stripe: crate::payments::stripe::StripeGateway,
     pub shows: crate::holds::ShowInfos,
+    pub recent_holds: crate::holds::RecentHolds,
 }

@@ -38,9 +38,9 @@ pub async fn lock_booking(tx: &mut PgConnection, id: &str) -> ApiResult<BookingR
     sqlx::query_as(
         "SELECT b.id, b.show_id, b.event_id, b.status, b.seat_ids, b.total_cents, b.currency, b.email,
                 b.payment_intent_id
-         FROM booking_index i JOIN bookings b ON b.show_id = i.show_id AND b.id = i.id
-         WHERE i.id = $1 FOR UPDATE OF b",
+         FROM bookings b WHERE b.show_id = $1 AND b.id = $2 FOR UPDATE",
     )
+    .bind(crate::holds::show_of(&mut *tx, id).await?)
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?

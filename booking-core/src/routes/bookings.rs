@@ -40,6 +40,7 @@ pub async fn reserve(
                     &seatmap,
                 )
                 .await?;
+                state.recent_holds.remember(&view, prepared.show.partition);
                 Ok((
                     StatusCode::CREATED,
                     serde_json::to_value(view).map_err(anyhow::Error::from)?,
@@ -208,6 +209,6 @@ pub async fn release(
     if !plausible_id(&id) {
         return Err(ApiError::NotFound("booking"));
     }
-    let view = holds::release(&state.db, &id).await?;
+    let view = holds::release(&state.db, &state.recent_holds, &id).await?;
     Ok(axum::Json(view))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn;
+use crate::helpers::{spawn, spawn_with};
 
 #[tokio::test]
 async fn a_lapsed_hold_frees_its_seats_and_reads_expired() {
@@ -147,4 +147,79 @@ async fn the_sweeper_expires_in_batches_and_is_safe_to_run_twice_at_once() {
         },
     )
     .await;
+}
+
+/// With no sweeper running, a lapsed hold is undone by the next reserve that needs it: its
+/// owner holds again at once, and another fan takes its seats and ends it.
+#[tokio::test]
+async fn a_lapsed_hold_is_undone_by_the_next_reserve_before_any_sweep() {
+    let app = spawn_with(|s| s.set("booking.sweep_interval_ms", 3_600_000)).await;
+    let event = app.event(1).await; // 1-second holds
+    let show = app.show(&event, 1, 4).await;
+    let hold = |visitor: &'static str, seats: &'static [&'static str]| {
+        let (app, event, show) = (&app, &event, &show);
+        async move {
+            let res = app
+                .reserve(
+                    &app.token(visitor, event),
+                    &json!({"show_id": show, "seat_ids": seats}),
+                )
+                .await;
+            assert_eq!(res.status(), 201, "{visitor} holds {seats:?}");
+            res.json::<Value>().await.unwrap()["reservation_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = hold("again", &["A-1", "A-2"]).await;
+    let other = hold("gone", &["A-3", "A-4"]).await;
+    marquee_testkit::wait_for("both holds to lapse", Duration::from_secs(10), || async {
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM bookings WHERE show_id = $1 AND expires_at > now()",
+        )
+        .bind(&show)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        (live == 0).then_some(())
+    })
+    .await;
+
+    // The owner of a lapsed hold holds again (the unique "one hold per visitor" index must
+    // not see the lapsed one as live) …
+    let second = hold("again", &["A-1"]).await;
+    // … and a fan taking a seat of another lapsed hold ends that hold.
+    let taker = hold("taker", &["A-3"]).await;
+
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, status, status_reason FROM bookings WHERE show_id = $1 ORDER BY created_at",
+    )
+    .bind(&show)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let lapsed = Some("hold lapsed".to_owned());
+    assert_eq!(
+        rows,
+        vec![
+            (first, "expired".into(), lapsed.clone()),
+            (other.clone(), "expired".into(), lapsed),
+            (second.clone(), "held".into(), None),
+            (taker.clone(), "held".into(), None),
+        ]
+    );
+    let seats: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT seat_id, status, booking_id FROM seats WHERE show_id = $1 ORDER BY number",
+    )
+    .bind(&show)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    // still carry their lapsed holds in the table (no sweep ran); they count as
+    // free to anyone who asks.
+    assert_eq!(seats[0], ("A-1".into(), "held".into(), Some(second)));
+    assert_eq!(seats[2], ("A-3".into(), "held".into(), Some(taker)));
+    assert_eq!(seats[3].2, Some(other));
+    hold("late", &["A-2", "A-4"]).await;
 }

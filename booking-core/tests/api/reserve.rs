@@ -200,3 +200,65 @@ async fn quantity_prefers_adjacent_seats_in_one_row() {
     numbers.sort();
     assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
 }
+
+/// The hot statements name a show's own partitions; the partition Postgres reports for a show
+/// is where its rows really are, and a hold made elsewhere (another replica, so not
+/// remembered here) is released through the partitioned parents just the same.
+#[tokio::test]
+async fn holds_go_to_the_shows_partition_and_any_replica_releases_them() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let mut shows = Vec::new();
+    for _ in 0..6 {
+        shows.push(app.show(&event, 1, 4).await);
+    }
+    for (i, show) in shows.iter().enumerate() {
+        let res = app
+            .reserve(
+                &app.token(&format!("fan-{i}"), &event),
+                &json!({"show_id": show, "seat_ids": ["A-1", "A-2"]}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let id = res.json::<Value>().await.unwrap()["reservation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let partition = booking_core::partitions::of_show(&app.db, show)
+            .await
+            .unwrap()
+            .expect("a partition for every show");
+        let (seats_in, bookings_in): (String, String) = sqlx::query_as(
+            "SELECT (SELECT tableoid::regclass::text FROM seats WHERE show_id = $1 LIMIT 1),
+                    (SELECT tableoid::regclass::text FROM bookings WHERE id = $2)",
+        )
+        .bind(show)
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        assert_eq!(
+            (seats_in, bookings_in),
+            (
+                format!("seats_p{partition}"),
+                format!("bookings_p{partition}")
+            )
+        );
+
+        // This replica never made the hold: it finds the show and releases through the parents.
+        let other_replica = booking_core::holds::RecentHolds::default();
+        let view = booking_core::holds::release(&app.db, &other_replica, &id)
+            .await
+            .unwrap();
+        assert_eq!(view.status, "released");
+        assert_eq!(view.seats.len(), 2);
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM seats WHERE show_id = $1 AND status <> 'available'",
+        )
+        .bind(show)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        assert_eq!(held, 0);
+    }
+}

@@ -76,6 +76,13 @@ pub async fn serve(
     drain: Duration,
 ) -> std::io::Result<()> {
     let stop = shutdown.clone();
+    use axum::serve::ListenerExt;
+    // Answers go out as soon as they are written (no Nagle delay on small responses).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -80,16 +80,18 @@ pub async fn status(
             retry_after_s: u64::from(view.cfg.min_poll_interval_ms).div_ceil(1000),
         });
     }
-    let token =
+    let presented =
         marquee_platform::http::bearer_or_cookie(&headers, QUEUE_COOKIE).unwrap_or_default();
-    let mut answer = answer(&state, &view, claims, token).await?;
+    let mut answer = answer(&state, &view, claims, presented.clone()).await?;
     if let Some(place) = answer.place {
         state
             .presence
             .saw(&event_id, view.cfg.abandon_after_s, place);
     }
-    // The token only goes back when it changed (the pre-queue visitor's new place).
-    if answer.cookie_token.is_none() {
+    // The token (body and cookie) only goes back when it changed: the pre-queue visitor's
+    // new place. Every other poll is answered without it.
+    if answer.cookie_token.as_deref() == Some(presented.as_str()) {
+        answer.cookie_token = None;
         answer.view.queue_token = None;
     }
     Ok(super::join::respond(&state, StatusCode::OK, answer))

@@ -87,6 +87,23 @@ async fn join_gives_a_place_a_token_and_a_cookie_and_rejoining_keeps_it() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+
+    // A poll whose place did not change carries no token back, in the body or as a cookie.
+    for res in [
+        s.status(&event, &first).await,
+        s.http
+            .get(s.at(&format!("/v1/queue/{event}/status")))
+            .header("cookie", &cookie_value)
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("set-cookie").is_none());
+        let body: Value = res.json().await.unwrap();
+        assert!(body.get("queue_token").is_none(), "{body}");
+        assert!(body["position"].is_u64(), "{body}");
+    }
 }
 
 #[tokio::test]

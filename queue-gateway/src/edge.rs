@@ -51,26 +51,21 @@ pub fn client_ip(state: &AppState, req: &Request) -> IpAddr {
     marquee_platform::http::client_ip(peer, req.headers(), &state.trusted)
 }
 
-/// Middleware: per-client-address rate limit.
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = client_ip(&state, &req);
-    match state.limiter.check(ip) {
-        Ok(()) => next.run(req).await,
-        Err(retry_after_s) => GatewayError::TooManyRequests { retry_after_s }.into_response(),
-    }
-}
-
-/// Middleware: at most N requests in flight; past that, 503 + Retry-After at once rather than
-/// a queue that grows until everything times out.
-pub async fn load_shed(
-    State(permits): State<Arc<Semaphore>>,
+/// Middleware, the edge's guard: at most N requests in flight (past that, 503 + Retry-After
+/// at once rather than a queue that grows until everything times out), then the
+/// per-client-address rate limit (so a shed request never spends the client's allowance).
+/// One layer for both: each layer costs every request a service clone and a boxed future.
+pub async fn guard(
+    State((permits, state)): State<(Arc<Semaphore>, AppState)>,
     req: Request,
     next: Next,
 ) -> Response {
-    match permits.try_acquire() {
-        Ok(_permit) => next.run(req).await,
-        Err(_) => {
-            Problem::unavailable("the gateway is at capacity; retry shortly", 1).into_response()
-        }
+    let Ok(_permit) = permits.try_acquire() else {
+        return Problem::unavailable("the gateway is at capacity; retry shortly", 1)
+            .into_response();
+    };
+    match state.limiter.check(client_ip(&state, &req)) {
+        Ok(()) => next.run(req).await,
+        Err(retry_after_s) => GatewayError::TooManyRequests { retry_after_s }.into_response(),
     }
 }

@@ -44,10 +44,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{*rest}", proxied.clone())
         .route("/v1/tickets/{*rest}", proxied.clone())
         .route("/admin/{*rest}", proxied)
-        // Read bottom-up for a request: the rate limit runs last, so shed and timed-out
-        // requests never spend a client's allowance twice; the load shedder answers 503 at
-        // once when the gateway is full; the timeout bounds the wait for response headers
-        // only, so streams (server-sent events) live on under their own connection cap.
+        // A request meets these in order: a declared body over the limit is refused; the
+        // timeout bounds the wait for response headers only, so streams (server-sent events)
+        // live on under their own connection cap; the guard answers 503 at once when the
+        // gateway is full and only then applies the per-client rate limit, so a shed request
+        // never spends a client's allowance; the body limit catches bodies that lie about
+        // their length.
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(move |req, next| {
@@ -58,12 +60,8 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .timeout(timeout)
                 .layer(axum::middleware::from_fn_with_state(
-                    shed,
-                    crate::edge::load_shed,
-                ))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::edge::rate_limit,
+                    (shed, state.clone()),
+                    crate::edge::guard,
                 ))
                 .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)),
         )

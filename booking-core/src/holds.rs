@@ -195,31 +195,27 @@ enum Lock<'a> {
 /// The hold statement around its locking step (`$1` show, `$2` visitor, `$3` new reservation
 /// id, `$4` event, `$5` price per seat, `$6` currency, `$7` hold seconds; the locking step's
 /// own parameters from `$8`). One statement, so one round trip and one implicit transaction:
-/// it expires the visitor's own lapsed hold, finds any live one, locks the candidate seats
-/// with `FOR UPDATE SKIP LOCKED`, and only if the visitor holds nothing and every wanted seat
-/// was locked does it insert the booking and its index entry and mark the seats. Otherwise it
-/// changes nothing else and the locks end with the statement. `lapsed` is counted in `go` so
-/// it runs before the insert (the partial unique index would otherwise still see the
-/// visitor's lapsed hold as live). The lapsed holds whose seats were taken are ended right
+/// it finds the visitor's live hold if any, locks the candidate seats with `FOR UPDATE SKIP
+/// LOCKED`, and only if the visitor holds nothing and every wanted seat was locked does it
+/// insert the booking and its index entry and mark the seats. Otherwise it changes nothing
+/// and the locks end with the statement. A lapsed hold of the visitor's that the sweeper has
+/// not ended yet makes the insert fail on the one-hold-per-visitor index; `hold_once` then
+/// ends it and tries again (rare, and it keeps an UPDATE out of every hold). The lapsed holds
+/// whose seats were taken are ended right
 /// after, in a statement of their own: they read as expired already, and if this replica stops
 /// in between the sweeper ends them. (Inside this statement, a generic plan for that step
 /// scanned every booking of the show once per booking.)
 macro_rules! hold_statement {
     ($locked:expr, $want:expr) => {
         concat!(
-            "WITH lapsed AS (
-                UPDATE {bookings} AS bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-                WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at <= now()
-                RETURNING id),
-             holding AS MATERIALIZED (
+            "WITH holding AS MATERIALIZED (
                 SELECT id FROM {bookings} AS bookings
                 WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at > now()),
              locked AS MATERIALIZED (",
             $locked,
             "),
              go AS MATERIALIZED (
-                SELECT (SELECT count(*) FROM lapsed) >= 0
-                   AND NOT EXISTS (SELECT 1 FROM holding)
+                SELECT NOT EXISTS (SELECT 1 FROM holding)
                    AND (SELECT count(*) FROM locked) = ",
             $want,
             " AS ok),
@@ -287,15 +283,45 @@ struct Held {
     lapsed: Vec<String>,
 }
 
-/// One statement: take the seats or nothing.
+/// Take the seats or nothing.
 async fn hold_once(
     db: &PgPool,
     show: &ShowInfo,
     visitor: &str,
     lock: Lock<'_>,
 ) -> ApiResult<Result<BookingView, Miss>> {
+    match try_hold(db, show, visitor, &lock).await? {
+        // The one-hold-per-visitor index saw a hold the statement did not count as live: one
+        // that lapsed and is not ended yet. End it and try once more.
+        Err(Miss::Holding(None)) if expire_own_lapsed(db, &show.id, visitor).await? > 0 => {
+            try_hold(db, show, visitor, &lock).await
+        }
+        other => Ok(other),
+    }
+}
+
+/// The visitor's lapsed holds on this show, ended; how many there were.
+async fn expire_own_lapsed(db: &PgPool, show_id: &str, visitor: &str) -> ApiResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
+         WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at <= now()",
+    )
+    .bind(show_id)
+    .bind(visitor)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// One statement: take the seats or nothing.
+async fn try_hold(
+    db: &PgPool,
+    show: &ShowInfo,
+    visitor: &str,
+    lock: &Lock<'_>,
+) -> ApiResult<Result<BookingView, Miss>> {
     let id = new_reservation_id();
-    let query = match &lock {
+    let query = match lock {
         Lock::Seats(_) => HOLD_SEATS.get(show.partition),
         Lock::Best { .. } => HOLD_BEST.get(show.partition),
     };
@@ -308,7 +334,7 @@ async fn hold_once(
         .bind(show.price_cents)
         .bind(&show.currency)
         .bind(f64::from(show.hold_ttl_s));
-    let query = match &lock {
+    let query = match lock {
         Lock::Seats(ids) => query.bind(*ids),
         Lock::Best {
             quantity,
@@ -331,7 +357,7 @@ async fn hold_once(
         return Ok(Err(Miss::Holding(Some(id))));
     }
     let Some(expires_at) = held.expires_at else {
-        return Ok(Err(match &lock {
+        return Ok(Err(match lock {
             Lock::Seats(ids) => Miss::Unavailable(
                 ids.iter()
                     .filter(|id| !held.seat_ids.contains(id))

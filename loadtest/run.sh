@@ -29,6 +29,10 @@ keep() { tee "$raw/$1"; }  # every raw result is kept, whatever happens later
 psql() { command psql -h 127.0.0.1 -U postgres -d postgres -qAt "$@"; }
 psql -c "DROP DATABASE IF EXISTS marquee_bench WITH (FORCE)" -c "CREATE DATABASE marquee_bench"
 psql -c "DROP DATABASE IF EXISTS marquee_pgbench WITH (FORCE)" -c "CREATE DATABASE marquee_pgbench"
+# Earlier runs' benchmark events would still be refreshed by the gateway and ticked by the
+# worker, adding their Redis commands to this run's count: start from none.
+redis-cli del wr:bench-events >/dev/null
+redis-cli --scan --pattern 'wr:{bench-*' | xargs -r -n 500 redis-cli del >/dev/null
 export MARQUEE_ENV=local MARQUEE_CONFIG_DIR="$root/config"
 export MARQUEE_DATABASE__URL=postgres://postgres@127.0.0.1:5432/marquee_bench
 export MARQUEE_DATABASE__MAX_CONNECTIONS=64
@@ -58,9 +62,12 @@ seatmap_queries() { curl -fs http://127.0.0.1:18081/metrics | awk '/^marquee_sea
 
 log "baseline: pgbench -N -c 64 -j 2 -T $secs"
 pgbench -i -q -s 10 -h 127.0.0.1 -U postgres marquee_pgbench >/dev/null 2>&1
+# Each side starts from a checkpoint, so neither pays for the other's dirty pages.
+psql -c CHECKPOINT
 pg_tps=$(pgbench -N -c 64 -j 2 -T "$secs" -h 127.0.0.1 -U postgres marquee_pgbench 2>/dev/null | keep pgbench.txt | awk '/^tps/ {print $3; exit}')
 
 log "hot show: 64 clients hold and release on a 10,000-seat show for ${secs}s"
+psql -c CHECKPOINT
 hot=$("$bin/marquee-loadtest" hot-show --url http://127.0.0.1:18081 --keys-dir "$work/keys" --seconds "$secs" | keep hot-show.json)
 
 log "seat map: 256 readers"

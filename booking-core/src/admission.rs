@@ -2,6 +2,7 @@
 //! process can read it, else from the gateway's JWKS; an unknown `kid` triggers a reload
 //! (at most once a second) so a rotated key is picked up without a restart.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -16,6 +17,12 @@ enum KeySource {
 
 pub struct Verifier {
     ring: RwLock<Arc<Keyring>>,
+    /// Tokens whose signature, issuer and audience checked out, and when: a fan's retries and
+    /// next holds carry the same token, and the Ed25519 check was a fifth of booking-core's
+    /// CPU under the hot-show benchmark. Times, event and possession are judged again on
+    /// every use; the signature again after `TRUST_FOR` or a key reload, so a retired key
+    /// stops working within `TRUST_FOR`.
+    verified: std::sync::Mutex<HashMap<String, (Instant, AdmissionClaims)>>,
     source: KeySource,
     issuer: String,
     last_reload: tokio::sync::Mutex<Option<Instant>>,
@@ -47,6 +54,7 @@ impl Verifier {
         };
         Ok(Self {
             ring: RwLock::new(Arc::new(ring)),
+            verified: Default::default(),
             source,
             issuer: a.issuer.clone(),
             last_reload: tokio::sync::Mutex::new(None),
@@ -66,12 +74,46 @@ impl Verifier {
         event: &str,
         visitor_key: Option<&str>,
     ) -> Result<AdmissionClaims, TokenError> {
+        if let Some(claims) = self.trusted(token) {
+            marquee_waitroom::admission::check_times(&claims, chrono::Utc::now().timestamp())?;
+            if claims.evt != event {
+                return Err(TokenError::WrongEvent);
+            }
+            marquee_waitroom::admission::check_possession(&claims, visitor_key)?;
+            return Ok(claims);
+        }
         let kid = marquee_waitroom::admission::token_kid(token)
             .ok_or_else(|| TokenError::Invalid("malformed token or no kid".into()))?;
         if !self.ring().knows(&kid) {
             self.reload().await;
         }
-        self.ring().verify(token, &self.issuer, event, visitor_key)
+        let claims = self
+            .ring()
+            .verify(token, &self.issuer, event, visitor_key)?;
+        self.trust(token, &claims);
+        Ok(claims)
+    }
+
+    const TRUST_FOR: Duration = Duration::from_secs(30);
+    const TRUSTED_MAX: usize = 50_000;
+
+    fn trusted(&self, token: &str) -> Option<AdmissionClaims> {
+        let verified = self.verified.lock().expect("verified tokens");
+        verified
+            .get(token)
+            .filter(|(at, _)| at.elapsed() < Self::TRUST_FOR)
+            .map(|(_, claims)| claims.clone())
+    }
+
+    fn trust(&self, token: &str, claims: &AdmissionClaims) {
+        let mut verified = self.verified.lock().expect("verified tokens");
+        if verified.len() >= Self::TRUSTED_MAX {
+            verified.retain(|_, (at, _)| at.elapsed() < Self::TRUST_FOR);
+            if verified.len() >= Self::TRUSTED_MAX {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), (Instant::now(), claims.clone()));
     }
 
     async fn reload(&self) {
@@ -91,7 +133,11 @@ impl Verifier {
             },
         };
         match loaded {
-            Ok(ring) => *self.ring.write().expect("keyring lock") = Arc::new(ring),
+            Ok(ring) => {
+                *self.ring.write().expect("keyring lock") = Arc::new(ring);
+                // A retired key's tokens must be checked against the new keys.
+                self.verified.lock().expect("verified tokens").clear();
+            }
             Err(e) => tracing::warn!(error = %e, "could not reload admission keys"),
         }
     }

@@ -238,10 +238,26 @@ impl Keyring {
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss", "sub"]);
         validation.validate_nbf = true;
-        validation.leeway = 2;
+        validation.leeway = LEEWAY_S;
         jsonwebtoken::decode::<AdmissionClaims>(token, &key.decoding, &validation)
             .map(|d| d.claims)
             .map_err(|e| invalid(&e.to_string()))
+    }
+}
+
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+pub const LEEWAY_S: u64 = 2;
+
+/// `exp` and `nbf` against `now` (Unix seconds), as verification judges them: for claims
+/// whose signature was checked earlier.
+pub fn check_times(claims: &AdmissionClaims, now: i64) -> Result<(), TokenError> {
+    let leeway = LEEWAY_S as i64;
+    if claims.exp < now - leeway {
+        Err(TokenError::Invalid("ExpiredSignature".into()))
+    } else if claims.nbf > now + leeway {
+        Err(TokenError::Invalid("ImmatureSignature".into()))
+    } else {
+        Ok(())
     }
 }
 

@@ -262,3 +262,35 @@ async fn holds_go_to_the_shows_partition_and_any_replica_releases_them() {
         assert_eq!(held, 0);
     }
 }
+
+/// A token whose signature checked out is trusted for a while, but its times and event are
+/// judged on every use: once it expires it is refused, cached or not.
+#[tokio::test]
+async fn a_token_verified_before_is_still_refused_once_expired_or_for_another_event() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let other_event = app.event(600).await;
+    let show = app.show(&event, 1, 5).await;
+    let other_show = app.show(&other_event, 1, 5).await;
+    let signed_at = chrono::Utc::now().timestamp();
+    let token = app.env.admission_token("brief", &event, 1);
+    let res = app
+        .reserve(&token, &json!({"show_id": show, "seat_ids": ["A-1"]}))
+        .await;
+    assert_eq!(res.status(), 201, "fresh and valid");
+    let res = app
+        .reserve(&token, &json!({"show_id": other_show, "seat_ids": ["A-1"]}))
+        .await;
+    assert_eq!(res.status(), 403, "trusted, but for another event");
+    let leeway = marquee_waitroom::admission::LEEWAY_S as i64;
+    marquee_testkit::wait_for(
+        "the token to expire",
+        std::time::Duration::from_secs(10),
+        || async { (chrono::Utc::now().timestamp() > signed_at + 1 + leeway).then_some(()) },
+    )
+    .await;
+    let res = app
+        .reserve(&token, &json!({"show_id": show, "seat_ids": ["A-2"]}))
+        .await;
+    assert_eq!(res.status(), 401, "expired, though verified 3 s ago");
+}

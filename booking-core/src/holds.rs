@@ -206,10 +206,10 @@ enum Lock<'a> {
 /// and the locks end with the statement. A lapsed hold of the visitor's that the sweeper has
 /// not ended yet makes the insert fail on the one-hold-per-visitor index; `hold_once` then
 /// ends it and tries again (rare, and it keeps an UPDATE out of every hold). The lapsed holds
-/// whose seats were taken are ended right
-/// after, in a statement of their own: they read as expired already, and if this replica stops
-/// in between the sweeper ends them. (Inside this statement, a generic plan for that step
-/// scanned every booking of the show once per booking.)
+/// whose seats were taken are ended right after, in a statement of their own: they read as
+/// expired already, and if this replica stops in between the sweeper ends them. (Inside this
+/// statement, a generic plan for that step scanned every booking of the show once per
+/// booking.)
 macro_rules! hold_statement {
     ($locked:expr, $want:expr) => {
         concat!(

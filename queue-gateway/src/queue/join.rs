@@ -66,7 +66,11 @@ pub async fn join(
     }
 
     // Joining again with the same token keeps the same place.
-    if let Some((claims, from_cookie)) = super::status::presented_token(&state, &headers)
+    if let Some(super::status::Presented {
+        claims,
+        from_cookie,
+        ..
+    }) = super::status::presented_token(&state, &headers)
         && claims.e == event_id
     {
         if from_cookie {

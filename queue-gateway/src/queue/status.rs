@@ -25,15 +25,24 @@ pub struct Answer {
     pub cookie_token: Option<String>,
 }
 
-/// The queue token from `Authorization: Bearer` or the cookie, if it verifies; and whether it
-/// came from the cookie.
-pub fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<(QueueClaims, bool)> {
+/// A queue token presented with a request, verified.
+pub struct Presented {
+    pub claims: QueueClaims,
+    /// As sent, to compare with the answer's.
+    pub token: String,
+    pub from_cookie: bool,
+}
+
+/// The queue token from `Authorization: Bearer` or the cookie, if it verifies.
+pub fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<Presented> {
     let from_header = headers.contains_key(http::header::AUTHORIZATION);
     let token = marquee_platform::http::bearer_or_cookie(headers, QUEUE_COOKIE)?;
-    state
-        .queue_signer
-        .verify(&token)
-        .map(|claims| (claims, !from_header))
+    let claims = state.queue_signer.verify(&token)?;
+    Some(Presented {
+        claims,
+        token,
+        from_cookie: !from_header,
+    })
 }
 
 /// State-changing requests made with cookie credentials must echo the CSRF value.
@@ -63,7 +72,11 @@ pub async fn status(
     if !valid_event_id(&event_id) {
         return Err(GatewayError::NotFound("event"));
     }
-    let (claims, _) = presented_token(&state, &headers)
+    let Presented {
+        claims,
+        token: presented,
+        ..
+    } = presented_token(&state, &headers)
         .ok_or_else(|| GatewayError::Unauthorized("a valid queue token is required".into()))?;
     if claims.e != event_id {
         return Err(GatewayError::Forbidden);
@@ -80,8 +93,6 @@ pub async fn status(
             retry_after_s: u64::from(view.cfg.min_poll_interval_ms).div_ceil(1000),
         });
     }
-    let presented =
-        marquee_platform::http::bearer_or_cookie(&headers, QUEUE_COOKIE).unwrap_or_default();
     let mut answer = answer(&state, &view, claims, presented.clone()).await?;
     if let Some(place) = answer.place {
         state

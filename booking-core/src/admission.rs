@@ -2,13 +2,14 @@
 //! process can read it, else from the gateway's JWKS; an unknown `kid` triggers a reload
 //! (at most once a second) so a rotated key is picked up without a restart.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use marquee_platform::Settings;
 use marquee_waitroom::{AdmissionClaims, Keyring, TokenError};
+
+use crate::expiring::Expiring;
 
 enum KeySource {
     Dir(PathBuf),
@@ -20,9 +21,9 @@ pub struct Verifier {
     /// Tokens whose signature, issuer and audience checked out, and when: a fan's retries and
     /// next holds carry the same token, and the Ed25519 check was a fifth of booking-core's
     /// CPU under the hot-show benchmark. Times, event and possession are judged again on
-    /// every use; the signature again after `TRUST_FOR` or a key reload, so a retired key
-    /// stops working within `TRUST_FOR`.
-    verified: std::sync::Mutex<HashMap<String, (Instant, AdmissionClaims)>>,
+    /// every use; the signature again after 30 s or a key reload, so a retired key stops
+    /// working within 30 s.
+    verified: Expiring<AdmissionClaims>,
     source: KeySource,
     issuer: String,
     last_reload: tokio::sync::Mutex<Option<Instant>>,
@@ -54,7 +55,7 @@ impl Verifier {
         };
         Ok(Self {
             ring: RwLock::new(Arc::new(ring)),
-            verified: Default::default(),
+            verified: Expiring::new(Duration::from_secs(30), 50_000),
             source,
             issuer: a.issuer.clone(),
             last_reload: tokio::sync::Mutex::new(None),
@@ -74,7 +75,7 @@ impl Verifier {
         event: &str,
         visitor_key: Option<&str>,
     ) -> Result<AdmissionClaims, TokenError> {
-        if let Some(claims) = self.trusted(token) {
+        if let Some(claims) = self.verified.get(token) {
             marquee_waitroom::admission::check_times(&claims, chrono::Utc::now().timestamp())?;
             if claims.evt != event {
                 return Err(TokenError::WrongEvent);
@@ -90,30 +91,8 @@ impl Verifier {
         let claims = self
             .ring()
             .verify(token, &self.issuer, event, visitor_key)?;
-        self.trust(token, &claims);
+        self.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
-    }
-
-    const TRUST_FOR: Duration = Duration::from_secs(30);
-    const TRUSTED_MAX: usize = 50_000;
-
-    fn trusted(&self, token: &str) -> Option<AdmissionClaims> {
-        let verified = self.verified.lock().expect("verified tokens");
-        verified
-            .get(token)
-            .filter(|(at, _)| at.elapsed() < Self::TRUST_FOR)
-            .map(|(_, claims)| claims.clone())
-    }
-
-    fn trust(&self, token: &str, claims: &AdmissionClaims) {
-        let mut verified = self.verified.lock().expect("verified tokens");
-        if verified.len() >= Self::TRUSTED_MAX {
-            verified.retain(|_, (at, _)| at.elapsed() < Self::TRUST_FOR);
-            if verified.len() >= Self::TRUSTED_MAX {
-                verified.clear();
-            }
-        }
-        verified.insert(token.to_owned(), (Instant::now(), claims.clone()));
     }
 
     async fn reload(&self) {
@@ -136,7 +115,7 @@ impl Verifier {
             Ok(ring) => {
                 *self.ring.write().expect("keyring lock") = Arc::new(ring);
                 // A retired key's tokens must be checked against the new keys.
-                self.verified.lock().expect("verified tokens").clear();
+                self.verified.clear();
             }
             Err(e) => tracing::warn!(error = %e, "could not reload admission keys"),
         }

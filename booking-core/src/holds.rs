@@ -13,6 +13,7 @@ use rand::Rng;
 use sqlx::PgPool;
 
 use crate::error::{ApiError, ApiResult};
+use crate::expiring::Expiring;
 use crate::model::{BookingView, SeatRef};
 use crate::partitions::{self, PerPartition};
 use crate::seatmap::Snapshot;
@@ -58,27 +59,21 @@ pub async fn show_info(db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
 /// What reserves need of each show, remembered for a second: a hot show's every hold would
 /// otherwise read the same row (an operator's change to the hold window applies within 2 s,
 /// as every live setting does).
-#[derive(Default)]
-pub struct ShowInfos {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, ShowInfo)>>,
+pub struct ShowInfos(Expiring<ShowInfo>);
+
+impl Default for ShowInfos {
+    fn default() -> Self {
+        Self(Expiring::new(Duration::from_secs(1), 10_000))
+    }
 }
 
 impl ShowInfos {
     pub async fn get(&self, db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
-        if let Some((at, info)) = self.entries.lock().expect("show cache").get(show_id)
-            && at.elapsed() < Duration::from_secs(1)
-        {
-            return Ok(info.clone());
+        if let Some(info) = self.0.get(show_id) {
+            return Ok(info);
         }
         let info = show_info(db, show_id).await?;
-        let mut entries = self.entries.lock().expect("show cache");
-        if entries.len() > 10_000 {
-            entries.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(1));
-        }
-        entries.insert(
-            show_id.to_owned(),
-            (std::time::Instant::now(), info.clone()),
-        );
+        self.0.insert(show_id.to_owned(), info.clone());
         Ok(info)
     }
 }
@@ -570,31 +565,30 @@ pub async fn release(db: &PgPool, recent: &RecentHolds, id: &str) -> ApiResult<B
 }
 
 /// Holds made by this replica, as they were answered, so that releasing one needs no lookup:
-/// a booking's show and seats never change. Bounded: two generations of at most `CAP`
-/// entries each; when the newer fills, the older is dropped (its holds are then looked up).
-#[derive(Default)]
-pub struct RecentHolds {
-    generations: std::sync::Mutex<[std::collections::HashMap<String, Recent>; 2]>,
-}
+/// a booking's show never changes. Remembered for an hour, at most `CAP` of them; a hold no
+/// longer remembered is looked up.
+pub struct RecentHolds(Expiring<Recent>);
 
 /// A hold as answered, and its show's partition.
 type Recent = (BookingView, Option<i32>);
 
+impl Default for RecentHolds {
+    fn default() -> Self {
+        Self(Expiring::new(Duration::from_secs(3600), Self::CAP))
+    }
+}
+
 impl RecentHolds {
-    const CAP: usize = 20_000;
+    const CAP: usize = 40_000;
 
     pub fn remember(&self, view: &BookingView, partition: Option<i32>) {
-        let mut g = self.generations.lock().expect("recent holds");
-        if g[0].len() >= Self::CAP {
-            g[1] = std::mem::take(&mut g[0]);
-        }
-        g[0].insert(view.reservation_id.clone(), (view.clone(), partition));
+        self.0
+            .insert(view.reservation_id.clone(), (view.clone(), partition));
     }
 
     /// The hold as it was made, forgotten from now on.
     pub fn take(&self, id: &str) -> Option<Recent> {
-        let mut g = self.generations.lock().expect("recent holds");
-        g[0].remove(id).or_else(|| g[1].remove(id))
+        self.0.take(id)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admission;
 pub mod catalog;
 pub mod error;
+pub mod expiring;
 pub mod extract;
 pub mod holds;
 pub mod idempotency;

@@ -4,6 +4,7 @@
 //! statement itself, so it never blocks anyone, whether or not the sweeper has run.
 
 use std::num::NonZeroU32;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine;
@@ -592,29 +593,82 @@ impl RecentHolds {
     }
 }
 
-/// At most N reserve attempts per visitor per minute (per booking-core replica).
-pub struct ReserveLimiter(DefaultKeyedRateLimiter<String>);
+/// At most N reserve attempts per visitor per minute, counted in Redis so that every
+/// booking-core replica shares one allowance (a GCRA, the same allowance as a bucket of N
+/// refilled evenly over the minute, as governor computes it). If Redis does not answer, this
+/// replica's own count decides, so an outage never blocks reserves.
+pub struct ReserveLimiter {
+    redis: redis::aio::ConnectionManager,
+    per_minute: u32,
+    local: DefaultKeyedRateLimiter<String>,
+}
+
+/// `KEYS[1]` the visitor's due time (ms); `ARGV[1]` the interval between attempts (ms),
+/// `ARGV[2]` the burst. Answers 0 when allowed, else the ms to wait. Redis's own clock, so
+/// replicas' clocks do not matter.
+static RESERVE_GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local interval = tonumber(ARGV[1])
+        local burst = tonumber(ARGV[2])
+        local due = tonumber(redis.call('GET', KEYS[1]) or now)
+        if due < now then due = now end
+        local next_due = due + interval
+        local wait = next_due - now - burst * interval
+        if wait > 0 then return wait end
+        redis.call('SET', KEYS[1], next_due, 'PX', next_due - now)
+        return 0
+        ",
+    )
+});
 
 impl ReserveLimiter {
-    pub fn new(per_minute: u32) -> Self {
-        let n = NonZeroU32::new(per_minute.max(1)).expect("nonzero");
-        Self(RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)))
+    pub fn new(redis: redis::aio::ConnectionManager, per_minute: u32) -> Self {
+        let per_minute = per_minute.max(1);
+        let n = NonZeroU32::new(per_minute).expect("nonzero");
+        Self {
+            redis,
+            per_minute,
+            local: RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)),
+        }
     }
 
-    /// `Err(seconds)` to wait when over the limit.
-    pub fn check(&self, visitor: &str) -> Result<(), u64> {
+    /// `Err(seconds)` to wait when `visitor` (admitted to `event`) is over the limit.
+    pub async fn check(&self, event: &str, visitor: &str) -> Result<(), u64> {
+        let interval_ms = 60_000 / u64::from(self.per_minute);
+        let shared: Result<u64, redis::RedisError> = RESERVE_GCRA
+            .key(marquee_waitroom::keys::reserve_attempts(event, visitor))
+            .arg(interval_ms)
+            .arg(self.per_minute)
+            .invoke_async(&mut self.redis.clone())
+            .await;
+        match shared {
+            Ok(0) => Ok(()),
+            Ok(wait_ms) => Err(wait_ms.div_ceil(1000).max(1)),
+            Err(e) => {
+                tracing::warn!(error = %e, "reserve limit: Redis did not answer; counting here");
+                self.check_locally(visitor)
+            }
+        }
+    }
+
+    fn check_locally(&self, visitor: &str) -> Result<(), u64> {
         use governor::clock::{Clock, DefaultClock};
-        self.0.check_key(&visitor.to_owned()).map_err(|not_until| {
-            not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1)
-        })
+        self.local
+            .check_key(&visitor.to_owned())
+            .map_err(|not_until| {
+                not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1)
+            })
     }
 
     /// Forget visitors idle long enough to be back at full allowance.
     pub fn tidy(&self) {
-        self.0.retain_recent();
-        self.0.shrink_to_fit();
+        self.local.retain_recent();
+        self.local.shrink_to_fit();
     }
 }

@@ -71,7 +71,10 @@ impl Application {
             &metrics.registry,
         ));
         let state = AppState(Arc::new(App {
-            limiter: ReserveLimiter::new(settings.booking.reserve_attempts_per_minute),
+            limiter: ReserveLimiter::new(
+                redis.clone(),
+                settings.booking.reserve_attempts_per_minute,
+            ),
             operator_tokens: settings.operator.token_list(),
             settings,
             db,

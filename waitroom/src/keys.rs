@@ -46,6 +46,12 @@ pub fn admits(event: &str) -> String {
     format!("wr:{{{event}}}:admits")
 }
 
+/// `wr:{event}:reserve:{visitor}`: when the visitor's next reserve attempt is due by the
+/// per-visitor limit (ms, a GCRA "theoretical arrival time"), shared by every booking-core.
+pub fn reserve_attempts(event: &str, visitor: &str) -> String {
+    format!("wr:{{{event}}}:reserve:{visitor}")
+}
+
 /// Fields of [`state`].
 pub mod field {
     /// The place the next joining visitor gets.

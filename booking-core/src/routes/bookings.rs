@@ -147,7 +147,7 @@ async fn prepare_reserve(
             TokenError::WrongEvent => ApiError::Forbidden,
             other => ApiError::Unauthorized(other.to_string()),
         })?;
-    if let Err(retry_after_s) = state.limiter.check(&claims.sub) {
+    if let Err(retry_after_s) = state.limiter.check(&claims.evt, &claims.sub).await {
         return Err(ApiError::TooManyRequests { retry_after_s });
     }
     let mut canonical = raw.clone();

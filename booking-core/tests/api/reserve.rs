@@ -356,3 +356,37 @@ async fn holds_work_through_the_parent_tables_when_partitions_are_unrecognised()
             .unwrap();
     assert_eq!(taken, 3, "only the quantity hold's seats remain held");
 }
+
+/// The per-visitor allowance is one across booking-core replicas (counted in Redis): two
+/// replicas together grant ten attempts a minute, not ten each.
+#[tokio::test]
+async fn replicas_share_one_reserve_allowance_per_visitor() {
+    let url = marquee_testkit::redis_url();
+    let replica = || async {
+        booking_core::holds::ReserveLimiter::new(
+            marquee_waitroom::connect::redis(&url).await.unwrap(),
+            10,
+        )
+    };
+    let (a, b) = (replica().await, replica().await);
+    let event = marquee_testkit::unique("limit");
+    let mut granted = 0;
+    for i in 0..20 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        match replica.check(&event, "fan").await {
+            Ok(()) => granted += 1,
+            Err(retry_after_s) => assert!(
+                (1..=6).contains(&retry_after_s),
+                "one attempt every 6 s: {retry_after_s}"
+            ),
+        }
+    }
+    assert_eq!(granted, 10);
+    // Another visitor, and the same visitor in another event, have their own allowance.
+    assert!(a.check(&event, "other-fan").await.is_ok());
+    assert!(
+        b.check(&marquee_testkit::unique("limit"), "fan")
+            .await
+            .is_ok()
+    );
+}

@@ -390,3 +390,34 @@ async fn replicas_share_one_reserve_allowance_per_visitor() {
             .is_ok()
     );
 }
+
+/// When Redis cannot count (here the visitor's key holds the wrong type, so the script fails),
+/// the replica counts on its own: reserves go on, still limited.
+#[tokio::test]
+async fn the_reserve_allowance_falls_back_to_this_replica_when_redis_fails() {
+    let redis = marquee_waitroom::connect::redis(&marquee_testkit::redis_url())
+        .await
+        .unwrap();
+    let event = marquee_testkit::unique("limit");
+    let key = marquee_waitroom::keys::reserve_attempts(&event, "fan");
+    let _: () = redis::cmd("LPUSH")
+        .arg(&key)
+        .arg("not a due time")
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+    let _: () = redis::cmd("EXPIRE")
+        .arg(&key)
+        .arg(60)
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+    let limiter = booking_core::holds::ReserveLimiter::new(redis, 10);
+    let mut granted = 0;
+    for _ in 0..15 {
+        if limiter.check(&event, "fan").await.is_ok() {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 10);
+}

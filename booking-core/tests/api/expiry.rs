@@ -156,24 +156,8 @@ async fn a_lapsed_hold_is_undone_by_the_next_reserve_before_any_sweep() {
     let app = spawn_with(|s| s.set("booking.sweep_interval_ms", 3_600_000)).await;
     let event = app.event(1).await; // 1-second holds
     let show = app.show(&event, 1, 4).await;
-    let hold = |visitor: &'static str, seats: &'static [&'static str]| {
-        let (app, event, show) = (&app, &event, &show);
-        async move {
-            let res = app
-                .reserve(
-                    &app.token(visitor, event),
-                    &json!({"show_id": show, "seat_ids": seats}),
-                )
-                .await;
-            assert_eq!(res.status(), 201, "{visitor} holds {seats:?}");
-            res.json::<Value>().await.unwrap()["reservation_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let first = hold("again", &["A-1", "A-2"]).await;
-    let other = hold("gone", &["A-3", "A-4"]).await;
+    let first = app.hold(&event, &show, "again", &["A-1", "A-2"]).await;
+    let other = app.hold(&event, &show, "gone", &["A-3", "A-4"]).await;
     marquee_testkit::wait_for("both holds to lapse", Duration::from_secs(10), || async {
         let live: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM bookings WHERE show_id = $1 AND expires_at > now()",
@@ -188,9 +172,9 @@ async fn a_lapsed_hold_is_undone_by_the_next_reserve_before_any_sweep() {
 
     // The owner of a lapsed hold holds again (the unique "one hold per visitor" index must
     // not see the lapsed one as live) …
-    let second = hold("again", &["A-1"]).await;
+    let second = app.hold(&event, &show, "again", &["A-1"]).await;
     // … and a fan taking a seat of another lapsed hold ends that hold.
-    let taker = hold("taker", &["A-3"]).await;
+    let taker = app.hold(&event, &show, "taker", &["A-3"]).await;
 
     let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT id, status, status_reason FROM bookings WHERE show_id = $1 ORDER BY created_at",
@@ -221,5 +205,5 @@ async fn a_lapsed_hold_is_undone_by_the_next_reserve_before_any_sweep() {
     assert_eq!(seats[0], ("A-1".into(), "held".into(), Some(second)));
     assert_eq!(seats[2], ("A-3".into(), "held".into(), Some(taker)));
     assert_eq!(seats[3].2, Some(other));
-    hold("late", &["A-2", "A-4"]).await;
+    app.hold(&event, &show, "late", &["A-2", "A-4"]).await;
 }

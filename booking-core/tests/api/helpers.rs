@@ -179,6 +179,24 @@ impl TestApp {
         self.env.admission_token(visitor, event, 600)
     }
 
+    /// Hold `seats` of `show` for a fresh `visitor` of `event` (must answer 201); the
+    /// reservation id.
+    pub async fn hold(&self, event: &str, show: &str, visitor: &str, seats: &[&str]) -> String {
+        let res = self
+            .reserve(
+                &self.token(visitor, event),
+                &json!({"show_id": show, "seat_ids": seats}),
+            )
+            .await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 201, "{visitor} holds {seats:?}: {body}");
+        serde_json::from_str::<Value>(&body).unwrap()["reservation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn reserve(&self, token: &str, body: &Value) -> Response {
         self.http
             .post(self.at("/v1/bookings/reserve"))

@@ -6,21 +6,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{OPERATOR, TestApp, spawn, spawn_full, spawn_without_webhooks};
 
-/// Reserve seats for a fresh visitor; the reservation id.
-async fn hold(app: &TestApp, event: &str, show: &str, visitor: &str, seats: &[&str]) -> String {
-    let res = app
-        .reserve(
-            &app.token(visitor, event),
-            &json!({"show_id": show, "seat_ids": seats}),
-        )
-        .await;
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    res.json::<Value>().await.unwrap()["reservation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn checkout(app: &TestApp, id: &str) -> Value {
     let res = app
         .http
@@ -95,7 +80,7 @@ async fn pay_confirm_and_get_a_ticket_once() {
     let app = spawn().await;
     let event = app.event(600).await;
     let show = app.show(&event, 2, 5).await;
-    let id = hold(&app, &event, &show, "payer", &["A-1", "A-2"]).await;
+    let id = app.hold(&event, &show, "payer", &["A-1", "A-2"]).await;
     let intent = checkout(&app, &id).await;
     assert_eq!(intent["amount_cents"], 2000);
     assert_eq!(intent["publishable_key"], "pk_test_demo");
@@ -194,7 +179,7 @@ async fn a_decline_keeps_the_hold_and_a_new_attempt_pays() {
     let app = spawn().await;
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
-    let id = hold(&app, &event, &show, "unlucky", &["A-3"]).await;
+    let id = app.hold(&event, &show, "unlucky", &["A-3"]).await;
     let first = payment_intent(&app, &id).await;
     assert_eq!(pay(&app, &first, "pm_card_chargeDeclined").await, 402);
     let (status, body) = confirm(&app, &id, &first).await;
@@ -226,7 +211,7 @@ async fn a_payment_after_the_hold_was_lost_is_refunded_and_one_inside_the_grace_
     let show = app.show(&event, 1, 5).await;
 
     // Lost: the seat is re-held by someone else before the money arrives.
-    let late = hold(&app, &event, &show, "late", &["A-1"]).await;
+    let late = app.hold(&event, &show, "late", &["A-1"]).await;
     let pi = payment_intent(&app, &late).await;
     marquee_testkit::wait_for("the hold to lapse", Duration::from_secs(10), || async {
         let res = app
@@ -287,7 +272,7 @@ async fn a_payment_after_the_hold_was_lost_is_refunded_and_one_inside_the_grace_
     assert_eq!(outbox_count(&app, &late, "BookingRefunded").await, 1);
 
     // Inside the grace, with the seat still free: the payment confirms.
-    let slow = hold(&app, &event, &show, "slow", &["A-4"]).await;
+    let slow = app.hold(&event, &show, "slow", &["A-4"]).await;
     let pi = payment_intent(&app, &slow).await;
     marquee_testkit::wait_for("the hold to lapse", Duration::from_secs(10), || async {
         (booking(&app, &slow).await["status"] == "expired").then_some(())
@@ -308,7 +293,7 @@ async fn webhooks_need_a_fresh_valid_signature_and_count_once() {
     let app = spawn().await;
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
-    let id = hold(&app, &event, &show, "hooked", &["A-5"]).await;
+    let id = app.hold(&event, &show, "hooked", &["A-5"]).await;
     let pi = payment_intent(&app, &id).await;
     let post = |body: String, sig: String| {
         let app = &app;
@@ -376,7 +361,7 @@ async fn stripe_failing_opens_the_breaker_and_recovery_loses_nothing() {
     let app = spawn_full(|s| s.set("stripe.reconcile_after_s", 3), false).await;
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
-    let id = hold(&app, &event, &show, "patient", &["A-2"]).await;
+    let id = app.hold(&event, &show, "patient", &["A-2"]).await;
     let faults = |body: Value| {
         let app = &app;
         async move {
@@ -445,7 +430,7 @@ async fn reconciliation_confirms_a_payment_whose_webhook_never_came() {
     let app = spawn_without_webhooks().await;
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
-    let id = hold(&app, &event, &show, "quiet", &["A-1"]).await;
+    let id = app.hold(&event, &show, "quiet", &["A-1"]).await;
     let pi = payment_intent(&app, &id).await;
     assert_eq!(pay(&app, &pi, "pm_card_visa").await, 200);
     marquee_testkit::wait_for(
@@ -466,7 +451,7 @@ async fn an_operator_refund_puts_the_seats_back_and_voids_the_ticket() {
     let app = spawn().await;
     let event = app.event(600).await;
     let show = app.show(&event, 1, 5).await;
-    let id = hold(&app, &event, &show, "changed-mind", &["A-1"]).await;
+    let id = app.hold(&event, &show, "changed-mind", &["A-1"]).await;
     let pi = payment_intent(&app, &id).await;
     pay(&app, &pi, "pm_card_visa").await;
     let (_, body) = confirm(&app, &id, &pi).await;

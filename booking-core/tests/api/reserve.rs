@@ -213,17 +213,9 @@ async fn holds_go_to_the_shows_partition_and_any_replica_releases_them() {
         shows.push(app.show(&event, 1, 4).await);
     }
     for (i, show) in shows.iter().enumerate() {
-        let res = app
-            .reserve(
-                &app.token(&format!("fan-{i}"), &event),
-                &json!({"show_id": show, "seat_ids": ["A-1", "A-2"]}),
-            )
+        let id = app
+            .hold(&event, show, &format!("fan-{i}"), &["A-1", "A-2"])
             .await;
-        assert_eq!(res.status(), 201);
-        let id = res.json::<Value>().await.unwrap()["reservation_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
         let partition = booking_core::partitions::of_show(&app.db, show)
             .await
             .unwrap()

@@ -100,6 +100,8 @@ pub struct BookingSettings {
     pub sweep_interval_ms: u64,
     pub sweep_batch: i64,
     pub max_seats_per_booking: u32,
+    /// Reserve attempts a visitor may make a minute, counted across every booking-core
+    /// replica (in Redis; each replica's own count if Redis does not answer).
     pub reserve_attempts_per_minute: u32,
     /// How long idempotency keys are kept.
     pub idempotency_ttl_s: u64,

@@ -22,10 +22,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// guard sits innermost so a bug becomes a logged 500 problem instead of a dropped connection.
 pub fn common_layers(router: Router, metrics: Arc<HttpMetrics>) -> Router {
     router
-        .route_layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            metrics::track,
-        ))
+        .route_layer(metrics::Track(metrics.clone()))
         .route(
             "/metrics",
             axum::routing::get(metrics::endpoint).with_state(metrics),

@@ -1,11 +1,13 @@
 //! Prometheus metrics: a registry per service and the HTTP request metrics every service
 //! records, labelled by route template (never the raw path, which would explode cardinality).
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -63,21 +65,60 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware: time and count each request under its route template.
-pub async fn track(State(m): State<Arc<HttpMetrics>>, req: Request, next: Next) -> Response {
-    // Both are cheap to keep (a shared string and, for the usual methods, a constant).
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = req.method().clone();
-    let start = Instant::now();
-    let response = next.run(req).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    m.duration
-        .with_label_values(&[method.as_str(), route])
-        .observe(start.elapsed().as_secs_f64());
-    m.requests
-        .with_label_values(&[method.as_str(), route, response.status().as_str()])
-        .inc();
-    response
+/// Layer: time and count each request under its route template. A service of its own rather
+/// than `from_fn` middleware, which costs every request a clone of the inner service and a
+/// second boxed future.
+#[derive(Clone)]
+pub struct Track(pub Arc<HttpMetrics>);
+
+impl<S> tower::Layer<S> for Track {
+    type Service = Tracked<S>;
+    fn layer(&self, inner: S) -> Tracked<S> {
+        Tracked {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Tracked<S> {
+    inner: S,
+    metrics: Arc<HttpMetrics>,
+}
+
+impl<S> tower::Service<Request> for Tracked<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // Both are cheap to keep (a shared string and, for the usual methods, a constant).
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let method = req.method().clone();
+        let start = Instant::now();
+        let answer = self.inner.call(req);
+        let m = self.metrics.clone();
+        Box::pin(async move {
+            let Ok(response) = answer.await;
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            m.duration
+                .with_label_values(&[method.as_str(), route])
+                .observe(start.elapsed().as_secs_f64());
+            m.requests
+                .with_label_values(&[method.as_str(), route, response.status().as_str()])
+                .inc();
+            Ok(response)
+        })
+    }
 }
 
 /// `GET /metrics`

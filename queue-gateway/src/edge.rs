@@ -1,13 +1,17 @@
 //! The edge's protections: per-client rate limits (governor, keyed by the client address as
 //! trusted proxies report it), and the load shedder that answers 503 instead of queueing.
 
+use std::convert::Infallible;
+use std::future::ready;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use marquee_platform::Problem;
@@ -51,21 +55,111 @@ pub fn client_ip(state: &AppState, req: &Request) -> IpAddr {
     marquee_platform::http::client_ip(peer, req.headers(), &state.trusted)
 }
 
-/// Middleware, the edge's guard: at most N requests in flight (past that, 503 + Retry-After
-/// at once rather than a queue that grows until everything times out), then the
-/// per-client-address rate limit (so a shed request never spends the client's allowance).
-/// One layer for both: each layer costs every request a service clone and a boxed future.
-pub async fn guard(
-    State((permits, state)): State<(Arc<Semaphore>, AppState)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Ok(_permit) = permits.try_acquire() else {
-        return Problem::unavailable("the gateway is at capacity; retry shortly", 1)
-            .into_response();
-    };
-    match state.limiter.check(client_ip(&state, &req)) {
-        Ok(()) => next.run(req).await,
-        Err(retry_after_s) => GatewayError::TooManyRequests { retry_after_s }.into_response(),
+/// The edge's guard, in front of every route but the metrics and health probes. A request
+/// meets its checks in this order: a declared body over the limit is refused (413) before
+/// anything reads it; past `concurrency_limit` requests in flight the gateway answers 503 +
+/// Retry-After at once rather than queue until everything times out; only then is the
+/// per-client-address rate limit applied (so a shed request never spends the client's
+/// allowance); and the request gets `request_timeout_ms` to produce its response headers
+/// (503 after that), so streams (server-sent events) live on under their own connection cap.
+///
+/// One service rather than a layer per check: every layer costs every request a service
+/// clone and a boxed future, and on the status poll (the gateway's busiest route) that was a
+/// tenth of the gateway's time.
+#[derive(Clone)]
+pub struct Guard {
+    shared: Arc<GuardShared>,
+}
+
+struct GuardShared {
+    state: AppState,
+    permits: Arc<Semaphore>,
+    timeout: Duration,
+    body_limit: usize,
+}
+
+impl Guard {
+    pub fn new(state: AppState) -> Self {
+        let gw = &state.settings.gateway;
+        let shared = GuardShared {
+            permits: Arc::new(Semaphore::new(gw.concurrency_limit)),
+            timeout: Duration::from_millis(gw.request_timeout_ms),
+            body_limit: gw.body_limit_bytes,
+            state,
+        };
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for Guard {
+    type Service = Guarded<S>;
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded {
+            inner,
+            guard: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    guard: Guard,
+}
+
+impl<S> tower::Service<Request> for Guarded<S>
+where
+    S: tower::Service<Request, Error = Infallible>,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let g = &*self.guard.shared;
+        let refused = |response: Response| -> Self::Future { Box::pin(ready(Ok(response))) };
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > g.body_limit) {
+            return refused(
+                Problem::new(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    format!("request bodies are limited to {} bytes", g.body_limit),
+                )
+                .into_response(),
+            );
+        }
+        let Ok(permit) = g.permits.clone().try_acquire_owned() else {
+            return refused(
+                Problem::unavailable("the gateway is at capacity; retry shortly", 1)
+                    .into_response(),
+            );
+        };
+        if let Err(retry_after_s) = g.state.limiter.check(client_ip(&g.state, &req)) {
+            return refused(GatewayError::TooManyRequests { retry_after_s }.into_response());
+        }
+        let answer = tokio::time::timeout(g.timeout, self.inner.call(req));
+        Box::pin(async move {
+            let answer = answer.await;
+            drop(permit);
+            Ok(match answer {
+                Ok(Ok(response)) => response.into_response(),
+                Ok(Err(never)) => match never {},
+                Err(_) => Problem::unavailable("the request took too long; retry shortly", 1)
+                    .into_response(),
+            })
+        })
     }
 }

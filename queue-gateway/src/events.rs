@@ -28,6 +28,10 @@ pub struct EventView {
     pub admitted_last_minute: u64,
     /// Polls sooner than `min_poll_interval_ms` per visitor are refused.
     pub poll_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// `cfg.opens_at` and `cfg.name` as every answer shows them, rendered once per refresh
+    /// rather than on every poll.
+    pub opens_at_text: Arc<str>,
+    pub name: Arc<str>,
 }
 
 impl EventView {
@@ -148,7 +152,14 @@ impl Events {
             .iter()
             .filter_map(|m| m.rsplit_once(':').and_then(|(_, n)| n.parse::<u64>().ok()))
             .sum();
+        // As serde renders the timestamp, so the text is what the field always was.
+        let opens_at_text = serde_json::to_value(cfg.opens_at)
+            .ok()
+            .and_then(|v| v.as_str().map(Arc::from))
+            .unwrap_or_default();
         let view = Arc::new(EventView {
+            opens_at_text,
+            name: Arc::from(cfg.name.as_str()),
             cfg,
             watermark: state.0.unwrap_or(0),
             prequeue_total: state.1.unwrap_or(0),

@@ -3,6 +3,8 @@
 pub mod join;
 pub mod status;
 
+use std::sync::Arc;
+
 use axum::http::HeaderValue;
 use http::header;
 use rand::Rng;
@@ -30,11 +32,12 @@ pub struct QueueView {
     pub admission_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admitted_until: Option<chrono::DateTime<chrono::Utc>>,
-    pub opens_at: chrono::DateTime<chrono::Utc>,
+    /// RFC 3339, rendered once per event (`EventView::opens_at_text`).
+    pub opens_at: Arc<str>,
     /// The seed that decided the pre-queue order, once fixed, so anyone can replay it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shuffle_seed: Option<String>,
-    pub event_name: String,
+    pub event_name: Arc<str>,
 }
 
 /// When to poll next: about a tenth of the expected wait, between the event's minimum and

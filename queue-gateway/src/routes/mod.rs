@@ -3,14 +3,11 @@
 mod booking;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use marquee_platform::Problem;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 
@@ -18,9 +15,7 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let gw = &state.settings.gateway;
-    let shed = Arc::new(Semaphore::new(gw.concurrency_limit));
     let streams = Arc::new(Semaphore::new(gw.max_event_streams));
-    let timeout = Duration::from_millis(gw.request_timeout_ms);
     let body_limit = gw.body_limit_bytes;
 
     let proxied = any(booking::pass).with_state((state.clone(), streams));
@@ -44,52 +39,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments/{*rest}", proxied.clone())
         .route("/v1/tickets/{*rest}", proxied.clone())
         .route("/admin/{*rest}", proxied)
-        // A request meets these in order: a declared body over the limit is refused; the
-        // timeout bounds the wait for response headers only, so streams (server-sent events)
-        // live on under their own connection cap; the guard answers 503 at once when the
-        // gateway is full and only then applies the per-client rate limit, so a shed request
-        // never spends a client's allowance; the body limit catches bodies that lie about
-        // their length.
+        // Every check of the edge, in one service (see `Guard`); the body limit inside catches
+        // bodies that lie about their length.
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::from_fn(move |req, next| {
-                    reject_large_bodies(body_limit, req, next)
-                }))
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    Problem::unavailable("the request took too long; retry shortly", 1)
-                }))
-                .timeout(timeout)
-                .layer(axum::middleware::from_fn_with_state(
-                    (shed, state.clone()),
-                    crate::edge::guard,
-                ))
+                .layer(crate::edge::Guard::new(state.clone()))
                 .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)),
         )
         .with_state(state.clone());
     marquee_platform::http::common_layers(routes, state.metrics.clone())
-}
-
-/// A declared body over the limit is refused as a problem before anything reads it (the
-/// `RequestBodyLimitLayer` inside catches bodies that lie about their length).
-async fn reject_large_bodies(
-    limit: usize,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Problem::new(
-            http::StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            format!("request bodies are limited to {limit} bytes"),
-        )
-        .into_response();
-    }
-    next.run(req).await
 }
 
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {

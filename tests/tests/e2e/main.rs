@@ -2,6 +2,7 @@
 
 mod admission;
 mod browser;
+mod edge;
 mod observability;
 mod queue_api;
 mod tokens;

@@ -26,6 +26,25 @@ macro_rules! free {
     };
 }
 
+/// A step after an `ended` step (bookings just ended: `show_id, id, seat_ids`): their seats
+/// they still hold go back on sale. `SKIP LOCKED`, because the booking rows are locked
+/// already: waiting for a seat another request has locked could close a lock cycle (that
+/// request's insert may be waiting on this very booking, when both are the same fan's). A
+/// seat skipped is being taken by someone, or else read as free anyway and tidied by the
+/// sweeper (`free_orphaned_seats`).
+macro_rules! free_ended_seats {
+    () => {
+        "freed AS (
+            UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL,
+                   version = nextval('seat_version_seq')
+            WHERE (show_id, seat_id) IN (
+                SELECT seats.show_id, seats.seat_id FROM seats JOIN ended
+                  ON seats.show_id = ended.show_id AND seats.seat_id = ANY(ended.seat_ids)
+                WHERE seats.booking_id = ended.id AND seats.status = 'held'
+                FOR UPDATE OF seats SKIP LOCKED)) "
+    };
+}
+
 /// What a reserve needs to know about its show.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ShowInfo {
@@ -242,15 +261,15 @@ macro_rules! hold_statement {
     };
 }
 
-/// `(…) IS TRUE` keeps the planner on the primary key: the bare condition matches the partial
-/// "free" and "lapsed" indexes, and a generic plan chose them and read the whole show.
+/// The seats are found by primary key: no other index on `seats` exists (a hold is a HOT
+/// update), so a generic plan cannot wander off to read the whole show.
 static HOLD_SEATS: PerPartition = PerPartition::new(|| {
     partitions::variants(hold_statement!(
         concat!(
             "SELECT seat_id, row_name, number, row_index, booking_id FROM {seats} AS seats
-                 WHERE show_id = $1 AND seat_id = ANY($8) AND (",
+                 WHERE show_id = $1 AND seat_id = ANY($8) AND ",
             free!(),
-            ") IS TRUE FOR UPDATE SKIP LOCKED"
+            " FOR UPDATE SKIP LOCKED"
         ),
         "cardinality($8)"
     ))
@@ -301,17 +320,22 @@ async fn hold_once(
     }
 }
 
-/// The visitor's lapsed holds on this show, ended; how many there were.
+/// The visitor's lapsed holds on this show, ended, with the seats they still had; how many
+/// holds there were.
 async fn expire_own_lapsed(db: &PgPool, show_id: &str, visitor: &str) -> ApiResult<u64> {
-    Ok(sqlx::query(
-        "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-         WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at <= now()",
-    )
+    Ok(sqlx::query_scalar(concat!(
+        "WITH ended AS (
+            UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
+            WHERE show_id = $1 AND visitor_id = $2 AND status = 'held' AND expires_at <= now()
+            RETURNING show_id, id, seat_ids),",
+        free_ended_seats!(),
+        "SELECT count(*) FROM ended"
+    ))
     .bind(show_id)
     .bind(visitor)
-    .execute(db)
-    .await?
-    .rows_affected())
+    .fetch_one(db)
+    .await
+    .map(|n: i64| n as u64)?)
 }
 
 /// One statement: take the seats or nothing.
@@ -420,13 +444,17 @@ pub async fn expire_lapsed(
     if bookings.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-         WHERE (show_id, id) IN (
-             SELECT show_id, id FROM bookings
-             WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()
-             FOR UPDATE SKIP LOCKED)",
-    )
+    sqlx::query(concat!(
+        "WITH ended AS (
+            UPDATE bookings SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
+            WHERE (show_id, id) IN (
+                SELECT show_id, id FROM bookings
+                WHERE show_id = $1 AND id = ANY($2) AND status = 'held' AND expires_at <= now()
+                FOR UPDATE SKIP LOCKED)
+            RETURNING show_id, id, seat_ids),",
+        free_ended_seats!(),
+        "SELECT 1"
+    ))
     .bind(show_id)
     .bind(bookings)
     .execute(conn)
@@ -512,11 +540,11 @@ const RELEASED_BY_FAN: &str = "released by the fan";
 
 /// One statement, so one transaction: the booking and its seats change together. The
 /// conditions keep every plan on the primary keys, so a generic plan is as good as a custom
-/// one and Postgres keeps it: `(status = 'held') IS TRUE` matches no partial "held" index
-/// (which exist for the sweeper and one-hold-per-visitor; with stale statistics the planner
-/// took them as selective and scanned every hold of a busy show, 1.5 ms per release), and
-/// the seats come from the booking row (as a parameter their unknown count made the generic
-/// plan look dearer, and each release was planned anew).
+/// one and Postgres keeps it: `(status = 'held') IS TRUE` matches no partial "held" index on
+/// `bookings` (which exist for the sweeper and one-hold-per-visitor; with stale statistics
+/// the planner took them as selective and scanned every hold of a busy show, 1.5 ms per
+/// release), and the seats come from the booking row (as a parameter their unknown count
+/// made the generic plan look dearer, and each release was planned anew).
 static RELEASE: PerPartition = PerPartition::new(|| {
     partitions::variants(
         "WITH r AS (
@@ -529,7 +557,7 @@ static RELEASE: PerPartition = PerPartition::new(|| {
                    version = nextval('seat_version_seq')
             FROM r
             WHERE seats.show_id = $1 AND seats.seat_id = ANY(r.seat_ids) AND seats.booking_id = r.id
-              AND (seats.status = 'held') IS TRUE)
+              AND seats.status = 'held')
          SELECT EXISTS (SELECT 1 FROM r)",
     )
 });

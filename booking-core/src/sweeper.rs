@@ -16,32 +16,64 @@ pub struct Swept {
     pub seats: u64,
 }
 
-/// One sweep: expire up to `batch` lapsed holds, then free up to `batch` lapsed seat rows.
+/// One sweep: free the seats of up to `batch` lapsed holds, oldest first, then expire up to
+/// `batch` lapsed holds that no longer hold a seat. The seats are found through the holds
+/// (no index on `seats` covers a column a hold changes, so holds and releases are HOT
+/// updates), and each statement locks one kind of row only, `SKIP LOCKED`: a seat row locked
+/// by a fan's reserve, or a booking locked by its owner, is left to the next sweep, and the
+/// sweeper never waits in a lock cycle with them. Stopping between the two statements leaves
+/// holds that read as expired already and that the next sweep ends.
 pub async fn sweep_once(db: &PgPool, batch: i64) -> Result<Swept, sqlx::Error> {
-    let bookings = sqlx::query(
-        "UPDATE bookings b SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
-         FROM (SELECT show_id, id FROM bookings
-               WHERE status = 'held' AND expires_at <= now()
-               ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) lapsed
-         WHERE b.show_id = lapsed.show_id AND b.id = lapsed.id",
+    let seats = sqlx::query(
+        "UPDATE seats s SET status = 'available', booking_id = NULL, held_until = NULL,
+                version = nextval('seat_version_seq')
+         FROM (SELECT seats.show_id, seats.seat_id
+               FROM (SELECT show_id, id, seat_ids FROM bookings
+                     WHERE status = 'held' AND expires_at <= now()
+                     ORDER BY expires_at LIMIT $1) lapsed
+               JOIN seats ON seats.show_id = lapsed.show_id AND seats.seat_id = ANY(lapsed.seat_ids)
+               WHERE seats.booking_id = lapsed.id AND seats.status = 'held'
+               FOR UPDATE OF seats SKIP LOCKED) freed
+         WHERE s.show_id = freed.show_id AND s.seat_id = freed.seat_id",
     )
     .bind(batch)
     .execute(db)
     .await?
     .rows_affected();
-    let seats = sqlx::query(
-        "UPDATE seats s SET status = 'available', booking_id = NULL, held_until = NULL,
-                version = nextval('seat_version_seq')
-         FROM (SELECT show_id, seat_id FROM seats
-               WHERE status = 'held' AND held_until <= now()
-               LIMIT $1 FOR UPDATE SKIP LOCKED) lapsed
-         WHERE s.show_id = lapsed.show_id AND s.seat_id = lapsed.seat_id",
+    let bookings = sqlx::query(
+        "UPDATE bookings b SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
+         FROM (SELECT show_id, id FROM bookings
+               WHERE status = 'held' AND expires_at <= now()
+               ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) lapsed
+         WHERE b.show_id = lapsed.show_id AND b.id = lapsed.id
+           AND NOT EXISTS (SELECT 1 FROM seats
+                           WHERE seats.show_id = b.show_id AND seats.seat_id = ANY(b.seat_ids)
+                             AND seats.booking_id = b.id AND seats.status = 'held')",
     )
     .bind(batch)
     .execute(db)
     .await?
     .rows_affected();
     Ok(Swept { bookings, seats })
+}
+
+/// Seats still marked held by a hold that has ended: a hold ended by a reserve frees the
+/// seats it still had, skipping any another request had locked at that moment, and if that
+/// request then took nothing, the seat is left marked (it reads as free everywhere, since its
+/// window has passed). A rare tidy-up, so it may read every seat.
+pub async fn free_orphaned_seats(db: &PgPool) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE seats s SET status = 'available', booking_id = NULL, held_until = NULL,
+                version = nextval('seat_version_seq')
+         FROM (SELECT seats.show_id, seats.seat_id FROM seats
+               JOIN bookings b ON b.show_id = seats.show_id AND b.id = seats.booking_id
+               WHERE seats.status = 'held' AND seats.held_until <= now() AND b.status <> 'held'
+               FOR UPDATE OF seats SKIP LOCKED) orphaned
+         WHERE s.show_id = orphaned.show_id AND s.seat_id = orphaned.seat_id",
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
 }
 
 /// Republish every open event whose sold-out flag (or anything else) differs from Redis.
@@ -106,6 +138,11 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
             if last_tidy.elapsed() >= Duration::from_secs(60) {
                 last_tidy = tokio::time::Instant::now();
                 state.limiter.tidy();
+                match free_orphaned_seats(&state.db).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(seats = n, "freed seats of ended holds"),
+                    Err(e) => tracing::warn!(error = %e, "freeing seats of ended holds failed"),
+                }
                 if let Err(e) =
                     crate::idempotency::purge(&state.db, state.settings.booking.idempotency_ttl_s)
                         .await

@@ -331,10 +331,11 @@ pub async fn confirmed_booking_refunded(
     sqlx::query(
         "UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL,
                 version = nextval('seat_version_seq')
-         WHERE show_id = $1 AND booking_id = $2",
+         WHERE show_id = $1 AND seat_id = ANY($3) AND booking_id = $2",
     )
     .bind(&booking.show_id)
     .bind(&booking.id)
+    .bind(&booking.seat_ids)
     .execute(&mut *tx)
     .await?;
     sqlx::query(

@@ -68,3 +68,46 @@ async fn the_database_refuses_a_double_sale_even_from_raw_sql() {
         "a second active hold for one visitor is refused"
     );
 }
+
+/// Holds and releases are heap-only (HOT) updates, which is most of what a hot show's seat
+/// changes cost: no index on any `seats` partition may cover a column they change, in its
+/// key, its expression or its predicate.
+#[tokio::test]
+async fn no_index_on_seats_covers_what_a_hold_changes() {
+    let app = spawn().await;
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_get_indexdef(i.indexrelid)
+         FROM pg_index i
+         JOIN pg_class c ON c.oid = i.indexrelid
+         JOIN pg_class t ON t.oid = i.indrelid
+         WHERE t.relname = 'seats' OR t.oid IN (SELECT inhrelid FROM pg_inherits
+                                                WHERE inhparent = 'seats'::regclass)",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        indexes.len() >= 17,
+        "the primary key on seats and each partition: {indexes:?}"
+    );
+    for (name, def) in &indexes {
+        for column in ["status", "booking_id", "held_until", "version"] {
+            assert!(!def.contains(column), "{name} covers {column}: {def}");
+        }
+    }
+    // And the partitions keep room on each page for their rows' next versions.
+    let fillfactors: Vec<Option<Vec<String>>> = sqlx::query_scalar(
+        "SELECT c.reloptions FROM pg_inherits JOIN pg_class c ON c.oid = inhrelid
+         WHERE inhparent = 'seats'::regclass",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(fillfactors.len(), 16);
+    assert!(
+        fillfactors
+            .iter()
+            .all(|o| o.as_deref() == Some(&["fillfactor=70".to_owned()][..])),
+        "{fillfactors:?}"
+    );
+}

@@ -2,7 +2,7 @@
 # Marquee's benchmarks, each next to its baseline measured in the same run on this machine:
 #   hot show holds/s        vs  pgbench -N -c 64 -j 2 -T 30 (same Postgres)
 #   seat map reads/s        vs  a bare hyper server answering a body of the same size (wrk, 256 connections)
-#   status polls/s (200s)   vs  the same bare hyper server (wrk, 256 connections)
+#   status polls/s (200s)   vs  the same bare hyper server (wrk, 256 connections; 3 alternating pairs)
 #   joins/s                 vs  redis-benchmark ZADD (64 clients)
 #   Redis bytes per waiting visitor at 1,000,000 queued (goal ≤ 200)
 # Usage: loadtest/run.sh [SECONDS]   (default 30 for the hot show and pgbench, 15 for wrk runs)
@@ -86,10 +86,16 @@ spath=$(echo "$qsetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)
 jpath=$(echo "$qsetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["join_path"])')
 ssize=$(curl -fs -H "Authorization: Bearer $(head -n 1 "$work/tokens")" "http://127.0.0.1:18080$spath" | wc -c)
 "$bin/marquee-loadtest" bare --listen 127.0.0.1:18091 --body-bytes "$ssize" 2>/dev/null & pids+=($!); sleep 0.3
-bare_status=$(TOKENS="$work/tokens" wrk_run "http://127.0.0.1:18091$spath" -s loadtest/status.lua | keep wrk-bare-status.txt)
-c0=$(redis_cmds)
-status=$(TOKENS="$work/tokens" wrk_run "http://127.0.0.1:18080$spath" -s loadtest/status.lua | keep wrk-status.txt)
-c1=$(redis_cmds)
+# Three alternating pairs (bare, then gateway), each run half as long: on a shared machine
+# one pair can land in a noisy moment; the summary gives the median pair and the range.
+pairs=()
+for pair in 1 2 3; do
+  bare_status=$(TOKENS="$work/tokens" wrk_secs=$(( (wrk_secs + 1) / 2 )) wrk_run "http://127.0.0.1:18091$spath" -s loadtest/status.lua | keep "wrk-bare-status-$pair.txt")
+  c0=$(redis_cmds)
+  status=$(TOKENS="$work/tokens" wrk_secs=$(( (wrk_secs + 1) / 2 )) wrk_run "http://127.0.0.1:18080$spath" -s loadtest/status.lua | keep "wrk-status-$pair.txt")
+  c1=$(redis_cmds)
+  pairs+=("$(echo "$bare_status" | rps),$(echo "$status" | rps),$(echo "$status" | p99),$(echo "$status" | non2xx),$((c1 - c0))")
+done
 
 log "joins vs redis-benchmark ZADD"
 zadd=$(redis-benchmark -t zadd -n 300000 -c 64 --csv 2>/dev/null | awk -F'"' '$2 == "ZADD" {print $4}')
@@ -98,25 +104,34 @@ echo "$zadd" | keep redis-benchmark-zadd.txt >/dev/null
 
 log "Redis memory per waiting visitor, 1,000,000 queued"
 mem=$("$bin/marquee-loadtest" queue-memory --visitors 1000000 | keep queue-memory.json)
-echo "q0=$q0 q1=$q1 c0=$c0 c1=$c1 wrk_secs=$wrk_secs" | keep counters.txt >/dev/null
+echo "q0=$q0 q1=$q1 status pairs (bare rps, gateway rps, p99, non-2xx, Redis commands): ${pairs[*]} wrk_secs=$wrk_secs" | keep counters.txt >/dev/null
 
 python3 - "$pg_tps" "$hot" "$(echo "$bare_map" | rps)" "$(echo "$map" | rps)" "$(echo "$map" | p99)" "$q0" "$q1" \
-  "$(echo "$bare_status" | rps)" "$(echo "$status" | rps)" "$(echo "$status" | p99)" "$(echo "$status" | non2xx)" "$c0" "$c1" \
+  "${pairs[*]}" $(( (wrk_secs + 1) / 2 )) \
   "$zadd" "$(echo "$join" | rps)" "$(echo "$join" | non2xx)" "$mem" "$wrk_secs" "$size" "$ssize" <<'PY' | tee loadtest/results/latest.md
 import json, sys, datetime, os
 a = sys.argv[1:]
 pg_tps = float(a[0]); hot = json.loads(a[1])
 bare_map, map_rps, map_p99, q0, q1 = float(a[2]), float(a[3]), a[4], float(a[5]), float(a[6])
-bare_st, st_rps, st_p99, st_non2xx, c0, c1 = float(a[7]), float(a[8]), a[9], int(a[10]), int(a[11]), int(a[12])
-zadd, join_rps, join_non2xx, mem, wsecs, size, ssize = float(a[13]), float(a[14]), int(a[15]), json.loads(a[16]), float(a[17]), a[18], a[19]
-polls = st_rps * wsecs
-ok_rps = (polls - st_non2xx) / wsecs
+pair_secs = float(a[8])
+zadd, join_rps, join_non2xx, mem, wsecs, size, ssize = float(a[9]), float(a[10]), int(a[11]), json.loads(a[12]), float(a[13]), a[14], a[15]
+# Each status pair: only 200s count, over the bare server's requests in the same pair.
+pairs = []
+for p in a[7].split():
+    bare, rps, p99, non2xx, cmds = p.split(",")
+    polls = float(rps) * pair_secs
+    ok = (polls - int(non2xx)) / pair_secs
+    pairs.append({"bare": float(bare), "ok": ok, "p99": p99, "cmds": int(cmds), "polls": polls, "ratio": ok / float(bare)})
+pairs.sort(key=lambda p: p["ratio"])
+mid = pairs[len(pairs) // 2]
+cmds_per_poll = sum(p["cmds"] for p in pairs) / max(sum(p["polls"] for p in pairs), 1)
+ratios = ", ".join(f"{p['ratio']:.2f}" for p in pairs)
 print(f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores.\n")
 print("| benchmark | Marquee | baseline (same run) | ratio | goal |")
 print("| --- | --- | --- | --- | --- |")
 print(f"| hot show: holds/s (64 clients, 10,000 seats, hold 2–4 then release) | {hot['holds_per_s']:.0f} holds/s, p50 {hot['p50_ms']:.1f} ms, p99 {hot['p99_ms']:.1f} ms, {hot['double_holds']} double holds | pgbench -N: {pg_tps:.0f} tps | {hot['holds_per_s']/pg_tps:.2f} | ≥ 0.5, 0 double holds |")
 print(f"| seat map: reads/s (256 connections, {size} B body) | {map_rps:.0f} req/s, p99 {map_p99}, {(q1-q0)/wsecs:.1f} DB queries/s | bare hyper: {bare_map:.0f} req/s | {map_rps/bare_map:.2f} | p99 < 200 ms; ≤ 2 queries/s (TTL 500 ms) |")
-print(f"| status polls: 200s/s (5,000 queued visitors, 256 connections) | {ok_rps:.0f} req/s, p99 {st_p99}, {(c1-c0)/max(polls,1):.4f} Redis commands/poll | bare hyper ({ssize} B): {bare_st:.0f} req/s | {ok_rps/bare_st:.2f} | ≥ 0.70; ≤ 0.05 commands/poll |")
+print(f"| status polls: 200s/s (5,000 queued visitors, 256 connections; median of 3 alternating pairs) | {mid['ok']:.0f} req/s, p99 {mid['p99']}, {cmds_per_poll:.4f} Redis commands/poll | bare hyper ({ssize} B): {mid['bare']:.0f} req/s | {mid['ratio']:.2f} (pairs: {ratios}) | ≥ 0.70; ≤ 0.05 commands/poll |")
 print(f"| joins/s (64 connections) | {join_rps:.0f} joins/s ({join_non2xx} non-2xx) | redis-benchmark ZADD: {zadd:.0f} ops/s | {join_rps/zadd:.2f} | — |")
 print(f"| Redis memory per waiting visitor (1,000,000 queued, last-seen included) | {mem['bytes_per_visitor']:.0f} bytes | — | — | ≤ 200 bytes |")
 PY

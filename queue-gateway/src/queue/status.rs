@@ -28,8 +28,6 @@ pub struct Answer {
 /// A queue token presented with a request, verified.
 pub struct Presented {
     pub claims: QueueClaims,
-    /// As sent, to compare with the answer's.
-    pub token: String,
     pub from_cookie: bool,
 }
 
@@ -40,7 +38,6 @@ pub fn presented_token(state: &AppState, headers: &HeaderMap) -> Option<Presente
     let claims = state.queue_signer.verify(&token)?;
     Some(Presented {
         claims,
-        token,
         from_cookie: !from_header,
     })
 }
@@ -74,11 +71,7 @@ pub async fn status(
     if !valid_event_id(&event_id) {
         return Err(GatewayError::NotFound("event"));
     }
-    let Presented {
-        claims,
-        token: presented,
-        ..
-    } = presented_token(&state, headers)
+    let Presented { claims, .. } = presented_token(&state, headers)
         .ok_or_else(|| GatewayError::Unauthorized("a valid queue token is required".into()))?;
     if claims.e != event_id {
         return Err(GatewayError::Forbidden);
@@ -95,27 +88,24 @@ pub async fn status(
             retry_after_s: u64::from(view.cfg.min_poll_interval_ms).div_ceil(1000),
         });
     }
-    let mut answer = answer(&state, &view, claims, presented.clone()).await?;
+    // The token (body and cookie) only goes back when it changed: the pre-queue visitor's
+    // new place. Every other poll is answered without it.
+    let answer = answer(&state, &view, claims, None).await?;
     if let Some(place) = answer.place {
         state
             .presence
             .saw(&event_id, view.cfg.abandon_after_s, place);
     }
-    // The token (body and cookie) only goes back when it changed: the pre-queue visitor's
-    // new place. Every other poll is answered without it.
-    if answer.cookie_token.as_deref() == Some(presented.as_str()) {
-        answer.cookie_token = None;
-        answer.view.queue_token = None;
-    }
     Ok(super::join::respond(&state, StatusCode::OK, answer))
 }
 
-/// Where this visitor stands.
+/// Where this visitor stands. `token` is a queue token to hand back (body and cookie) in any
+/// case; a token signed anew for a changed place is handed back instead of it.
 pub async fn answer(
     state: &AppState,
     view: &EventView,
     mut claims: QueueClaims,
-    token: String,
+    token: Option<String>,
 ) -> Result<Answer, GatewayError> {
     let cfg = &view.cfg;
     let mut out = QueueView {
@@ -124,10 +114,10 @@ pub async fn answer(
         opens_at: view.opens_at_text.clone(),
         event_name: view.name.clone(),
         shuffle_seed: view.shuffle_seed.clone().filter(|_| view.shuffled),
-        queue_token: Some(token.clone()),
+        queue_token: token.clone(),
         ..QueueView::default()
     };
-    let mut cookie_token = Some(token);
+    let mut cookie_token = token;
     let event_state = view.state();
 
     // A pre-queue token learns its place once the shuffle is done.

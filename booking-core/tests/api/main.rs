@@ -7,6 +7,7 @@ mod expiry;
 mod helpers;
 mod idempotency;
 mod integrity;
+mod lapse_race;
 mod payments;
 mod quantity_race;
 mod reserve;

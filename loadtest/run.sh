@@ -88,6 +88,10 @@ ssize=$(curl -fs -H "Authorization: Bearer $(head -n 1 "$work/tokens")" "http://
 "$bin/marquee-loadtest" bare --listen 127.0.0.1:18091 --body-bytes "$ssize" 2>/dev/null & pids+=($!); sleep 0.3
 # Three alternating pairs (bare, then gateway), each run half as long: on a shared machine
 # one pair can land in a noisy moment; the summary gives the median pair and the range.
+# Both servers warm (connections, page faults) before anything is counted.
+for port in 18091 18080; do
+  TOKENS="$work/tokens" wrk -t2 -c256 -d3s -s loadtest/status.lua "http://127.0.0.1:$port$spath" >/dev/null
+done
 pairs=()
 for pair in 1 2 3; do
   bare_status=$(TOKENS="$work/tokens" wrk_secs=$(( (wrk_secs + 1) / 2 )) wrk_run "http://127.0.0.1:18091$spath" -s loadtest/status.lua | keep "wrk-bare-status-$pair.txt")

@@ -87,12 +87,76 @@
     return { view: await r.json() };
   }
 
+  // SHA-256 of an ASCII string, synchronous: the proof of work tries thousands of nonces, and
+  // crypto.subtle's per-call promise costs more than the hash itself.
+  const K = new Uint32Array([
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]);
+  function sha256(text) {
+    const n = text.length, blocks = ((n + 9 + 63) >> 6) << 4, w = new Uint32Array(blocks);
+    for (let i = 0; i < n; i++) w[i >> 2] |= text.charCodeAt(i) << (24 - (i & 3) * 8);
+    w[n >> 2] |= 0x80 << (24 - (n & 3) * 8);
+    w[blocks - 1] = n * 8;
+    const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+    const m = new Uint32Array(64);
+    const rot = (x, r) => (x >>> r) | (x << (32 - r));
+    for (let b = 0; b < blocks; b += 16) {
+      for (let t = 0; t < 64; t++) {
+        if (t < 16) m[t] = w[b + t];
+        else {
+          const a = m[t - 15], c = m[t - 2];
+          m[t] = m[t - 16] + (rot(a, 7) ^ rot(a, 18) ^ (a >>> 3)) + m[t - 7] + (rot(c, 17) ^ rot(c, 19) ^ (c >>> 10));
+        }
+      }
+      let [A, B, C, D, E, F, G, H] = h;
+      for (let t = 0; t < 64; t++) {
+        const t1 = (H + (rot(E, 6) ^ rot(E, 11) ^ rot(E, 25)) + ((E & F) ^ (~E & G)) + K[t] + m[t]) >>> 0;
+        const t2 = ((rot(A, 2) ^ rot(A, 13) ^ rot(A, 22)) + ((A & B) ^ (A & C) ^ (B & C))) >>> 0;
+        H = G; G = F; F = E; E = (D + t1) >>> 0; D = C; C = B; B = A; A = (t1 + t2) >>> 0;
+      }
+      h[0] += A; h[1] += B; h[2] += C; h[3] += D; h[4] += E; h[5] += F; h[6] += G; h[7] += H;
+    }
+    return h;
+  }
+  function zeroBits(h) {
+    let bits = 0;
+    for (const word of h) {
+      if (word === 0) { bits += 32; continue; }
+      return bits + Math.clz32(word);
+    }
+    return bits;
+  }
+
+  // Proof of work, when the event asks for it: a nonce whose hash with the challenge starts
+  // with `bits` zero bits. Worked in slices so the page stays responsive.
+  async function proofOfWork() {
+    const r = await fetch(`/v1/queue/${event}/challenge`, { headers: { Accept: "application/json" } });
+    const c = await r.json();
+    if (!r.ok) throw new Error(c.detail || `challenge ${r.status}`);
+    if (!c.bits) return undefined;
+    $("headline").textContent = "Checking your browser…";
+    for (let nonce = 0; ; ) {
+      const end = nonce + 4096;
+      for (; nonce < end; nonce++) {
+        if (zeroBits(sha256(`${c.challenge}:${nonce}`)) >= c.bits) return { challenge: c.challenge, nonce: String(nonce) };
+      }
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
   async function join() {
     const key = await visitorKey();
     const headers = { "Content-Type": "application/json", Accept: "application/json" };
     const csrf = sessionStorage.getItem(csrfName);
     if (csrf) headers["X-Marquee-CSRF"] = csrf;
-    const r = await fetch(`/v1/queue/${event}/join`, { method: "POST", headers, credentials: "same-origin", body: JSON.stringify({ visitor_key_hash: key.hash }) });
+    const pow = await proofOfWork();
+    const r = await fetch(`/v1/queue/${event}/join`, { method: "POST", headers, credentials: "same-origin", body: JSON.stringify({ visitor_key_hash: key.hash, pow }) });
     const body = await r.json();
     if (!r.ok) throw new Error(body.detail || `join ${r.status}`);
     return body;

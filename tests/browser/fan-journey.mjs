@@ -1,4 +1,5 @@
-// A fan's journey in a real browser: open the waiting room, see a place in line, get admitted
+// A fan's journey in a real browser: open the waiting room (its page solves the event's
+// proof of work before joining), see a place in line, get admitted
 // when the operator opens the sale, land on the booking page, hold the best two seats and see
 // the countdown. Saves a screenshot of each step. Exits non-zero on any failure.
 //

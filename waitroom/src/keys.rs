@@ -61,3 +61,8 @@ pub mod field {
     /// Visitors admitted since the event was created.
     pub const ADMITTED_TOTAL: &str = "admitted_total";
 }
+
+/// A proof-of-work challenge already accepted (by its tag), kept until the challenge expires.
+pub fn pow_used(event: &str, tag: &str) -> String {
+    format!("wr:{{{event}}}:pow:{tag}")
+}

@@ -46,6 +46,9 @@ pub struct LiveSettings {
     pub hold_ttl_s: u32,
     pub min_poll_interval_ms: u32,
     pub abandon_after_s: u32,
+    /// Proof-of-work difficulty at join, in leading zero bits of SHA-256 (0: none).
+    #[serde(default)]
+    pub pow_bits: u8,
     /// No show of the event has a seat left (set and cleared by booking-core).
     pub sold_out: bool,
     /// When the settings last changed (µs since the epoch): a writer holding an older

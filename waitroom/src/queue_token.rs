@@ -65,19 +65,30 @@ impl QueueSigner {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
     }
 
-    /// The CSRF value for a visitor: the page reads it from join/status and echoes it in
-    /// `X-Marquee-CSRF` on state-changing requests made with cookies.
-    pub fn csrf(&self, visitor: &str) -> String {
-        let tag = self
-            .mac(b"csrf:", visitor.as_bytes())
-            .finalize()
-            .into_bytes();
+    /// A tag over `text` under its own domain (proof-of-work challenges): base64url, 24
+    /// characters.
+    pub fn tag(&self, domain: &[u8], text: &str) -> String {
+        let tag = self.mac(domain, text.as_bytes()).finalize().into_bytes();
         URL_SAFE_NO_PAD.encode(&tag[..18])
     }
 
-    pub fn csrf_matches(&self, visitor: &str, presented: &str) -> bool {
+    pub fn tag_matches(&self, domain: &[u8], text: &str, presented: &str) -> bool {
         use subtle::ConstantTimeEq;
-        bool::from(self.csrf(visitor).as_bytes().ct_eq(presented.as_bytes()))
+        bool::from(
+            self.tag(domain, text)
+                .as_bytes()
+                .ct_eq(presented.as_bytes()),
+        )
+    }
+
+    /// The CSRF value for a visitor: the page reads it from join/status and echoes it in
+    /// `X-Marquee-CSRF` on state-changing requests made with cookies.
+    pub fn csrf(&self, visitor: &str) -> String {
+        self.tag(b"csrf:", visitor)
+    }
+
+    pub fn csrf_matches(&self, visitor: &str, presented: &str) -> bool {
+        self.tag_matches(b"csrf:", visitor, presented)
     }
 }
 

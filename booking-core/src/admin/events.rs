@@ -36,6 +36,7 @@ pub async fn create(
         "hold_ttl_s",
         "min_poll_interval_ms",
         "abandon_after_s",
+        "pow_bits",
         "state",
     ]);
     let id = f.text("id", 64, false);
@@ -53,6 +54,7 @@ pub async fn create(
         .int("min_poll_interval_ms", 0, 600_000, false)
         .unwrap_or(2000);
     let abandon = f.int("abandon_after_s", 5, DAY_S, false).unwrap_or(60);
+    let pow_bits = f.int("pow_bits", 0, 24, false).unwrap_or(0);
     let st = state_field(&mut f);
     f.done()?;
     let (
@@ -71,8 +73,8 @@ pub async fn create(
     let mut tx = state.db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO events (id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s,
-                             hold_ttl_s, min_poll_interval_ms, abandon_after_s)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+                             hold_ttl_s, min_poll_interval_ms, abandon_after_s, pow_bits)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&id)
     .bind(&name)
@@ -84,6 +86,7 @@ pub async fn create(
     .bind(hold_ttl as i32)
     .bind(min_poll as i32)
     .bind(abandon as i32)
+    .bind(pow_bits as i16)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -151,6 +154,7 @@ pub async fn update(
         "hold_ttl_s",
         "min_poll_interval_ms",
         "abandon_after_s",
+        "pow_bits",
         "state",
     ]);
     let name = f.text("name", 200, false);
@@ -161,6 +165,7 @@ pub async fn update(
     let hold_ttl = f.int("hold_ttl_s", 1, 3600, false);
     let min_poll = f.int("min_poll_interval_ms", 0, 600_000, false);
     let abandon = f.int("abandon_after_s", 5, DAY_S, false);
+    let pow_bits = f.int("pow_bits", 0, 24, false);
     let st = state_field(&mut f);
     f.done()?;
 
@@ -173,7 +178,7 @@ pub async fn update(
             session_ttl_s = coalesce($6, session_ttl_s), hold_ttl_s = coalesce($7, hold_ttl_s),
             min_poll_interval_ms = coalesce($8, min_poll_interval_ms),
             abandon_after_s = coalesce($9, abandon_after_s), state = coalesce($10, state),
-            updated_at = now()
+            pow_bits = coalesce($11, pow_bits), updated_at = now()
          WHERE id = $1",
     )
     .bind(&event_id)
@@ -186,6 +191,7 @@ pub async fn update(
     .bind(to_i32(min_poll))
     .bind(to_i32(abandon))
     .bind(st.map(EventState::as_str))
+    .bind(pow_bits.map(|n| n as i16))
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -37,7 +37,7 @@ async fn events_are_created_listed_patched_and_published_to_redis() {
         .http
         .patch(app.at(&format!("/admin/v1/events/{id}")))
         .header("authorization", OPERATOR)
-        .json(&json!({"state": "open", "rate_per_minute": 900}))
+        .json(&json!({"state": "open", "rate_per_minute": 900, "pow_bits": 12}))
         .send()
         .await
         .unwrap();
@@ -45,8 +45,12 @@ async fn events_are_created_listed_patched_and_published_to_redis() {
     let cfg: String = redis.get(marquee_waitroom::keys::cfg(&id)).await.unwrap();
     let cfg: Value = serde_json::from_str(&cfg).unwrap();
     assert_eq!(
-        (cfg["state"].clone(), cfg["rate_per_minute"].clone()),
-        (json!("open"), json!(900))
+        (
+            cfg["state"].clone(),
+            cfg["rate_per_minute"].clone(),
+            cfg["pow_bits"].clone()
+        ),
+        (json!("open"), json!(900), json!(12))
     );
 
     let got: Value = app

@@ -133,7 +133,7 @@ async fn bad_admin_bodies_name_every_field_at_once() {
         .admin_post(
             "/admin/v1/events",
             &json!({"id": "Bad Id!", "opens_at": "tomorrow", "rate_per_minute": 0, "max_active": "many",
-                    "session_ttl_s": 600, "hold_ttl_s": 99999, "state": "ajar"}),
+                    "session_ttl_s": 600, "hold_ttl_s": 99999, "state": "ajar", "pow_bits": 25}),
         )
         .await;
     assert_eq!(res.status(), 422);
@@ -152,6 +152,7 @@ async fn bad_admin_bodies_name_every_field_at_once() {
         "max_active",
         "hold_ttl_s",
         "state",
+        "pow_bits",
     ] {
         assert!(fields.contains(&f), "{f} missing from {fields:?}");
     }

@@ -22,6 +22,8 @@ use crate::state::AppState;
 struct JoinBody {
     /// base64url(SHA-256(secret)) for possession binding.
     visitor_key_hash: Option<String>,
+    /// The solved challenge, when the event asks new visitors for proof of work.
+    pow: Option<super::pow::Solution>,
 }
 
 pub async fn join(
@@ -80,6 +82,7 @@ pub async fn join(
         return Ok(respond(&state, StatusCode::CREATED, answer));
     }
 
+    super::pow::accept(&state, &event_id, view.cfg.pow_bits, body.pow.as_ref()).await?;
     let visitor = new_visitor_id();
     let prequeue_mode = view.state() == EventState::Prequeue;
     let abandon = view.cfg.abandon_after_s;

@@ -1,6 +1,7 @@
 //! The waiting room's API: join and status. What both answer, and the cookies they set.
 
 pub mod join;
+pub mod pow;
 pub mod status;
 
 use std::sync::Arc;

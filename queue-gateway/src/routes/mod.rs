@@ -25,6 +25,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/v1/queue/{event_id}/join", post(crate::queue::join::join))
         .route(
+            "/v1/queue/{event_id}/challenge",
+            get(crate::queue::pow::challenge),
+        )
+        .route(
             "/v1/queue/{event_id}/status",
             get(crate::queue::status::status),
         )

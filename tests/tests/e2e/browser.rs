@@ -14,7 +14,7 @@ use marquee_e2e::stack;
 async fn a_fan_waits_is_admitted_and_holds_seats_in_a_real_browser() {
     let s = stack(1, |s| s.set("worker.tick_ms", 100)).await;
     let event = s
-        .event(json!({"state": "paused", "min_poll_interval_ms": 1000}))
+        .event(json!({"state": "paused", "min_poll_interval_ms": 1000, "pow_bits": 10}))
         .await;
     let show = s.show(&event, 6, 12).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");

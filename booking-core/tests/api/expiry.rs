@@ -58,12 +58,7 @@ async fn a_lapsed_hold_frees_its_seats_and_reads_expired() {
         .await
         .unwrap();
     assert_eq!(got["status"], "expired");
-    let res = app
-        .http
-        .delete(app.at(&format!("/v1/bookings/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.release(&id).await;
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "expired");
     let a2: (String, Option<String>) = sqlx::query_as(
         "SELECT status, booking_id FROM seats WHERE show_id = $1 AND seat_id = 'A-2'",
@@ -129,21 +124,7 @@ async fn the_sweeper_expires_in_batches_and_is_safe_to_run_twice_at_once() {
             );
             a.unwrap();
             b.unwrap();
-            let left: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM seats WHERE show_id = $1 AND status <> 'available'",
-            )
-            .bind(&show)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-            let held: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM bookings WHERE show_id = $1 AND status = 'held'",
-            )
-            .bind(&show)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-            (left == 0 && held == 0).then_some(())
+            app.nothing_held(&show).await.then_some(())
         },
     )
     .await;

@@ -207,6 +207,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `DELETE /v1/bookings/{id}`: release a hold.
+    pub async fn release(&self, id: &str) -> Response {
+        self.http
+            .delete(self.at(&format!("/v1/bookings/{id}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Every seat of `show` as the table has it: id, status, holder, in seat order.
     pub async fn seat_rows(&self, show: &str) -> Vec<(String, String, Option<String>)> {
         sqlx::query_as(
@@ -214,6 +223,18 @@ impl TestApp {
         )
         .bind(show)
         .fetch_all(&self.db)
+        .await
+        .unwrap()
+    }
+
+    /// Whether anything of `show` is still held: no seat off sale and no booking `held`.
+    pub async fn nothing_held(&self, show: &str) -> bool {
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM seats WHERE show_id = $1 AND status <> 'available')
+                AND NOT EXISTS (SELECT 1 FROM bookings WHERE show_id = $1 AND status = 'held')",
+        )
+        .bind(show)
+        .fetch_one(&self.db)
         .await
         .unwrap()
     }

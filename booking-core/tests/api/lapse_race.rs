@@ -63,12 +63,7 @@ async fn lapsing_holds_under_load_never_deadlock_or_double_hold() {
                         // Release a third of the holds; the rest lapse.
                         if rand::rng().random_range(0..3) == 0 {
                             let id = body["reservation_id"].as_str().unwrap();
-                            let res = app
-                                .http
-                                .delete(app.at(&format!("/v1/bookings/{id}")))
-                                .send()
-                                .await
-                                .unwrap();
+                            let res = app.release(id).await;
                             assert!(res.status().is_success(), "{}", res.status());
                         }
                     }
@@ -121,15 +116,7 @@ async fn lapsing_holds_under_load_never_deadlock_or_double_hold() {
             booking_core::sweeper::free_orphaned_seats(&app.db)
                 .await
                 .unwrap();
-            let (held_seats, held_bookings): (i64, i64) = sqlx::query_as(
-                "SELECT (SELECT count(*) FROM seats WHERE show_id = $1 AND status <> 'available'),
-                        (SELECT count(*) FROM bookings WHERE show_id = $1 AND status = 'held')",
-            )
-            .bind(&show)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-            (held_seats == 0 && held_bookings == 0).then_some(())
+            app.nothing_held(&show).await.then_some(())
         },
     )
     .await;

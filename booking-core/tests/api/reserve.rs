@@ -85,12 +85,7 @@ async fn hold_then_get_then_release_puts_seats_back() {
     assert_eq!(got["status"], "held");
     assert_eq!(got["seats"][0]["row"], "A");
 
-    let res = app
-        .http
-        .delete(app.at(&format!("/v1/bookings/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.release(id).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "released");
     let res = app
@@ -101,12 +96,7 @@ async fn hold_then_get_then_release_puts_seats_back() {
         .await;
     assert_eq!(res.status(), 201, "released seats are holdable at once");
     // Releasing again is harmless.
-    let res = app
-        .http
-        .delete(app.at(&format!("/v1/bookings/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.release(id).await;
     assert_eq!(res.status(), 200);
 }
 
@@ -333,12 +323,7 @@ async fn holds_work_through_the_parent_tables_when_partitions_are_unrecognised()
         .await;
     assert_eq!(res.status(), 409);
     let id = held["reservation_id"].as_str().unwrap();
-    let res = app
-        .http
-        .delete(app.at(&format!("/v1/bookings/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.release(id).await;
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "released");
     let taken: i64 =
         sqlx::query_scalar("SELECT count(*) FROM seats WHERE show_id = $1 AND status = 'held'")

@@ -15,6 +15,7 @@ use sqlx::PgPool;
 
 use crate::error::{ApiError, ApiResult};
 use crate::expiring::Expiring;
+use crate::lane::Lane;
 use crate::model::{BookingView, SeatRef};
 use crate::partitions::{self, PerPartition};
 use crate::seatmap::Snapshot;
@@ -120,15 +121,16 @@ enum Miss {
 /// Hold seats for `visitor`. `seatmap` is the (possibly slightly stale) cached map, used only
 /// to choose candidates; the locking statement decides.
 pub async fn reserve(
-    db: &PgPool,
+    lane: &Lane,
     show: &ShowInfo,
     visitor: &str,
     pick: &Pick,
     seatmap: &Snapshot,
 ) -> ApiResult<BookingView> {
+    let db = lane.pool();
     let outcome = match pick {
-        Pick::Seats(ids) => hold_once(db, show, visitor, Lock::Seats(ids)).await?,
-        Pick::Best(quantity) => reserve_best(db, show, visitor, *quantity, seatmap).await?,
+        Pick::Seats(ids) => hold_once(lane, show, visitor, Lock::Seats(ids)).await?,
+        Pick::Best(quantity) => reserve_best(lane, show, visitor, *quantity, seatmap).await?,
     };
     match outcome {
         Ok(view) => Ok(view),
@@ -158,7 +160,7 @@ pub async fn reserve(
 /// preference. Rows skipped because another request had them locked are retried briefly, so
 /// this fails only when fewer seats than asked remain free.
 async fn reserve_best(
-    db: &PgPool,
+    lane: &Lane,
     show: &ShowInfo,
     visitor: &str,
     quantity: u32,
@@ -175,7 +177,7 @@ async fn reserve_best(
                 if !tried.insert(i) {
                     continue;
                 }
-                match hold_once(db, show, visitor, Lock::Seats(&blocks[i])).await? {
+                match hold_once(lane, show, visitor, Lock::Seats(&blocks[i])).await? {
                     Ok(view) => return Ok(Ok(view)),
                     Err(Miss::Unavailable(_)) => continue,
                     Err(other) => return Ok(Err(other)),
@@ -187,10 +189,10 @@ async fn reserve_best(
             best_row,
             center,
         };
-        match hold_once(db, show, visitor, lock).await? {
+        match hold_once(lane, show, visitor, lock).await? {
             Ok(view) => return Ok(Ok(view)),
             Err(Miss::Short) => {
-                if free_count(db, &show.id).await? < i64::from(quantity) {
+                if free_count(lane.pool(), &show.id).await? < i64::from(quantity) {
                     return Ok(Err(Miss::Short));
                 }
                 // Seats are free but locked by requests still deciding; let them finish.
@@ -305,16 +307,18 @@ struct Held {
 
 /// Take the seats or nothing.
 async fn hold_once(
-    db: &PgPool,
+    lane: &Lane,
     show: &ShowInfo,
     visitor: &str,
     lock: Lock<'_>,
 ) -> ApiResult<Result<BookingView, Miss>> {
-    match try_hold(db, show, visitor, &lock).await? {
+    match try_hold(lane, show, visitor, &lock).await? {
         // The one-hold-per-visitor index saw a hold the statement did not count as live: one
         // that lapsed and is not ended yet. End it and try once more.
-        Err(Miss::Holding(None)) if expire_own_lapsed(db, &show.id, visitor).await? > 0 => {
-            try_hold(db, show, visitor, &lock).await
+        Err(Miss::Holding(None))
+            if expire_own_lapsed(lane.pool(), &show.id, visitor).await? > 0 =>
+        {
+            try_hold(lane, show, visitor, &lock).await
         }
         other => Ok(other),
     }
@@ -340,7 +344,7 @@ async fn expire_own_lapsed(db: &PgPool, show_id: &str, visitor: &str) -> ApiResu
 
 /// One statement: take the seats or nothing.
 async fn try_hold(
-    db: &PgPool,
+    lane: &Lane,
     show: &ShowInfo,
     visitor: &str,
     lock: &Lock<'_>,
@@ -370,7 +374,11 @@ async fn try_hold(
             .bind(*center)
             .bind(i64::from(*quantity)),
     };
-    let held = match query.fetch_one(db).await {
+    let mut conn = lane.acquire().await?;
+    let held = query.fetch_one(&mut *conn).await;
+    let held = conn.settle(held);
+    drop(conn);
+    let held = match held {
         Ok(held) => held,
         // Another reserve of this visitor for this show committed first.
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
@@ -394,7 +402,7 @@ async fn try_hold(
     };
     if !held.lapsed.is_empty() {
         let lapsed: Vec<&str> = held.lapsed.iter().map(String::as_str).collect();
-        expire_lapsed(&mut *db.acquire().await?, &show.id, &lapsed).await?;
+        expire_lapsed(&mut *lane.pool().acquire().await?, &show.id, &lapsed).await?;
     }
     let total = show.price_cents * held.seat_ids.len() as i64;
     Ok(Ok(BookingView {
@@ -566,18 +574,22 @@ static RELEASE: PerPartition = PerPartition::new(|| {
 /// (released or lapsed) changes nothing and answers the booking as it is. A hold made by this
 /// replica is released in one round trip (`recent` knows its show, which never changes); any
 /// other is looked up first.
-pub async fn release(db: &PgPool, recent: &RecentHolds, id: &str) -> ApiResult<BookingView> {
+pub async fn release(lane: &Lane, recent: &RecentHolds, id: &str) -> ApiResult<BookingView> {
+    let db = lane.pool();
     let (known, partition) = recent.take(id).unzip();
     let show_id = match &known {
         Some(view) => view.show_id.clone(),
         None => show_of(db, id).await?,
     };
-    let released: bool = sqlx::query_scalar(RELEASE.get(partition.flatten()))
+    let mut conn = lane.acquire().await?;
+    let released = sqlx::query_scalar(RELEASE.get(partition.flatten()))
         .bind(&show_id)
         .bind(id)
         .bind(RELEASED_BY_FAN)
-        .fetch_one(db)
-        .await?;
+        .fetch_one(&mut *conn)
+        .await;
+    let released: bool = conn.settle(released)?;
+    drop(conn);
     if let (true, Some(mut view)) = (released, known) {
         view.status = "released".into();
         view.status_reason = Some(RELEASED_BY_FAN.into());

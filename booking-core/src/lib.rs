@@ -9,6 +9,7 @@ pub mod expiring;
 pub mod extract;
 pub mod holds;
 pub mod idempotency;
+pub mod lane;
 pub mod live;
 pub mod model;
 pub mod partitions;

@@ -77,6 +77,7 @@ impl Application {
             ),
             operator_tokens: settings.operator.token_list(),
             settings,
+            lane: crate::lane::Lane::new(db.clone()),
             db,
             read_db,
             redis,
@@ -112,10 +113,24 @@ impl Application {
     }
 }
 
+/// How long a pooled connection may sit idle before it is checked on its next use.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 async fn pool(settings: &Settings, url: &str, max: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
+        // A connection in steady use is not pinged before each use (by default every acquire
+        // costs a round trip, as many as the statement itself); one idle for a while is.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(url)
         .await
 }

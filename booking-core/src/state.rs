@@ -24,6 +24,8 @@ pub struct App {
     pub settings: Settings,
     /// The primary: every write and every read that must see it.
     pub db: PgPool,
+    /// Connections of `db` kept between holds and releases (see `lane`).
+    pub lane: crate::lane::Lane,
     /// Catalog and seat-map reads (a replica when configured, else the primary).
     pub read_db: PgPool,
     pub redis: redis::aio::ConnectionManager,

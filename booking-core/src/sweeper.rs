@@ -106,6 +106,7 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
                 _ = tick.tick() => {}
                 () = shutdown.wait() => return,
             }
+            state.lane.tidy();
             loop {
                 match sweep_once(&state.db, state.settings.booking.sweep_batch).await {
                     Ok(s) if s.bookings + s.seats > 0 => {

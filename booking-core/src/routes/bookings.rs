@@ -33,7 +33,7 @@ pub async fn reserve(
                 let seatmap = state.seatmaps.latest(&prepared.show.id).await?;
                 precheck(&prepared.pick, &seatmap)?;
                 let view = holds::reserve(
-                    &state.db,
+                    &state.lane,
                     &prepared.show,
                     &prepared.visitor,
                     &prepared.pick,
@@ -209,6 +209,6 @@ pub async fn release(
     if !plausible_id(&id) {
         return Err(ApiError::NotFound("booking"));
     }
-    let view = holds::release(&state.db, &state.recent_holds, &id).await?;
+    let view = holds::release(&state.lane, &state.recent_holds, &id).await?;
     Ok(axum::Json(view))
 }

@@ -7,6 +7,7 @@ mod expiry;
 mod helpers;
 mod idempotency;
 mod integrity;
+mod lane;
 mod lapse_race;
 mod payments;
 mod quantity_race;

@@ -229,9 +229,13 @@ async fn holds_go_to_the_shows_partition_and_any_replica_releases_them() {
 
         // This replica never made the hold: it finds the show and releases through the parents.
         let other_replica = booking_core::holds::RecentHolds::default();
-        let view = booking_core::holds::release(&app.db, &other_replica, &id)
-            .await
-            .unwrap();
+        let view = booking_core::holds::release(
+            &booking_core::lane::Lane::new(app.db.clone()),
+            &other_replica,
+            &id,
+        )
+        .await
+        .unwrap();
         assert_eq!(view.status, "released");
         assert_eq!(view.seats.len(), 2);
         let held: i64 = sqlx::query_scalar(

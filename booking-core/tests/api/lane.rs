@@ -1,0 +1,169 @@
+//! The lane of kept connections (holds and releases): it keeps connections whose statements
+//! ended cleanly, never one a statement abandoned half-way, and after a connection failure
+//! (here: the server ends every session, as a restart would) it serves no other dead one.
+
+use std::time::{Duration, Instant};
+
+use booking_core::lane::Lane;
+use serde_json::json;
+use sqlx::Connection;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::helpers::spawn;
+
+async fn lane() -> (Lane, String) {
+    let url = marquee_testkit::database().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&url)
+        .await
+        .unwrap();
+    (Lane::new(pool), url)
+}
+
+/// What a fan's statement would be: one round trip, settled.
+async fn select_one(lane: &Lane) -> Result<i32, sqlx::Error> {
+    let mut conn = lane.acquire().await?;
+    let r = sqlx::query_scalar("SELECT 1").fetch_one(&mut *conn).await;
+    conn.settle(r)
+}
+
+/// End every other session on `url`'s database, from a connection of its own.
+async fn end_sessions(url: &str) -> u64 {
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    ended as u64
+}
+
+#[tokio::test]
+async fn keeps_clean_connections_and_never_one_left_mid_statement() {
+    let (lane, _url) = lane().await;
+    assert_eq!(select_one(&lane).await.unwrap(), 1);
+    assert_eq!(lane.kept(), 1, "a clean statement's connection is kept");
+
+    // A statement error reported by Postgres leaves the connection in step: kept.
+    {
+        let mut conn = lane.acquire().await.unwrap();
+        let r = sqlx::query_scalar::<_, i32>("SELECT 1 / 0")
+            .fetch_one(&mut *conn)
+            .await;
+        assert!(conn.settle(r).is_err());
+    }
+    assert_eq!(lane.kept(), 1);
+
+    // A statement started and never finished (its future dropped mid-way, as when a client
+    // goes away): the connection is not kept.
+    {
+        let mut conn = lane.acquire().await.unwrap();
+        let slow = sqlx::query("SELECT pg_sleep(5)").execute(&mut *conn);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), slow)
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(
+        lane.kept(),
+        0,
+        "an abandoned statement's connection is given back"
+    );
+    // The pool checks it before anyone else uses it, so the next statement is fine.
+    assert_eq!(select_one(&lane).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn after_the_server_ends_every_session_at_most_one_statement_fails() {
+    let (lane, url) = lane().await;
+    // Several statements at once, so the lane keeps several connections.
+    let lane = std::sync::Arc::new(lane);
+    let busy: Vec<_> = (0..8)
+        .map(|_| {
+            let lane = lane.clone();
+            tokio::spawn(async move {
+                let mut conn = lane.acquire().await.unwrap();
+                let r = sqlx::query("SELECT pg_sleep(0.05)")
+                    .execute(&mut *conn)
+                    .await;
+                conn.settle(r).unwrap();
+            })
+        })
+        .collect();
+    for b in busy {
+        b.await.unwrap();
+    }
+    let kept = lane.kept();
+    assert!(kept >= 4, "the lane keeps the connections it used: {kept}");
+    assert!(end_sessions(&url).await >= kept as u64);
+
+    // Every kept connection is dead now. The first statement may meet one; then the lane
+    // gives all the others back to the pool (which checks them), so no second one fails.
+    let mut failures = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ok_in_a_row = 0;
+    while ok_in_a_row < 10 {
+        assert!(Instant::now() < deadline, "statements never worked again");
+        match select_one(&lane).await {
+            Ok(_) => ok_in_a_row += 1,
+            Err(_) => {
+                failures += 1;
+                ok_in_a_row = 0;
+            }
+        }
+    }
+    assert!(
+        failures <= 1,
+        "{failures} statements failed on dead kept connections (kept {kept})"
+    );
+}
+
+#[tokio::test]
+async fn holds_and_releases_go_on_after_the_database_ends_every_session() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let show = app.show(&event, 2, 10).await;
+    for i in 0..5 {
+        let id = app.hold(&event, &show, &format!("v{i}"), &["A-1"]).await;
+        assert_eq!(app.release(&id).await.status(), 200);
+    }
+    end_sessions(&app.env.database_url).await;
+    // What was in flight may fail, as a 503 the fan may retry; soon every hold works again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut failures = Vec::new();
+    let mut ok_in_a_row = 0;
+    let mut i = 0;
+    while ok_in_a_row < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "holds never worked again: {failures:?}"
+        );
+        i += 1;
+        let res = app
+            .reserve(
+                &app.token(&format!("w{i}"), &event),
+                &json!({"show_id": show, "seat_ids": ["A-1"]}),
+            )
+            .await;
+        match res.status().as_u16() {
+            201 => {
+                ok_in_a_row += 1;
+                let id = res.json::<serde_json::Value>().await.unwrap()["reservation_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                assert_eq!(app.release(&id).await.status(), 200);
+            }
+            status => {
+                assert_eq!(status, 503, "{}", res.text().await.unwrap());
+                failures.push(status);
+                ok_in_a_row = 0;
+            }
+        }
+    }
+    assert!(failures.len() <= 3, "{failures:?}");
+}

@@ -8,8 +8,9 @@
 //! socket is gone, the server ended the session, or the statement was abandoned half-way) goes
 //! back to the pool, which checks it, and so do all the others the lane keeps: what ended one
 //! session (a database restart, say) has likely ended them all. A connection idle for a second
-//! goes back too. The lane keeps at most three quarters of the pool, so every other statement
-//! still finds connections.
+//! goes back too, and one borrowed for ten minutes (so the pool's own rules, such as its
+//! connections' maximum lifetime, still apply). The lane keeps at most three quarters of the
+//! pool, so every other statement still finds connections.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
@@ -20,30 +21,47 @@ use sqlx::{PgConnection, PgPool, Postgres};
 
 /// A connection idle this long is given back to the pool rather than used.
 const IDLE: Duration = Duration::from_secs(1);
+/// A connection borrowed from the pool this long is given back after its statement.
+const BORROW: Duration = Duration::from_secs(600);
 
 pub struct Lane {
     pool: PgPool,
     /// Most recently used last.
-    kept: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    kept: Mutex<Vec<Kept>>,
     cap: usize,
+    idle: Duration,
+    borrow: Duration,
+}
+
+struct Kept {
+    conn: PoolConnection<Postgres>,
+    borrowed: Instant,
+    used: Instant,
 }
 
 impl Lane {
     pub fn new(pool: PgPool) -> Self {
+        Self::with_limits(pool, IDLE, BORROW)
+    }
+
+    /// A lane giving connections back after `idle` unused or `borrow` borrowed.
+    pub fn with_limits(pool: PgPool, idle: Duration, borrow: Duration) -> Self {
         let cap = (pool.options().get_max_connections() as usize * 3 / 4).max(1);
         Self {
             pool,
             kept: Mutex::new(Vec::with_capacity(cap)),
             cap,
+            idle,
+            borrow,
         }
     }
 
-    /// A kept connection used within the last second, else one from the pool.
+    /// A kept connection used within the last second (`idle`), else one from the pool.
     pub async fn acquire(&self) -> Result<LaneConnection<'_>, sqlx::Error> {
         let kept = {
             let mut kept = self.kept.lock().expect("lane");
             match kept.pop() {
-                Some((conn, at)) if at.elapsed() < IDLE => Some(conn),
+                Some(k) if k.used.elapsed() < self.idle => Some((k.conn, k.borrowed)),
                 // The most recent is stale, so all are: back to the pool with them.
                 Some(stale) => {
                     let mut all = std::mem::take(&mut *kept);
@@ -55,13 +73,14 @@ impl Lane {
                 None => None,
             }
         };
-        let conn = match kept {
-            Some(conn) => conn,
-            None => self.pool.acquire().await?,
+        let (conn, borrowed) = match kept {
+            Some(kept) => kept,
+            None => (self.pool.acquire().await?, Instant::now()),
         };
         Ok(LaneConnection {
             lane: self,
             conn: Some(conn),
+            borrowed,
             state: Settled::Clean,
         })
     }
@@ -71,7 +90,7 @@ impl Lane {
     pub fn tidy(&self) {
         let stale: Vec<_> = {
             let mut kept = self.kept.lock().expect("lane");
-            let fresh = kept.partition_point(|(_, at)| at.elapsed() >= IDLE);
+            let fresh = kept.partition_point(|k| k.used.elapsed() >= self.idle);
             kept.drain(..fresh).collect()
         };
         drop(stale);
@@ -93,10 +112,17 @@ impl Lane {
         self.kept.lock().expect("lane").len()
     }
 
-    fn keep(&self, conn: PoolConnection<Postgres>) {
+    fn keep(&self, conn: PoolConnection<Postgres>, borrowed: Instant) {
+        if borrowed.elapsed() >= self.borrow {
+            return;
+        }
         let mut kept = self.kept.lock().expect("lane");
         if kept.len() < self.cap {
-            kept.push((conn, Instant::now()));
+            kept.push(Kept {
+                conn,
+                borrowed,
+                used: Instant::now(),
+            });
         }
     }
 }
@@ -106,6 +132,7 @@ impl Lane {
 pub struct LaneConnection<'a> {
     lane: &'a Lane,
     conn: Option<PoolConnection<Postgres>>,
+    borrowed: Instant,
     state: Settled,
 }
 
@@ -160,7 +187,7 @@ impl Drop for LaneConnection<'_> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         match self.state {
-            Settled::Clean => self.lane.keep(conn),
+            Settled::Clean => self.lane.keep(conn, self.borrowed),
             Settled::Running => drop(conn),
             Settled::Broken => {
                 drop(conn);

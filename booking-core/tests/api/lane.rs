@@ -12,13 +12,18 @@ use sqlx::postgres::PgPoolOptions;
 use crate::helpers::spawn;
 
 async fn lane() -> (Lane, String) {
+    let (pool, url) = pool().await;
+    (Lane::new(pool), url)
+}
+
+async fn pool() -> (sqlx::PgPool, String) {
     let url = marquee_testkit::database().await;
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .connect(&url)
         .await
         .unwrap();
-    (Lane::new(pool), url)
+    (pool, url)
 }
 
 /// What a fan's statement would be: one round trip, settled.
@@ -75,6 +80,40 @@ async fn keeps_clean_connections_and_never_one_left_mid_statement() {
     );
     // The pool checks it before anyone else uses it, so the next statement is fine.
     assert_eq!(select_one(&lane).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn gives_back_connections_idle_or_borrowed_too_long() {
+    let (pool, _url) = pool().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+
+    // Idle: the tidy-up gives it back once it has sat unused long enough.
+    let lane = Lane::with_limits(pool.clone(), Duration::from_millis(50), Duration::MAX);
+    select_one(&lane).await.unwrap();
+    assert_eq!(lane.kept(), 1);
+    while lane.kept() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "an idle connection was never given back"
+        );
+        lane.tidy();
+        tokio::task::yield_now().await;
+    }
+
+    // Borrowed: in steady use, it still goes back after its statement once borrowed too long.
+    let lane = Lane::with_limits(pool, Duration::MAX, Duration::from_millis(50));
+    select_one(&lane).await.unwrap();
+    assert_eq!(lane.kept(), 1);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "a long-borrowed connection was never given back"
+        );
+        select_one(&lane).await.unwrap();
+        if lane.kept() == 0 {
+            break;
+        }
+    }
 }
 
 #[tokio::test]

@@ -133,13 +133,12 @@ pg_tps = hot["pg_tps"]
 hot_ratios = ", ".join(f"{h['holds_per_s'] / h['pg_tps']:.2f}" for h in hots)
 hot_doubles = sum(h["double_holds"] for h in hots)
 hot_errors = sum(h["errors"] for h in hots)
-a = [None] + a  # the fields below keep their places
-bare_map, map_rps, map_p99, q0, q1 = float(a[2]), float(a[3]), a[4], float(a[5]), float(a[6])
-pair_secs = float(a[8])
-zadd, join_rps, join_non2xx, mem, wsecs, size, ssize = float(a[9]), float(a[10]), int(a[11]), json.loads(a[12]), float(a[13]), a[14], a[15]
+bare_map, map_rps, map_p99, q0, q1 = float(a[1]), float(a[2]), a[3], float(a[4]), float(a[5])
+pair_secs = float(a[7])
+zadd, join_rps, join_non2xx, mem, wsecs, size, ssize = float(a[8]), float(a[9]), int(a[10]), json.loads(a[11]), float(a[12]), a[13], a[14]
 # Each status pair: only 200s count, over the bare server's requests in the same pair.
 pairs = []
-for p in a[7].split():
+for p in a[6].split():
     bare, rps, p99, non2xx, cmds = p.split(",")
     polls = float(rps) * pair_secs
     ok = (polls - int(non2xx)) / pair_secs

@@ -64,10 +64,9 @@ impl Lane {
                 Some(k) if k.used.elapsed() < self.idle => Some((k.conn, k.borrowed)),
                 // The most recent is stale, so all are: back to the pool with them.
                 Some(stale) => {
-                    let mut all = std::mem::take(&mut *kept);
+                    kept.push(stale);
                     drop(kept);
-                    all.push(stale);
-                    drop(all);
+                    self.give_back_all();
                     None
                 }
                 None => None,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::response::IntoResponse;
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -33,36 +33,55 @@ pub fn common_layers(router: Router, metrics: Arc<HttpMetrics>) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
-                        let id = req
-                            .headers()
-                            .get(REQUEST_ID)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                        request_span(
+                            req.method(),
+                            req.uri().path(),
+                            req.headers().get(REQUEST_ID),
+                        )
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-                    tracing::error!("handler panicked");
-                    Problem::internal().into_response()
-                })),
+                .layer(CatchPanicLayer::custom(
+                    |_: Box<dyn std::any::Any + Send>| {
+                        tracing::error!("handler panicked");
+                        Problem::internal().into_response()
+                    },
+                )),
         )
         .fallback(|| async { Problem::not_found("route") })
 }
 
-/// Request ids: random (v4) UUIDs from the thread's userspace generator, which the OS seeds,
-/// rather than a `getrandom` system call per request as `MakeRequestUuid` makes.
+/// The span a request's log lines sit in.
+pub fn request_span(method: &Method, path: &str, id: Option<&HeaderValue>) -> tracing::Span {
+    let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("http", method = %method, path = %path, request_id = %id)
+}
+
+/// The request's id: the one it came with (a proxy's, say), else a new one.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(REQUEST_ID)
+        .cloned()
+        .unwrap_or_else(new_request_id)
+}
+
+/// A new request id: a random (v4) UUID from the thread's userspace generator, which the OS
+/// seeds, rather than a `getrandom` system call per request as `MakeRequestUuid` makes.
+pub fn new_request_id() -> HeaderValue {
+    use rand::Rng;
+    let id = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
+    let mut buf = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+        .expect("a UUID is a valid header value")
+}
+
+/// Request ids for `SetRequestIdLayer`: `new_request_id`.
 #[derive(Clone, Copy, Default)]
 pub struct MakeRequestId;
 
 impl tower_http::request_id::MakeRequestId for MakeRequestId {
     fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
-        use rand::Rng;
-        let id = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
-        let mut buf = uuid::Uuid::encode_buffer();
-        http::HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
-            .ok()
-            .map(RequestId::new)
+        Some(RequestId::new(new_request_id()))
     }
 }
 

@@ -67,15 +67,27 @@ impl Shutdown {
     }
 }
 
-/// Serve `router` on `listener` until `shutdown` fires, then give in-flight requests
-/// `drain` to finish.
-pub async fn serve(
+/// Serve `service` (a router, or a router behind a service of the caller's) on `listener`
+/// until `shutdown` fires, then give in-flight requests `drain` to finish. Each request carries
+/// its peer's address (`ConnectInfo<SocketAddr>`).
+pub async fn serve<S>(
     listener: tokio::net::TcpListener,
-    router: axum::Router,
+    service: S,
     shutdown: Shutdown,
     drain: Duration,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     let stop = shutdown.clone();
+    use axum::ServiceExt;
     use axum::serve::ListenerExt;
     // Answers go out as soon as they are written (no Nagle delay on small responses).
     let listener = listener.tap_io(|tcp| {
@@ -85,7 +97,7 @@ pub async fn serve(
     });
     let server = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        service.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move { stop.wait().await });
     let mut server = std::pin::pin!(server.into_future());

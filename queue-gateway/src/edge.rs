@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use marquee_platform::Problem;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::GatewayError;
 use crate::state::AppState;
@@ -65,8 +64,9 @@ pub fn client_ip(state: &AppState, req: &Request) -> IpAddr {
 /// (503 after that), so streams (server-sent events) live on under their own connection cap.
 ///
 /// One service rather than a layer per check: every layer costs every request a service
-/// clone and a boxed future, and on the status poll (the gateway's busiest route) that was a
-/// tenth of the gateway's time.
+/// clone and a boxed future. The status poll, the gateway's busiest request, goes round the
+/// router altogether (`crate::poll_path`) and meets the same checks through `admit` and
+/// `timeout`.
 #[derive(Clone)]
 pub struct Guard {
     shared: Arc<GuardShared>,
@@ -91,6 +91,40 @@ impl Guard {
         Self {
             shared: Arc::new(shared),
         }
+    }
+}
+
+impl Guard {
+    /// The checks a request meets before it runs, in the order above: its declared size, the
+    /// gateway's capacity, the client's rate. The permit is to be held until the answer is
+    /// ready.
+    pub fn admit(&self, req: &Request) -> Result<OwnedSemaphorePermit, GatewayError> {
+        let g = &*self.shared;
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > g.body_limit) {
+            return Err(GatewayError::TooLarge {
+                limit: g.body_limit,
+            });
+        }
+        let permit = g
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| GatewayError::AtCapacity)?;
+        g.state
+            .limiter
+            .check(client_ip(&g.state, req))
+            .map_err(|retry_after_s| GatewayError::TooManyRequests { retry_after_s })?;
+        Ok(permit)
+    }
+
+    /// How long a request has to produce its response headers.
+    pub fn timeout(&self) -> Duration {
+        self.shared.timeout
     }
 }
 
@@ -125,41 +159,18 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let g = &*self.guard.shared;
-        let refused = |response: Response| -> Self::Future { Box::pin(ready(Ok(response))) };
-        let declared = req
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > g.body_limit) {
-            return refused(
-                Problem::new(
-                    http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    format!("request bodies are limited to {} bytes", g.body_limit),
-                )
-                .into_response(),
-            );
-        }
-        let Ok(permit) = g.permits.clone().try_acquire_owned() else {
-            return refused(
-                Problem::unavailable("the gateway is at capacity; retry shortly", 1)
-                    .into_response(),
-            );
+        let permit = match self.guard.admit(&req) {
+            Ok(permit) => permit,
+            Err(refused) => return Box::pin(ready(Ok(refused.into_response()))),
         };
-        if let Err(retry_after_s) = g.state.limiter.check(client_ip(&g.state, &req)) {
-            return refused(GatewayError::TooManyRequests { retry_after_s }.into_response());
-        }
-        let answer = tokio::time::timeout(g.timeout, self.inner.call(req));
+        let answer = tokio::time::timeout(self.guard.timeout(), self.inner.call(req));
         Box::pin(async move {
             let answer = answer.await;
             drop(permit);
             Ok(match answer {
                 Ok(Ok(response)) => response.into_response(),
                 Ok(Err(never)) => match never {},
-                Err(_) => Problem::unavailable("the request took too long; retry shortly", 1)
-                    .into_response(),
+                Err(_) => GatewayError::TimedOut.into_response(),
             })
         })
     }

@@ -18,6 +18,14 @@ pub enum GatewayError {
     Conflict(String),
     #[error("rate limited")]
     TooManyRequests { retry_after_s: u64 },
+    #[error("declared body over {limit} bytes")]
+    TooLarge { limit: usize },
+    /// Past `concurrency_limit` requests in flight.
+    #[error("at capacity")]
+    AtCapacity,
+    /// No response within `request_timeout_ms`.
+    #[error("timed out")]
+    TimedOut,
     #[error("upstream unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -56,6 +64,15 @@ impl GatewayError {
                 "too many requests; slow down",
             )
             .retry_after(*retry_after_s),
+            Self::TooLarge { limit } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("request bodies are limited to {limit} bytes"),
+            ),
+            Self::AtCapacity => {
+                Problem::unavailable("the gateway is at capacity; retry shortly", 1)
+            }
+            Self::TimedOut => Problem::unavailable("the request took too long; retry shortly", 1),
             Self::Unavailable(_) => {
                 Problem::unavailable("a dependency is unavailable; retry shortly", 2)
             }
@@ -67,7 +84,9 @@ impl GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let problem = self.to_problem();
-        if problem.status >= 500 {
+        // Shedding is the gateway working as meant, counted in the HTTP metrics; a log line
+        // per shed request would add load exactly when there is too much.
+        if problem.status >= 500 && !matches!(self, Self::AtCapacity) {
             tracing::error!(error = %self, "request failed");
         }
         problem.into_response()

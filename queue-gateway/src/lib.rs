@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod openapi;
 pub mod pages;
+pub mod poll_path;
 pub mod presence;
 pub mod proxy;
 pub mod queue;

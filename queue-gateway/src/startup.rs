@@ -110,8 +110,8 @@ impl Application {
                 }
             })
         };
-        let router = crate::routes::router(self.state.clone());
-        marquee_platform::shutdown::serve(self.listener, router, self.shutdown.clone(), drain)
+        let service = crate::routes::service(self.state.clone());
+        marquee_platform::shutdown::serve(self.listener, service, self.shutdown.clone(), drain)
             .await?;
         self.shutdown.trigger();
         let _ = tidy.await;

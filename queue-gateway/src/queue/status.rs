@@ -61,24 +61,34 @@ pub fn require_csrf(
     }
 }
 
+/// The route's handler. Most polls never get here: `crate::poll_path` answers them in front
+/// of the router through `poll`; this answers the rest (HEAD, ids in other spellings).
 pub async fn status(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
-    // The request itself rather than a copy of its headers: this is the busiest route.
     request: Request,
 ) -> Result<Response, GatewayError> {
-    let headers = request.headers();
-    if !valid_event_id(&event_id) {
+    poll(&state, &event_id, request.headers()).await
+}
+
+/// A status poll for `event_id`, from its headers (the queue token in `Authorization` or the
+/// cookie).
+pub async fn poll(
+    state: &AppState,
+    event_id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, GatewayError> {
+    if !valid_event_id(event_id) {
         return Err(GatewayError::NotFound("event"));
     }
-    let Presented { claims, .. } = presented_token(&state, headers)
+    let Presented { claims, .. } = presented_token(state, headers)
         .ok_or_else(|| GatewayError::Unauthorized("a valid queue token is required".into()))?;
     if claims.e != event_id {
         return Err(GatewayError::Forbidden);
     }
     let view = state
         .events
-        .get(&event_id)
+        .get(event_id)
         .await?
         .ok_or(GatewayError::NotFound("event"))?;
     if let Some(limiter) = &view.poll_limiter
@@ -90,13 +100,13 @@ pub async fn status(
     }
     // The token (body and cookie) only goes back when it changed: the pre-queue visitor's
     // new place. Every other poll is answered without it.
-    let answer = answer(&state, &view, claims, None).await?;
+    let answer = answer(state, &view, claims, None).await?;
     if let Some(place) = answer.place {
         state
             .presence
-            .saw(&event_id, view.cfg.abandon_after_s, place);
+            .saw(event_id, view.cfg.abandon_after_s, place);
     }
-    Ok(super::join::respond(&state, StatusCode::OK, answer))
+    Ok(super::join::respond(state, StatusCode::OK, answer))
 }
 
 /// Where this visitor stands. `token` is a queue token to hand back (body and cookie) in any

@@ -11,9 +11,18 @@ use axum::routing::{any, get, post};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 
+use crate::edge::Guard;
+use crate::poll_path::PollPath;
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
+/// The gateway's service: the router, behind the status poll's own path (`crate::poll_path`).
+pub fn service(state: AppState) -> PollPath<Router> {
+    let guard = Guard::new(state.clone());
+    PollPath::new(state.clone(), guard.clone(), router(state, guard))
+}
+
+/// Every route, behind `guard` (but the metrics and health probes) and the common layers.
+pub fn router(state: AppState, guard: Guard) -> Router {
     let gw = &state.settings.gateway;
     let streams = Arc::new(Semaphore::new(gw.max_event_streams));
     let body_limit = gw.body_limit_bytes;
@@ -28,10 +37,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/queue/{event_id}/challenge",
             get(crate::queue::pow::challenge),
         )
-        .route(
-            "/v1/queue/{event_id}/status",
-            get(crate::queue::status::status),
-        )
+        .route(crate::poll_path::ROUTE, get(crate::queue::status::status))
         .route("/e/{event_id}", get(crate::pages::waiting_room))
         .route("/b/{event_id}", get(crate::pages::booking))
         .route("/ops", get(crate::pages::console))
@@ -47,7 +53,7 @@ pub fn router(state: AppState) -> Router {
         // bodies that lie about their length.
         .layer(
             ServiceBuilder::new()
-                .layer(crate::edge::Guard::new(state.clone()))
+                .layer(guard)
                 .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit)),
         )
         .with_state(state.clone());

@@ -146,19 +146,17 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpRange]) -> IpAd
     if !is_trusted(peer) {
         return peer;
     }
-    let mut chain: Vec<IpAddr> = headers
+    // Right to left: the last header's last entry first (read in place; this runs on every
+    // request the edge guards).
+    headers
         .get_all("x-forwarded-for")
         .iter()
+        .rev()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+        .flat_map(|v| v.rsplit(','))
         .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    while let Some(ip) = chain.pop() {
-        if !is_trusted(ip) {
-            return ip;
-        }
-    }
-    peer
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
 }
 
 /// The bearer token from `Authorization`, or else the named cookie.
@@ -202,6 +200,18 @@ mod tests {
             client_ip(peer, &h, &trusted),
             "1.2.3.4".parse::<IpAddr>().unwrap()
         );
+        // Several headers read as one list, in order; entries that are not addresses are
+        // skipped; all trusted means the peer.
+        let mut several = HeaderMap::new();
+        several.append("x-forwarded-for", "6.6.6.6, 5.5.5.5".parse().unwrap());
+        several.append("x-forwarded-for", "junk, 10.2.2.2".parse().unwrap());
+        assert_eq!(
+            client_ip(peer, &several, &trusted),
+            "5.5.5.5".parse::<IpAddr>().unwrap()
+        );
+        let mut inside = HeaderMap::new();
+        inside.insert("x-forwarded-for", "10.3.3.3".parse().unwrap());
+        assert_eq!(client_ip(peer, &inside, &trusted), peer);
         let stranger: IpAddr = "8.8.8.8".parse().unwrap();
         assert_eq!(client_ip(stranger, &h, &trusted), stranger);
     }

@@ -128,9 +128,13 @@ pub fn respond(state: &AppState, status: StatusCode, answer: super::status::Answ
     if let Err(e) = serde_json::to_writer(&mut body, &answer.view) {
         return GatewayError::Internal(anyhow::anyhow!(e)).into_response();
     }
-    let json = http::HeaderValue::from_static("application/json");
-    let mut response = (status, [(http::header::CONTENT_TYPE, json)], body).into_response();
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     if let Some(token) = &answer.cookie_token {
         set_cookie(headers, cookie(state, QUEUE_COOKIE, token, 86_400));
     }

@@ -1,7 +1,11 @@
 //! Ticket emails through lettre: `.eml` files under `[mail] dir` (the demo), or SMTP.
 
 use lettre::message::header::ContentType;
+use std::path::Path;
+
+use anyhow::Context;
 use lettre::message::{Attachment, MultiPart, SinglePart};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use marquee_platform::Settings;
 use serde_json::Value;
@@ -21,43 +25,67 @@ pub enum MailError {
     Send(String),
 }
 
-/// `smtp://[user:pass@]host[:port]`: a plain SMTP connection (a local relay or sink; this
-/// build has no TLS for SMTP).
-fn smtp(url: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let rest = url
-        .strip_prefix("smtp://")
-        .ok_or_else(|| anyhow::anyhow!("[mail] smtp_url must start with smtp://"))?;
-    let (auth, host_port) = match rest.rsplit_once('@') {
-        Some((a, h)) => (Some(a), h),
-        None => (None, rest),
-    };
-    let host_port = host_port.trim_end_matches('/');
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>()?),
-        None => (host_port, 25),
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port)
+/// The SMTP transport for `smtp_url`, in lettre's connection-URL form (credentials
+/// percent-encoded):
+/// - `smtps://user:pass@host[:465]`: SMTP over TLS (what providers recommend);
+/// - `smtp://user:pass@host[:587]?tls=required`: STARTTLS, refusing a server without it;
+/// - `smtp://host[:25]`: no TLS, for a relay on the same host or network only.
+///
+/// Servers are verified against the web's roots (webpki-roots), plus the PEM certificates in
+/// `ca_file` when given (a relay with a private CA). Errors never repeat the URL: it carries
+/// the credentials.
+fn smtp(url: &str, ca_file: Option<&Path>) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map_err(|e| anyhow::anyhow!("[mail] smtp_url is not an SMTP URL: {e}"))?
         .timeout(Some(std::time::Duration::from_secs(10)));
-    if let Some((user, pass)) = auth.and_then(|a| a.split_once(':')) {
-        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
-            user.to_owned(),
-            pass.to_owned(),
-        ));
-    }
-    Ok(builder.build())
+    let Some(ca_file) = ca_file else {
+        return Ok(builder.build());
+    };
+    let pem = std::fs::read(ca_file)
+        .with_context(|| format!("[mail] reading smtp_ca_file {}", ca_file.display()))?;
+    let ca = Certificate::from_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("[mail] smtp_ca_file {}: {e}", ca_file.display()))?;
+    let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("[mail] smtp_url: {e}"))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| anyhow::anyhow!("[mail] smtp_url has no host"))?;
+    let params = TlsParameters::builder(host.to_owned())
+        .add_root_certificate(ca)
+        .build_rustls()
+        .map_err(|e| anyhow::anyhow!("[mail] TLS settings: {e}"))?;
+    let tls = match (parsed.scheme(), tls_query(&parsed).as_deref()) {
+        ("smtps", _) => Tls::Wrapper(params),
+        ("smtp", Some("required")) => Tls::Required(params),
+        ("smtp", Some("opportunistic")) => Tls::Opportunistic(params),
+        _ => anyhow::bail!("[mail] smtp_ca_file is set but smtp_url asks for no TLS"),
+    };
+    Ok(builder.tls(tls).build())
+}
+
+fn tls_query(url: &url::Url) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned())
 }
 
 impl Mailer {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let m = &settings.mail;
         Ok(match m.transport.as_str() {
-            "smtp" => Self::Smtp(smtp(m.smtp_url.expose())?),
+            "smtp" => Self::smtp(
+                m.smtp_url.expose(),
+                Some(m.smtp_ca_file.as_path()).filter(|p| !p.as_os_str().is_empty()),
+            )?,
             _ => {
                 std::fs::create_dir_all(&m.dir)?;
                 Self::File(AsyncFileTransport::new(&m.dir))
             }
         })
+    }
+
+    /// Sending through the SMTP server at `url` (see `smtp`).
+    pub fn smtp(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(Self::Smtp(smtp(url, ca_file)?))
     }
 
     /// The ticket email for a `BookingConfirmed` message: the code as text and as a QR image.

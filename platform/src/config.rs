@@ -177,8 +177,14 @@ pub struct MailSettings {
     /// `file` (writes .eml files to `dir`) or `smtp` (sends through `smtp_url`).
     pub transport: String,
     pub dir: PathBuf,
-    /// `smtp://host:port` (plain) or `smtps://user:pass@host` — a secret, never printed.
+    /// `smtps://user:pass@host` (TLS), `smtp://user:pass@host:587?tls=required` (STARTTLS)
+    /// or `smtp://host:25` (no TLS: a local relay only); credentials percent-encoded. A
+    /// secret, never printed.
     pub smtp_url: Secret,
+    /// PEM certificates to trust for the SMTP server besides the web's roots (a relay with a
+    /// private CA); empty for none.
+    #[serde(default)]
+    pub smtp_ca_file: PathBuf,
     pub from: String,
 }
 

@@ -11,9 +11,12 @@ use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio_rustls::TlsAcceptor;
 
 pub struct Events {
     pub env: TestEnv,
@@ -177,6 +180,57 @@ impl Events {
 }
 
 /// A real SMTP server on a loopback port: keeps every message, or refuses every DATA.
+/// One SMTP conversation: records each message, or refuses every one with a 451 if `fail`.
+async fn converse<S>(stream: S, fail: bool, r: Arc<Mutex<Vec<String>>>, a: Arc<Mutex<u32>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read, mut write) = tokio::io::split(stream);
+    let mut lines = BufReader::new(read).lines();
+    // Every reply flushed: over TLS a write only fills the session's buffer.
+    let _ = write.write_all(b"220 sink.test ESMTP\r\n").await;
+    let _ = write.flush().await;
+    while let Ok(Some(line)) = lines.next_line().await {
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
+            "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+            "DATA" => {
+                *a.lock().unwrap() += 1;
+                if fail {
+                    b"451 4.3.0 try again later\r\n"
+                } else {
+                    let _ = write.write_all(b"354 go ahead\r\n").await;
+                    let _ = write.flush().await;
+                    let mut body = String::new();
+                    while let Ok(Some(l)) = lines.next_line().await {
+                        if l == "." {
+                            break;
+                        }
+                        body.push_str(&l);
+                        body.push('\n');
+                    }
+                    r.lock().unwrap().push(body);
+                    b"250 queued\r\n"
+                }
+            }
+            "QUIT" => {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                let _ = write.flush().await;
+                return;
+            }
+            _ => b"502 not implemented\r\n",
+        };
+        if write.write_all(reply).await.is_err() || write.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
 pub struct Smtp {
     pub port: u16,
     pub received: Arc<Mutex<Vec<String>>>,
@@ -185,6 +239,30 @@ pub struct Smtp {
 
 impl Smtp {
     pub async fn start(fail: bool) -> Self {
+        Self::listen(fail, None).await
+    }
+
+    /// A sink that speaks only SMTP over TLS (implicit TLS, as on port 465), with the test
+    /// CA's certificate for 127.0.0.1 (`tls/`).
+    pub async fn start_tls() -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events/tls");
+        let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        Self::listen(false, Some(TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn listen(fail: bool, tls: Option<TlsAcceptor>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -195,47 +273,20 @@ impl Smtp {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (r, a) = (r.clone(), a.clone());
+                let (r, a, tls) = (r.clone(), a.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    let mut lines = BufReader::new(read).lines();
-                    let _ = write.write_all(b"220 sink.test ESMTP\r\n").await;
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let verb = line
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_uppercase();
-                        let reply: &[u8] = match verb.as_str() {
-                            "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
-                            "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
-                            "DATA" => {
-                                *a.lock().unwrap() += 1;
-                                if fail {
-                                    b"451 4.3.0 try again later\r\n"
-                                } else {
-                                    let _ = write.write_all(b"354 go ahead\r\n").await;
-                                    let mut body = String::new();
-                                    while let Ok(Some(l)) = lines.next_line().await {
-                                        if l == "." {
-                                            break;
-                                        }
-                                        body.push_str(&l);
-                                        body.push('\n');
-                                    }
-                                    r.lock().unwrap().push(body);
-                                    b"250 queued\r\n"
-                                }
+                    match tls {
+                        // A client that does not complete the handshake in a second (one
+                        // waiting for a plain greeting, say) is hung up on.
+                        Some(tls) => {
+                            let handshake = tls.accept(stream);
+                            if let Ok(Ok(stream)) =
+                                tokio::time::timeout(Duration::from_secs(1), handshake).await
+                            {
+                                converse(stream, fail, r, a).await;
                             }
-                            "QUIT" => {
-                                let _ = write.write_all(b"221 bye\r\n").await;
-                                return;
-                            }
-                            _ => b"502 not implemented\r\n",
-                        };
-                        if write.write_all(reply).await.is_err() {
-                            return;
                         }
+                        None => converse(stream, fail, r, a).await,
                     }
                 });
             }

@@ -161,6 +161,18 @@ impl Stack {
         format!("{}{path}", self.url)
     }
 
+    /// The body of a GET of `url` (a full URL: the services' `/metrics`, say).
+    pub async fn text(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Create an event through the gateway's admin route. `extra` overrides the defaults.
     pub async fn event(&self, extra: Value) -> String {
         let id = unique("ev");

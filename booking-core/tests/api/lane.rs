@@ -170,8 +170,11 @@ async fn holds_and_releases_go_on_after_the_database_ends_every_session() {
         let id = app.hold(&event, &show, &format!("v{i}"), &["A-1"]).await;
         assert_eq!(app.release(&id).await.status(), 200);
     }
-    end_sessions(&app.env.database_url).await;
-    // What was in flight may fail, as a 503 the fan may retry; soon every hold works again.
+    let ended = end_sessions(&app.env.database_url).await;
+    // What was in flight may fail, as a 503 the fan may retry, and so may the first use of
+    // each connection the restart left dead in the pool (one idle under a second is not
+    // pinged first): at most one failure per ended session, then every hold works again. A
+    // lane that kept reusing a dead connection fails without bound.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut failures = Vec::new();
     let mut ok_in_a_row = 0;
@@ -204,5 +207,9 @@ async fn holds_and_releases_go_on_after_the_database_ends_every_session() {
             }
         }
     }
-    assert!(failures.len() <= 3, "{failures:?}");
+    assert!(
+        failures.len() as u64 <= ended,
+        "{} failures for {ended} ended sessions: {failures:?}",
+        failures.len()
+    );
 }

@@ -151,15 +151,7 @@ async fn status_polls_meet_the_edge_and_are_counted_like_every_route() {
     assert_eq!(head.status(), 200);
     assert!(head.headers().contains_key("x-request-id"));
 
-    let metrics = s
-        .http
-        .get(s.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.text(&s.at("/metrics")).await;
     let count = |method: &str, status: &str| -> u64 {
         metrics
             .lines()

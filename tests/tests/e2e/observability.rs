@@ -58,15 +58,7 @@ async fn metrics_are_valid_and_cover_the_dashboard_and_alerts() {
         s.worker_urls[0].clone(),
         s.events_url.clone(),
     ] {
-        let text = s
-            .http
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = s.text(&format!("{url}/metrics")).await;
         let mut child = std::process::Command::new("promtool")
             .args(["check", "metrics"])
             .stdin(std::process::Stdio::piped())

@@ -35,7 +35,7 @@ pub enum ApiError {
     #[error("payments unavailable: {reason}")]
     PaymentsUnavailable { reason: String, retry_after_s: u64 },
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -45,6 +45,15 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+/// Every database error a request meets passes here, so a failed connection makes the others
+/// suspect at once (`crate::outage`).
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        crate::outage::observe(&e);
+        Self::Database(e)
     }
 }
 

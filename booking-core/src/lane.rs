@@ -56,8 +56,13 @@ impl Lane {
         }
     }
 
-    /// A kept connection used within the last second (`idle`), else one from the pool.
+    /// A kept connection used within the last second (`idle`), else one from the pool. While
+    /// connections are suspect (one failed a moment ago, `crate::outage`) none is kept back:
+    /// each goes through the pool, which checks it.
     pub async fn acquire(&self) -> Result<LaneConnection<'_>, sqlx::Error> {
+        if crate::outage::suspect() {
+            self.give_back_all();
+        }
         let kept = {
             let mut kept = self.kept.lock().expect("lane");
             match kept.pop() {
@@ -150,6 +155,9 @@ impl LaneConnection<'_> {
     /// (the statement ended and Postgres said so); not after a failure of the connection
     /// itself (I/O, protocol, or the server ending the session: SQLSTATE classes 57 and 08).
     pub fn settle<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if let Err(e) = &result {
+            crate::outage::observe(e);
+        }
         let broken = match &result {
             Ok(_) | Err(sqlx::Error::RowNotFound) => false,
             Err(sqlx::Error::Database(e)) => e

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod lane;
 pub mod live;
 pub mod model;
+pub mod outage;
 pub mod partitions;
 pub mod payments;
 pub mod routes;

@@ -121,11 +121,12 @@ async fn pool(settings: &Settings, url: &str, max: u32) -> Result<PgPool, sqlx::
         .max_connections(max)
         .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
         // A connection in steady use is not pinged before each use (by default every acquire
-        // costs a round trip, as many as the statement itself); one idle for a while is.
+        // costs a round trip, as many as the statement itself); one idle for a while is, and
+        // every one for a few seconds after a connection failed (`crate::outage`).
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
-                if meta.idle_for >= IDLE_BEFORE_PING {
+                if meta.idle_for >= IDLE_BEFORE_PING || crate::outage::suspect() {
                     sqlx::Connection::ping(conn).await?;
                 }
                 Ok(true)

@@ -166,15 +166,25 @@ async fn holds_and_releases_go_on_after_the_database_ends_every_session() {
     let app = spawn().await;
     let event = app.event(600).await;
     let show = app.show(&event, 2, 10).await;
-    for i in 0..5 {
-        let id = app.hold(&event, &show, &format!("v{i}"), &["A-1"]).await;
-        assert_eq!(app.release(&id).await.status(), 200);
+    // Busy, as in a sale: many connections in use within the last second, in the pool and
+    // kept by the lane, when the database goes away.
+    for round in 0..3 {
+        let holds = (0..10).map(|i| {
+            let (app, event, show) = (&app, &event, &show);
+            async move {
+                let seat = format!("{}-{}", ["A", "B"][i % 2], i / 2 + 1);
+                let id = app
+                    .hold(event, show, &format!("v{round}-{i}"), &[&seat])
+                    .await;
+                assert_eq!(app.release(&id).await.status(), 200);
+            }
+        });
+        futures::future::join_all(holds).await;
     }
     let ended = end_sessions(&app.env.database_url).await;
-    // What was in flight may fail, as a 503 the fan may retry, and so may the first use of
-    // each connection the restart left dead in the pool (one idle under a second is not
-    // pinged first): at most one failure per ended session, then every hold works again. A
-    // lane that kept reusing a dead connection fails without bound.
+    // The request that meets the first dead connection fails, as a 503 the fan may retry (and
+    // one more may, whose statement was under way); after that, every connection is checked
+    // before use for a while, so the other dead sessions cost a ping each, not a request.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut failures = Vec::new();
     let mut ok_in_a_row = 0;
@@ -208,8 +218,8 @@ async fn holds_and_releases_go_on_after_the_database_ends_every_session() {
         }
     }
     assert!(
-        failures.len() as u64 <= ended,
-        "{} failures for {ended} ended sessions: {failures:?}",
+        failures.len() <= 2,
+        "{} failed requests after {ended} sessions ended: {failures:?}",
         failures.len()
     );
 }

@@ -3,8 +3,9 @@
 //! each dead one would fail a fan's request. So the first connection failure anywhere in
 //! booking-core makes the connections suspect for a few seconds: the pool then pings every
 //! connection it hands out (a dead one is closed and a new one opened: a round trip, not a
-//! failed request) and the lane keeps none back. One flag for the process, as booking-core
-//! talks to one database.
+//! failed request) and the lane keeps none back. One flag for the process: a failure on the
+//! primary or on the read replica makes both pools check their connections, which costs
+//! pings only.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

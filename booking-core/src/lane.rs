@@ -153,16 +153,15 @@ impl LaneConnection<'_> {
     /// Pass a statement's result through, noting whether the connection is still good for
     /// the next one: it is after a result or an error in the statement that Postgres reported
     /// (the statement ended and Postgres said so); not after a failure of the connection
-    /// itself (I/O, protocol, or the server ending the session: SQLSTATE classes 57 and 08).
+    /// itself (`outage::is_connection_failure`), nor after any other error, which leaves the
+    /// connection in a state nobody vouched for.
     pub fn settle<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
         if let Err(e) = &result {
             crate::outage::observe(e);
         }
         let broken = match &result {
             Ok(_) | Err(sqlx::Error::RowNotFound) => false,
-            Err(sqlx::Error::Database(e)) => e
-                .code()
-                .is_some_and(|c| c.starts_with("57") || c.starts_with("08")),
+            Err(e @ sqlx::Error::Database(_)) => crate::outage::is_connection_failure(e),
             Err(_) => true,
         };
         self.state = if broken {

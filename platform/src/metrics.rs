@@ -58,6 +58,17 @@ impl HttpMetrics {
         }
     }
 
+    /// One route's series, resolved once (`RouteMetrics`).
+    pub fn route(&self, method: &'static str, route: &'static str) -> RouteMetrics {
+        RouteMetrics {
+            method,
+            route,
+            duration: self.duration.with_label_values(&[method, route]),
+            ok: self.requests.with_label_values(&[method, route, "200"]),
+            requests: self.requests.clone(),
+        }
+    }
+
     /// The registry's contents in Prometheus text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -76,18 +87,6 @@ pub struct RouteMetrics {
     /// The count of `200` answers; other statuses are looked up as `Track` does.
     ok: IntCounter,
     requests: IntCounterVec,
-}
-
-impl HttpMetrics {
-    pub fn route(&self, method: &'static str, route: &'static str) -> RouteMetrics {
-        RouteMetrics {
-            method,
-            route,
-            duration: self.duration.with_label_values(&[method, route]),
-            ok: self.requests.with_label_values(&[method, route, "200"]),
-            requests: self.requests.clone(),
-        }
-    }
 }
 
 impl RouteMetrics {

@@ -1,17 +1,18 @@
 //! Ticket emails through lettre: `.eml` files under `[mail] dir` (the demo), or SMTP.
 
 use lettre::message::header::ContentType;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use marquee_platform::Settings;
 use serde_json::Value;
 
 pub enum Mailer {
-    File(AsyncFileTransport<Tokio1Executor>),
+    /// `.eml` files in this directory, each written whole (see `write_whole`).
+    File(PathBuf),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -78,7 +79,7 @@ impl Mailer {
             )?,
             _ => {
                 std::fs::create_dir_all(&m.dir)?;
-                Self::File(AsyncFileTransport::new(&m.dir))
+                Self::File(m.dir.clone())
             }
         })
     }
@@ -141,16 +142,37 @@ impl Mailer {
 
     pub async fn send(&self, email: Message) -> Result<(), MailError> {
         match self {
-            Self::File(t) => t
-                .send(email)
+            Self::File(dir) => write_whole(dir, &email.formatted())
                 .await
-                .map(|_| ())
-                .map_err(|e| MailError::Send(e.to_string())),
+                .map_err(|e| MailError::Send(format!("writing to {}: {e}", dir.display()))),
             Self::Smtp(t) => t
                 .send(email)
                 .await
                 .map(|_| ())
                 .map_err(|e| MailError::Send(e.to_string())),
+        }
+    }
+}
+
+/// Writes `bytes` as `<uuid>.eml` in `dir` so that anyone reading `*.eml` sees a whole message
+/// or none: lettre's file transport writes the final name in place, and a reader (a person
+/// watching `var/mail/`, a test) could open it half written. The message goes to a hidden
+/// temporary name, reaches the disk, then is renamed, which is atomic within a directory.
+async fn write_whole(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let name = uuid::Uuid::new_v4();
+    let partial = dir.join(format!(".{name}.eml.partial"));
+    let written = async {
+        let mut file = tokio::fs::File::create(&partial).await?;
+        file.write_all(bytes).await?;
+        file.sync_all().await
+    }
+    .await;
+    match written {
+        Ok(()) => tokio::fs::rename(&partial, dir.join(format!("{name}.eml"))).await,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            Err(e)
         }
     }
 }

@@ -4,5 +4,6 @@
 
 mod delivery;
 mod helpers;
+mod mail_files;
 mod mail_tls;
 mod notifications;

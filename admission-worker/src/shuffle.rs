@@ -2,19 +2,15 @@
 //! its visitors places `1..=n` in the order the seed decides, then mark the event shuffled.
 //! Re-running after a crash gives the same places, since the seed is already fixed.
 
+use marquee_waitroom::connect::Redis;
 use marquee_waitroom::{keys, queue};
 use rand::Rng;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 const BATCH: usize = 10_000;
 
 /// Returns the number of pre-queue visitors placed.
-pub async fn run(
-    redis: &mut ConnectionManager,
-    event: &str,
-    abandon_after_s: u32,
-) -> redis::RedisResult<u64> {
+pub async fn run(redis: &mut Redis, event: &str, abandon_after_s: u32) -> redis::RedisResult<u64> {
     let fresh: [u8; 16] = rand::rng().random();
     let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
     let seed: String = queue::freeze_script()

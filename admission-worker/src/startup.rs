@@ -20,7 +20,7 @@ pub struct Application {
     port: u16,
     listener: TcpListener,
     settings: Settings,
-    redis: redis::aio::ConnectionManager,
+    redis: marquee_waitroom::connect::Redis,
     shutdown: Shutdown,
     pub worker_id: String,
 }
@@ -31,9 +31,10 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let redis = marquee_waitroom::connect::redis(settings.redis.url.expose())
-            .await
-            .context("connecting to Redis")?;
+        let redis =
+            marquee_waitroom::connect::redis(settings.redis.url.expose(), settings.redis.cluster)
+                .await
+                .context("connecting to Redis")?;
         let listener = TcpListener::bind(settings.worker.listen)
             .await
             .with_context(|| format!("binding {}", settings.worker.listen))?;
@@ -92,7 +93,7 @@ impl Application {
 
 /// Hand leases back on a clean stop so another replica takes over at once.
 async fn release_leases(
-    redis: &mut redis::aio::ConnectionManager,
+    redis: &mut marquee_waitroom::connect::Redis,
     events_key: &str,
     worker_id: &str,
 ) {
@@ -109,7 +110,7 @@ async fn release_leases(
     }
 }
 
-async fn readyz(State(redis): State<redis::aio::ConnectionManager>) -> Response {
+async fn readyz(State(redis): State<marquee_waitroom::connect::Redis>) -> Response {
     let mut redis = redis;
     let err = redis::cmd("PING")
         .query_async::<String>(&mut redis)

@@ -1,9 +1,9 @@
 //! One pass over every event: lease, shuffle at opening, admit.
 
 use chrono::Utc;
+use marquee_waitroom::connect::Redis;
 use marquee_waitroom::{EventState, LiveSettings, keys, queue};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use crate::metrics::WorkerMetrics;
 
@@ -35,7 +35,7 @@ pub fn effective_state(cfg: &LiveSettings, now: chrono::DateTime<Utc>) -> EventS
 }
 
 impl Ticker {
-    pub async fn run_all(&self, redis: &mut ConnectionManager, metrics: &WorkerMetrics) {
+    pub async fn run_all(&self, redis: &mut Redis, metrics: &WorkerMetrics) {
         let events: Vec<String> = match redis.smembers(&self.events_key).await {
             Ok(e) => e,
             Err(e) => {
@@ -73,7 +73,7 @@ impl Ticker {
     /// `None` when another replica holds the event's lease (or it is closed).
     pub async fn run_event(
         &self,
-        redis: &mut ConnectionManager,
+        redis: &mut Redis,
         event: &str,
     ) -> redis::RedisResult<Option<Admitted>> {
         let raw: Option<String> = redis.get(keys::cfg(event)).await?;

@@ -638,7 +638,7 @@ impl RecentHolds {
 /// refilled evenly over the minute, as governor computes it). If Redis does not answer, this
 /// replica's own count decides, so an outage never blocks reserves.
 pub struct ReserveLimiter {
-    redis: redis::aio::ConnectionManager,
+    redis: marquee_waitroom::connect::Redis,
     per_minute: u32,
     local: DefaultKeyedRateLimiter<String>,
 }
@@ -665,7 +665,7 @@ static RESERVE_GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
 });
 
 impl ReserveLimiter {
-    pub fn new(redis: redis::aio::ConnectionManager, per_minute: u32) -> Self {
+    pub fn new(redis: marquee_waitroom::connect::Redis, per_minute: u32) -> Self {
         let per_minute = per_minute.max(1);
         let n = NonZeroU32::new(per_minute).expect("nonzero");
         Self {

@@ -84,7 +84,7 @@ pub fn to_live(row: &EventRow, sold_out: bool) -> LiveSettings {
 
 /// Write an event's settings to Redis (never over a newer revision) and list the event.
 pub async fn publish(
-    redis: &mut redis::aio::ConnectionManager,
+    redis: &mut marquee_waitroom::connect::Redis,
     events_key: &str,
     live: &LiveSettings,
 ) -> ApiResult<()> {
@@ -100,7 +100,7 @@ pub async fn publish(
 
 /// What Redis holds for an event now, if anything.
 pub async fn published(
-    redis: &mut redis::aio::ConnectionManager,
+    redis: &mut marquee_waitroom::connect::Redis,
     event_id: &str,
 ) -> ApiResult<Option<LiveSettings>> {
     let raw: Option<String> = redis.get(keys::cfg(event_id)).await?;

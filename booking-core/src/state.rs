@@ -28,7 +28,7 @@ pub struct App {
     pub lane: crate::lane::Lane,
     /// Catalog and seat-map reads (a replica when configured, else the primary).
     pub read_db: PgPool,
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: marquee_waitroom::connect::Redis,
     pub seatmaps: Arc<SeatMaps>,
     pub verifier: Verifier,
     pub limiter: ReserveLimiter,

@@ -64,7 +64,12 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedisSettings {
+    /// One node (`redis://host:6379/`), or with `cluster` one or more comma-separated seed
+    /// nodes of a Redis Cluster (the rest are discovered).
     pub url: Secret,
+    /// Connect to a Redis Cluster rather than one node.
+    #[serde(default)]
+    pub cluster: bool,
     /// The set listing every event with a waiting room. Tests give each run its own.
     pub events_key: String,
 }
@@ -249,8 +254,12 @@ impl Partial {
         }
         if let Some(redis) = &self.redis {
             need(
-                redis.url.expose().starts_with("redis"),
-                "[redis] url must be a redis:// URL",
+                redis
+                    .url
+                    .expose()
+                    .split(',')
+                    .all(|u| u.trim().starts_with("redis")),
+                "[redis] url must be a redis:// URL (several, comma-separated, for a cluster)",
             );
         }
         if let Some(gw) = &self.gateway {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use marquee_waitroom::connect::Redis;
 use marquee_waitroom::{EventState, LiveSettings, keys};
-use redis::aio::ConnectionManager;
 
 /// The state of one event's queue at the last refresh.
 pub struct EventView {
@@ -65,7 +65,7 @@ enum Entry {
 }
 
 pub struct Events {
-    redis: ConnectionManager,
+    redis: Redis,
     entries: RwLock<HashMap<String, Entry>>,
     /// Events not asked about for this long stop being refreshed.
     idle_after: Duration,
@@ -76,7 +76,7 @@ pub struct Events {
 }
 
 impl Events {
-    pub fn new(redis: ConnectionManager) -> Self {
+    pub fn new(redis: Redis) -> Self {
         Self {
             redis,
             entries: RwLock::new(HashMap::new()),

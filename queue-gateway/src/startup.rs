@@ -33,9 +33,10 @@ impl Application {
             settings.admission.generate_if_missing,
         )
         .context("loading admission signing keys")?;
-        let redis = marquee_waitroom::connect::redis(settings.redis.url.expose())
-            .await
-            .context("connecting to Redis")?;
+        let redis =
+            marquee_waitroom::connect::redis(settings.redis.url.expose(), settings.redis.cluster)
+                .await
+                .context("connecting to Redis")?;
         let upstream = Upstream::new(&settings.gateway.booking_url)?;
         let listener = TcpListener::bind(settings.gateway.listen)
             .await
@@ -92,18 +93,17 @@ impl Application {
                 for t in [&mut refresh, &mut flush, &mut tidy] {
                     t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 }
-                let mut redis = state.redis.clone();
                 loop {
                     tokio::select! {
                         _ = refresh.tick() => state.events.refresh_all().await,
                         _ = flush.tick() => {
-                            if let Err(e) = state.presence.flush(&mut redis).await {
+                            if let Err(e) = state.presence.flush(&state.redis).await {
                                 tracing::warn!(error = %e, "presence flush failed; will retry");
                             }
                         }
                         _ = tidy.tick() => state.limiter.tidy(),
                         () = stop.wait() => {
-                            let _ = state.presence.flush(&mut redis).await;
+                            let _ = state.presence.flush(&state.redis).await;
                             return;
                         }
                     }

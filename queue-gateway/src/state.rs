@@ -27,7 +27,7 @@ impl std::ops::Deref for AppState {
 pub struct App {
     pub settings: Settings,
     pub keys: Keyring,
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: marquee_waitroom::connect::Redis,
     pub upstream: Upstream,
     pub limiter: ClientLimiter,
     pub trusted: Vec<IpRange>,

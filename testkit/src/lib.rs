@@ -25,6 +25,13 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
 }
 
+/// Seed nodes of the tests' Redis Cluster, comma-separated (`MARQUEE_TEST_REDIS_CLUSTER`, or the
+/// three masters on 127.0.0.1:7101-7103 that `scripts/redis-cluster.sh` starts).
+pub fn redis_cluster_url() -> String {
+    std::env::var("MARQUEE_TEST_REDIS_CLUSTER")
+        .unwrap_or_else(|_| "redis://127.0.0.1:7101/,redis://127.0.0.1:7102/".into())
+}
+
 fn with_db(url: &str, db: &str) -> String {
     match url.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{db}"),

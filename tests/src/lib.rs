@@ -21,7 +21,8 @@ pub struct Stack {
     pub stripe_url: String,
     pub http: reqwest::Client,
     pub env: TestEnv,
-    pub redis: redis::aio::MultiplexedConnection,
+    /// Redis as the services reach it (one node, or the cluster with `redis.cluster`).
+    pub redis: marquee_waitroom::connect::Redis,
     booking_stop: Shutdown,
     gateway_stop: Shutdown,
     /// One stop switch per worker replica.
@@ -109,11 +110,11 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
     .expect("events service starts");
     let events_url = format!("http://127.0.0.1:{}", events.port());
     tokio::spawn(events.run_until_stopped());
-    let redis = redis::Client::open(marquee_testkit::redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let redis_settings = settings(env.source()).redis;
+    let redis =
+        marquee_waitroom::connect::redis(redis_settings.url.expose(), redis_settings.cluster)
+            .await
+            .expect("Redis");
     Stack {
         url,
         booking_url,
@@ -175,9 +176,8 @@ impl Stack {
 
     /// Create an event through the gateway's admin route. `extra` overrides the defaults.
     pub async fn event(&self, extra: Value) -> String {
-        let id = unique("ev");
         let mut body = json!({
-            "id": id, "name": "E2E on-sale", "opens_at": "2026-01-01T00:00:00Z", "state": "open",
+            "id": unique("ev"), "name": "E2E on-sale", "opens_at": "2026-01-01T00:00:00Z", "state": "open",
             "rate_per_minute": 6000, "max_active": 1000, "session_ttl_s": 600, "hold_ttl_s": 600,
             "min_poll_interval_ms": 0, "abandon_after_s": 60,
         });
@@ -193,7 +193,7 @@ impl Stack {
             .await
             .unwrap();
         assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-        id
+        body["id"].as_str().expect("an event id").to_owned()
     }
 
     pub async fn patch_event(&self, id: &str, body: Value) {

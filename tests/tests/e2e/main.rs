@@ -2,6 +2,7 @@
 
 mod admission;
 mod browser;
+mod cluster;
 mod edge;
 mod observability;
 mod queue_api;

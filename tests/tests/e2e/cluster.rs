@@ -1,0 +1,119 @@
+//! The whole system on a Redis Cluster (`[redis] cluster = true`; three masters on
+//! 127.0.0.1:7101-7103 that `scripts/redis-cluster.sh` starts): with one event on each master,
+//! fans join, are seen polling, are admitted by the worker and reserve through the gateway, and
+//! the operator reads the queue's figures. Every script and pipeline of the services must stay
+//! on one slot for this to pass: one that spans events is refused there with CROSSSLOT.
+
+use std::time::Duration;
+
+use marquee_e2e::stack;
+use marquee_testkit::{unique, wait_for};
+use marquee_waitroom::{keys, queue};
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+/// Event ids whose keys land one on each of the cluster's three masters.
+async fn ids_on_every_shard(redis: &mut marquee_waitroom::connect::Redis) -> Vec<String> {
+    let mut shards = std::collections::BTreeMap::new();
+    while shards.len() < 3 {
+        let id = unique("ev");
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(keys::state(&id))
+            .query_async(redis)
+            .await
+            .expect("a Redis Cluster (bash scripts/redis-cluster.sh starts one)");
+        // `redis-cli --cluster create` gives three masters these ranges.
+        let shard = match slot {
+            0..=5460 => 0,
+            5461..=10922 => 1,
+            _ => 2,
+        };
+        shards.entry(shard).or_insert(id);
+    }
+    shards.into_values().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fans_wait_are_admitted_and_reserve_with_every_event_on_its_own_cluster_shard() {
+    let mut s = stack(1, |src| {
+        src.set("redis.url", marquee_testkit::redis_cluster_url())
+            .set("redis.cluster", true)
+            .set("worker.tick_ms", 100)
+    })
+    .await;
+    let ids = ids_on_every_shard(&mut s.redis).await;
+    let mut events = Vec::new();
+    for id in &ids {
+        let event = s.event(json!({"id": id, "state": "paused"})).await;
+        let show = s.show(&event, 1, 4).await;
+        let (fan, joined) = s.join(&event, None).await;
+        assert_eq!(joined["state"], "paused", "{joined}");
+        events.push((event, show, fan));
+    }
+
+    // Each fan is seen polling: the gateway's once-a-second presence write reaches every
+    // event's shard (it failed as a whole when one pipeline carried several events). Joining
+    // marked them seen; that mark is wiped so only the polls' write can restore it.
+    let now = chrono::Utc::now().timestamp_millis();
+    for (event, _, _) in &events {
+        for w in [queue::window(now, 60), queue::window(now, 60) - 1] {
+            let _: () = s.redis.del(keys::seen(event, w, false)).await.unwrap();
+        }
+    }
+    for (event, _, fan) in &events {
+        let v: Value = s.status(event, fan).await.json().await.unwrap();
+        assert_eq!(v["state"], "paused", "{v}");
+    }
+    let redis = s.redis.clone();
+    for (event, _, _) in &events {
+        wait_for("the fan's presence bit", Duration::from_secs(10), || {
+            let mut redis = redis.clone();
+            async move {
+                let window = queue::window(chrono::Utc::now().timestamp_millis(), 60);
+                for w in [window, window - 1] {
+                    let key = keys::seen(event, w, false);
+                    let seen: bool = redis.exists(&key).await.unwrap();
+                    if seen {
+                        return Some(());
+                    }
+                }
+                None
+            }
+        })
+        .await;
+    }
+
+    // Opened, the worker admits each fan; each reserves a seat through the gateway.
+    for (event, show, fan) in &mut events {
+        s.patch_event(event, json!({"state": "open"})).await;
+        let token = s.wait_admitted(event, fan, Duration::from_secs(15)).await;
+        let res = s
+            .http
+            .post(s.at("/v1/bookings/reserve"))
+            .bearer_auth(&token)
+            .json(&json!({"show_id": show, "seat_ids": ["A-1"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+        // The operator's view reads the queue's figures from the event's shard.
+        let v: Value = s
+            .http
+            .get(s.at(&format!("/admin/v1/events/{event}")))
+            .header("authorization", marquee_e2e::OPERATOR)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (v["admitted_total"].as_u64(), v["held_seats"].as_i64()),
+            (Some(1), Some(1)),
+            "{v}"
+        );
+        assert_eq!(s.admitted_total(event).await, 1);
+    }
+}

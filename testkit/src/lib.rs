@@ -180,3 +180,85 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A Redis server of one test's own, on a free port, that the test can crash and start again.
+/// Every write is on disk before it is acknowledged (`appendfsync always`), as a production
+/// Redis behind a waiting room is configured, so a restart keeps the queue.
+pub struct RedisServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = Self {
+            port,
+            dir: tempfile::tempdir().expect("tempdir"),
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Start the server (again), on the same port and data, and wait until it answers.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (bash scripts/services.sh installs it)");
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        wait_for(
+            "the test's Redis to answer",
+            Duration::from_secs(10),
+            || {
+                let addr = addr.clone();
+                async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut conn = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                    conn.write_all(b"PING\r\n").await.ok()?;
+                    let mut buf = [0u8; 7];
+                    conn.read_exact(&mut buf).await.ok()?;
+                    (&buf == b"+PONG\r\n").then_some(())
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Kill the server at once (SIGKILL: no shutdown, nothing flushed beyond what was
+    /// acknowledged) and wait until it is gone.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill redis-server");
+            child.wait().expect("redis-server ends");
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}

@@ -4,6 +4,7 @@
 //! tag (`wr:{event}:…`), so each script and each pipeline the services send stays on one
 //! slot and runs unchanged on either.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -13,19 +14,37 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRIES: u32 = 2;
+/// How often an idle connection is checked. A dropped connection is only replaced when a
+/// command fails on it, so without this the first request after Redis comes back would be
+/// the one to fail; with it, at most those in the first quarter second do.
+const KEEPALIVE: Duration = Duration::from_millis(250);
 
 /// A connection to one Redis node or to a Redis Cluster; cheap to clone (both multiplex one
-/// connection per node).
+/// connection per node). A background PING keeps it fresh while any clone is alive.
 #[derive(Clone)]
-pub enum Redis {
+pub struct Redis {
+    conn: Conn,
+    _keepalive: Arc<KeepAlive>,
+}
+
+#[derive(Clone)]
+enum Conn {
     Node(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+struct KeepAlive(tokio::task::JoinHandle<()>);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Connects to the node at `url`, or, with `cluster`, to the cluster that the comma-separated
 /// seed nodes in `url` belong to (the others are discovered).
 pub async fn redis(url: &str, cluster: bool) -> RedisResult<Redis> {
-    if cluster {
+    let conn = if cluster {
         let seeds: Vec<&str> = url
             .split(',')
             .map(str::trim)
@@ -36,25 +55,55 @@ pub async fn redis(url: &str, cluster: bool) -> RedisResult<Redis> {
             .response_timeout(RESPONSE_TIMEOUT)
             .retries(RETRIES)
             .build()?;
-        return Ok(Redis::Cluster(client.get_async_connection().await?));
-    }
-    let client = redis::Client::open(url)?;
-    let manager = ConnectionManager::new_with_config(
-        client,
-        redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(RETRIES as usize),
-    )
-    .await?;
-    Ok(Redis::Node(manager))
+        Conn::Cluster(client.get_async_connection().await?)
+    } else {
+        let client = redis::Client::open(url)?;
+        Conn::Node(
+            ConnectionManager::new_with_config(
+                client,
+                redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_number_of_retries(RETRIES as usize),
+            )
+            .await?,
+        )
+    };
+    let keepalive = KeepAlive(tokio::spawn(keep_alive(conn.clone())));
+    Ok(Redis {
+        conn,
+        _keepalive: Arc::new(keepalive),
+    })
 }
 
-impl ConnectionLike for Redis {
+/// PINGs every `KEEPALIVE`: a failure makes the connection reconnect in the background, and
+/// the first PING after Redis is back brings it up before the next request needs it. Logs
+/// each change between reachable and not, once.
+async fn keep_alive(mut conn: Conn) {
+    let mut every = tokio::time::interval(KEEPALIVE);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut up = true;
+    loop {
+        every.tick().await;
+        match (up, redis::cmd("PING").query_async::<()>(&mut conn).await) {
+            (true, Err(e)) => {
+                tracing::warn!(error = %e, "Redis unreachable; reconnecting");
+                up = false;
+            }
+            (false, Ok(())) => {
+                tracing::info!("Redis reachable again");
+                up = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Redis::Node(c) => c.req_packed_command(cmd),
-            Redis::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Node(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -65,15 +114,34 @@ impl ConnectionLike for Redis {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Redis::Node(c) => c.req_packed_commands(pipeline, offset, count),
-            Redis::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Redis::Node(c) => c.get_db(),
-            Redis::Cluster(c) => c.get_db(),
+            Conn::Node(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
         }
+    }
+}
+
+impl ConnectionLike for Redis {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.conn.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        self.conn.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
     }
 }

@@ -6,4 +6,5 @@ mod cluster;
 mod edge;
 mod observability;
 mod queue_api;
+mod redis_crash;
 mod tokens;

@@ -157,6 +157,18 @@ pub struct Fan {
     pub key: Option<String>,
 }
 
+impl Fan {
+    /// The fan a successful join answer describes; `key_secret` if it sent a visitor key.
+    pub fn joined(answer: &Value, key_secret: Option<&str>) -> Self {
+        Self {
+            visitor_id: answer["visitor_id"].as_str().unwrap().to_owned(),
+            queue_token: answer["queue_token"].as_str().unwrap().to_owned(),
+            csrf: answer["csrf"].as_str().unwrap().to_owned(),
+            key: key_secret.map(str::to_owned),
+        }
+    }
+}
+
 impl Stack {
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
@@ -239,24 +251,20 @@ impl Stack {
             }
             None => json!({}),
         };
-        let res = self
-            .http
-            .post(self.at(&format!("/v1/queue/{event}/join")))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = self.join_request(event, &body).await;
         assert_eq!(res.status(), 201);
         let v: Value = res.json().await.unwrap();
-        (
-            Fan {
-                visitor_id: v["visitor_id"].as_str().unwrap().to_owned(),
-                queue_token: v["queue_token"].as_str().unwrap().to_owned(),
-                csrf: v["csrf"].as_str().unwrap().to_owned(),
-                key: key_secret.map(str::to_owned),
-            },
-            v,
-        )
+        (Fan::joined(&v, key_secret), v)
+    }
+
+    /// `POST /v1/queue/{event}/join` with `body`; the answer whatever it is.
+    pub async fn join_request(&self, event: &str, body: &Value) -> Response {
+        self.http
+            .post(self.at(&format!("/v1/queue/{event}/join")))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn status(&self, event: &str, fan: &Fan) -> Response {

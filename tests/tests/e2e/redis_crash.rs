@@ -47,13 +47,7 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_admits_nobody_out_of_turn() {
         assert_eq!((status, v["state"].as_str()), (200, Some("waiting")), "{v}");
         assert_eq!(v["position"], i as u64 + 1, "{v}");
     }
-    let res = s
-        .http
-        .post(s.at(&format!("/v1/queue/{event}/join")))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.join_request(&event, &json!({})).await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
     let problem: Value = res.json().await.unwrap();
@@ -62,20 +56,14 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_admits_nobody_out_of_turn() {
     // Redis is back with everything it acknowledged. Room for three more: exactly the next
     // three in line are admitted, the others wait, and a newcomer joins behind them.
     redis_server.restart().await;
-    let joined = wait_for("a join to succeed again", Duration::from_secs(15), || {
-        let s = &s;
-        let event = &event;
-        async move {
-            let res = s
-                .http
-                .post(s.at(&format!("/v1/queue/{event}/join")))
-                .json(&json!({}))
-                .send()
-                .await
-                .ok()?;
+    let joined = wait_for(
+        "a join to succeed again",
+        Duration::from_secs(15),
+        || async {
+            let res = s.join_request(&event, &json!({})).await;
             (res.status() == 201).then_some(res.json::<Value>().await.unwrap())
-        }
-    })
+        },
+    )
     .await;
     // The operator's change reaches Redis in the same request, or is rolled back with a 503 to
     // retry (booking-core's connection may be the one that finds Redis gone).
@@ -117,12 +105,7 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_admits_nobody_out_of_turn() {
         (Some("waiting"), Some(7)),
         "{joined}"
     );
-    let mut late = Fan {
-        visitor_id: joined["visitor_id"].as_str().unwrap().to_owned(),
-        queue_token: joined["queue_token"].as_str().unwrap().to_owned(),
-        csrf: joined["csrf"].as_str().unwrap().to_owned(),
-        key: None,
-    };
+    let mut late = Fan::joined(&joined, None);
     let (_, v) = state_of(&s, &event, &mut late).await;
     assert_eq!(
         (v["state"].as_str(), v["position"].as_u64()),

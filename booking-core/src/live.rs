@@ -83,19 +83,43 @@ pub fn to_live(row: &EventRow, sold_out: bool) -> LiveSettings {
 }
 
 /// Write an event's settings to Redis (never over a newer revision) and list the event.
+/// `false` when Redis already held a newer revision.
 pub async fn publish(
     redis: &mut marquee_waitroom::connect::Redis,
     events_key: &str,
     live: &LiveSettings,
+) -> ApiResult<bool> {
+    write(redis, events_key, live, false).await
+}
+
+/// Write an event's settings to Redis whatever revision it holds. Only while holding the
+/// event's row lock: no change to the event can commit (and publish) meanwhile.
+pub async fn force_publish(
+    redis: &mut marquee_waitroom::connect::Redis,
+    events_key: &str,
+    live: &LiveSettings,
 ) -> ApiResult<()> {
-    let _: i64 = marquee_waitroom::live::publish_script()
+    write(redis, events_key, live, true).await.map(drop)
+}
+
+async fn write(
+    redis: &mut marquee_waitroom::connect::Redis,
+    events_key: &str,
+    live: &LiveSettings,
+    force: bool,
+) -> ApiResult<bool> {
+    let script = marquee_waitroom::live::publish_script();
+    let mut publish = script.prepare_invoke();
+    publish
         .key(keys::cfg(&live.id))
         .arg(live.to_json())
-        .arg(live.revision)
-        .invoke_async(redis)
-        .await?;
+        .arg(live.revision);
+    if force {
+        publish.arg("force");
+    }
+    let written: i64 = publish.invoke_async(redis).await?;
     let _: () = redis.sadd(events_key, &live.id).await?;
-    Ok(())
+    Ok(written == 1)
 }
 
 /// What Redis holds for an event now, if anything.

@@ -82,13 +82,33 @@ pub async fn sync_live_settings(state: &AppState) -> anyhow::Result<()> {
         .fetch_all(&state.db)
         .await?;
     let mut redis = state.redis.clone();
+    let events_key = &state.settings.redis.events_key;
     let mut conn = state.db.acquire().await?;
     for id in ids {
         let live = crate::live::settings_for(&mut conn, &id).await?;
-        if crate::live::published(&mut redis, &id).await?.as_ref() != Some(&live) {
-            crate::live::publish(&mut redis, &state.settings.redis.events_key, &live).await?;
-            tracing::info!(event = %id, sold_out = live.sold_out, "live settings republished");
+        if crate::live::published(&mut redis, &id).await?.as_ref() == Some(&live) {
+            continue;
         }
+        if crate::live::publish(&mut redis, events_key, &live).await? {
+            tracing::info!(event = %id, sold_out = live.sold_out, "live settings republished");
+            continue;
+        }
+        // Redis holds a newer revision than Postgres. Either a change is being made right
+        // now (published, not yet committed), or a change's publish took effect in Redis
+        // though its request failed and was rolled back, which would otherwise stay in Redis
+        // for good. Postgres is the record: lock the event's row (waiting for a change in
+        // flight to commit), read it again and put exactly that in Redis.
+        let mut tx = state.db.begin().await?;
+        sqlx::query("SELECT 1 FROM events WHERE id = $1 FOR UPDATE")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        let live = crate::live::settings_for(&mut tx, &id).await?;
+        if crate::live::published(&mut redis, &id).await?.as_ref() != Some(&live) {
+            crate::live::force_publish(&mut redis, events_key, &live).await?;
+            tracing::warn!(event = %id, "Redis held settings Postgres does not have; restored");
+        }
+        tx.commit().await?;
     }
     Ok(())
 }

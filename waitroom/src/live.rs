@@ -62,13 +62,14 @@ impl LiveSettings {
     }
 }
 
-/// Set `wr:{event}:cfg` unless it already holds a newer revision.
-/// KEYS[1] cfg  ARGV[1] settings JSON  ARGV[2] revision. Returns 1 when written.
+/// Set `wr:{event}:cfg` unless it already holds a newer revision (or whatever it holds, when
+/// forced). KEYS[1] cfg  ARGV[1] settings JSON  ARGV[2] revision  ARGV[3] `force` (optional).
+/// Returns 1 when written.
 pub fn publish_script() -> redis::Script {
     redis::Script::new(
         r"
         local current = redis.call('GET', KEYS[1])
-        if current then
+        if current and ARGV[3] ~= 'force' then
           local ok, parsed = pcall(cjson.decode, current)
           if ok and parsed.revision and tonumber(parsed.revision) > tonumber(ARGV[2]) then
             return 0

@@ -1,5 +1,7 @@
 //! The operators' event and show routes, and what they publish to Redis.
 
+use std::time::Duration;
+
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
@@ -166,4 +168,40 @@ async fn an_event_is_sold_out_in_redis_when_no_seat_is_left_and_back_when_holds_
         sold_out(false)
     })
     .await;
+}
+
+/// A change whose publish took effect in Redis though its request failed (the answer was
+/// lost, the transaction rolled back) leaves Redis with settings Postgres never committed,
+/// under a newer revision that an ordinary republish may not overwrite. The once-a-second sync
+/// puts Postgres's settings back.
+#[tokio::test]
+async fn settings_in_redis_that_postgres_never_committed_are_put_right() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let mut redis = redis::Client::open(marquee_testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = marquee_waitroom::keys::cfg(&event);
+    let committed: String = redis.get(&key).await.unwrap();
+    let mut stray: Value = serde_json::from_str(&committed).unwrap();
+    stray["max_active"] = json!(999_999);
+    stray["revision"] = json!(stray["revision"].as_i64().unwrap() + 60_000_000);
+    let _: () = redis.set(&key, stray.to_string()).await.unwrap();
+
+    let restored: Value = marquee_testkit::wait_for(
+        "Postgres's settings in Redis",
+        Duration::from_secs(10),
+        || {
+            let (mut redis, key) = (redis.clone(), key.clone());
+            async move {
+                let cfg: String = redis.get(&key).await.unwrap();
+                let cfg: Value = serde_json::from_str(&cfg).unwrap();
+                (cfg["max_active"] != 999_999).then_some(cfg)
+            }
+        },
+    )
+    .await;
+    assert_eq!(restored, serde_json::from_str::<Value>(&committed).unwrap());
 }

@@ -6,13 +6,17 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use marquee_platform::Settings;
 use serde_json::Value;
 
 pub enum Mailer {
-    /// `.eml` files in this directory, each written whole (see `write_whole`).
-    File(PathBuf),
+    /// `.eml` files in a directory, each appearing whole (see `Mailer::file`).
+    File {
+        staging: AsyncFileTransport<Tokio1Executor>,
+        staging_dir: PathBuf,
+        dir: PathBuf,
+    },
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -77,10 +81,22 @@ impl Mailer {
                 m.smtp_url.expose(),
                 Some(m.smtp_ca_file.as_path()).filter(|p| !p.as_os_str().is_empty()),
             )?,
-            _ => {
-                std::fs::create_dir_all(&m.dir)?;
-                Self::File(m.dir.clone())
-            }
+            _ => Self::file(&m.dir)?,
+        })
+    }
+
+    /// `.eml` files in `dir`, by lettre's file transport, each appearing whole: lettre writes
+    /// a message in place under its final name, so a reader (a person watching `var/mail/`, a
+    /// test) could open it half written. It writes into `dir/.partial/` instead; the message
+    /// reaches the disk and is then renamed into `dir`, which is atomic within a filesystem.
+    pub fn file(dir: &Path) -> anyhow::Result<Self> {
+        let staging_dir = dir.join(".partial");
+        std::fs::create_dir_all(&staging_dir)
+            .with_context(|| format!("[mail] creating {}", staging_dir.display()))?;
+        Ok(Self::File {
+            staging: AsyncFileTransport::new(&staging_dir),
+            staging_dir,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -142,9 +158,19 @@ impl Mailer {
 
     pub async fn send(&self, email: Message) -> Result<(), MailError> {
         match self {
-            Self::File(dir) => write_whole(dir, &email.formatted())
-                .await
-                .map_err(|e| MailError::Send(format!("writing to {}: {e}", dir.display()))),
+            Self::File {
+                staging,
+                staging_dir,
+                dir,
+            } => {
+                let id = staging
+                    .send(email)
+                    .await
+                    .map_err(|e| MailError::Send(format!("writing to {}: {e}", dir.display())))?;
+                publish_whole(staging_dir, dir, &format!("{id}.eml"))
+                    .await
+                    .map_err(|e| MailError::Send(format!("writing to {}: {e}", dir.display())))
+            }
             Self::Smtp(t) => t
                 .send(email)
                 .await
@@ -154,25 +180,9 @@ impl Mailer {
     }
 }
 
-/// Writes `bytes` as `<uuid>.eml` in `dir` so that anyone reading `*.eml` sees a whole message
-/// or none: lettre's file transport writes the final name in place, and a reader (a person
-/// watching `var/mail/`, a test) could open it half written. The message goes to a hidden
-/// temporary name, reaches the disk, then is renamed, which is atomic within a directory.
-async fn write_whole(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let name = uuid::Uuid::new_v4();
-    let partial = dir.join(format!(".{name}.eml.partial"));
-    let written = async {
-        let mut file = tokio::fs::File::create(&partial).await?;
-        file.write_all(bytes).await?;
-        file.sync_all().await
-    }
-    .await;
-    match written {
-        Ok(()) => tokio::fs::rename(&partial, dir.join(format!("{name}.eml"))).await,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            Err(e)
-        }
-    }
+/// Moves the written message `name` from `staging_dir` into `dir` once it is on disk.
+async fn publish_whole(staging_dir: &Path, dir: &Path, name: &str) -> std::io::Result<()> {
+    let staged = staging_dir.join(name);
+    tokio::fs::File::open(&staged).await?.sync_all().await?;
+    tokio::fs::rename(&staged, dir.join(name)).await
 }

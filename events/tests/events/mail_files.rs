@@ -21,7 +21,7 @@ fn ticket(n: usize) -> lettre::Message {
 async fn a_watcher_never_reads_a_half_written_email() {
     const SENT: usize = 300;
     let dir = tempfile::tempdir().unwrap();
-    let mailer = Mailer::File(dir.path().to_path_buf());
+    let mailer = Mailer::file(dir.path()).unwrap();
     let done = Arc::new(AtomicBool::new(false));
 
     // Reads every `.eml` as soon as it appears, for as long as messages are being written.
@@ -60,7 +60,12 @@ async fn a_watcher_never_reads_a_half_written_email() {
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".partial")
         .collect();
+    let staged = std::fs::read_dir(dir.path().join(".partial"))
+        .unwrap()
+        .count();
+    assert_eq!(staged, 0, "nothing left half way");
     assert_eq!(
         names.len(),
         SENT,
@@ -82,10 +87,9 @@ async fn a_watcher_never_reads_a_half_written_email() {
 async fn an_unwritable_directory_is_an_error_not_a_lost_email() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("gone");
-    let err = Mailer::File(missing.clone())
-        .send(ticket(0))
-        .await
-        .expect_err("nowhere to write");
+    let mailer = Mailer::file(&missing).unwrap();
+    std::fs::remove_dir_all(&missing).unwrap();
+    let err = mailer.send(ticket(0)).await.expect_err("nowhere to write");
     assert!(err.to_string().contains("gone"), "{err}");
     assert!(!missing.exists());
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use marquee_waitroom::connect::Redis;
-use marquee_waitroom::{EventState, LiveSettings, keys};
+use marquee_waitroom::{EventState, LiveSettings, keys, queue};
 
 /// The state of one event's queue at the last refresh.
 pub struct EventView {
@@ -24,8 +24,9 @@ pub struct EventView {
     pub shuffled: bool,
     /// The seed that decided the pre-queue order, published once it is fixed.
     pub shuffle_seed: Option<String>,
-    /// Visitors admitted in the last minute, for the wait estimate.
-    pub admitted_last_minute: u64,
+    /// Places the queue moved per second over the last minute (admitted, and dropped for
+    /// having left), once there is enough of it to measure.
+    pub measured_pace: Option<f64>,
     /// Polls sooner than `min_poll_interval_ms` per visitor are refused.
     pub poll_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     /// `cfg.opens_at` and `cfg.name` as every answer shows them, rendered once per refresh
@@ -44,16 +45,17 @@ impl EventView {
         }
     }
 
-    /// Admissions per second to estimate waits with: what was measured over the last minute,
-    /// else the operator's rate.
-    pub fn admit_rate_per_s(&self) -> f64 {
-        if self.admitted_last_minute > 0 {
-            self.admitted_last_minute as f64 / 60.0
-        } else {
-            f64::from(self.cfg.rate_per_minute) / 60.0
-        }
+    /// Places per second to estimate waits with: what the queue moved over the last minute,
+    /// else the operator's rate. Places, not admissions: a position counts everyone ahead,
+    /// including those who left and will be dropped at their turn, which move the queue too.
+    pub fn places_per_s(&self) -> f64 {
+        self.measured_pace
+            .unwrap_or_else(|| f64::from(self.cfg.rate_per_minute) / 60.0)
     }
 }
+
+/// The shortest stretch of recorded ticks a measured pace is believed from.
+const MIN_PACE_SPAN_MS: i64 = 5_000;
 
 /// Unknown events are remembered briefly so a flood of bad ids does not become a flood of
 /// Redis reads.
@@ -148,10 +150,7 @@ impl Events {
             }
             _ => poll_limiter(cfg.min_poll_interval_ms),
         };
-        let admitted_last_minute = recent
-            .iter()
-            .filter_map(|m| m.rsplit_once(':').and_then(|(_, n)| n.parse::<u64>().ok()))
-            .sum();
+        let measured_pace = queue::Pace::of(&recent).places_per_s(now_ms, MIN_PACE_SPAN_MS);
         // As serde renders the timestamp, so the text is what the field always was.
         let opens_at_text = serde_json::to_value(cfg.opens_at)
             .ok()
@@ -165,7 +164,7 @@ impl Events {
             prequeue_total: state.1.unwrap_or(0),
             shuffled: state.2.is_some(),
             shuffle_seed: state.3,
-            admitted_last_minute,
+            measured_pace,
             poll_limiter,
         });
         self.entries

@@ -40,8 +40,9 @@ pub fn lease(event: &str) -> String {
     format!("wr:{{{event}}}:lease")
 }
 
-/// `wr:{event}:admits`: sorted set of `"{tick_ms}:{count}"` scored by tick time, so the
-/// admitted count over the last minute can be read back.
+/// `wr:{event}:admits`: sorted set of `"{tick_ms}:{admitted}:{dropped}"` scored by tick time,
+/// one per tick that moved the queue, so its recent pace can be read back (see
+/// [`crate::queue::Pace`]).
 pub fn admits(event: &str) -> String {
     format!("wr:{{{event}}}:admits")
 }

@@ -69,6 +69,49 @@ pub fn join_keys(event: &str, window: i64) -> [String; 6] {
     ]
 }
 
+/// How the queue moved over the ticks recorded in `wr:{event}:admits` (members
+/// `"{tick_ms}:{admitted}:{dropped}"`; those written before drops were recorded lack the last
+/// part).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub admitted: u64,
+    /// Places passed: admitted plus dropped for having left.
+    pub passed: u64,
+    /// The earliest tick among the members read, if any.
+    pub since_ms: Option<i64>,
+}
+
+impl Pace {
+    pub fn of<S: AsRef<str>>(members: &[S]) -> Self {
+        let mut pace = Self::default();
+        for m in members {
+            let mut parts = m.as_ref().split(':');
+            let (Some(Ok(tick)), Some(Ok(admitted))) = (
+                parts.next().map(str::parse::<i64>),
+                parts.next().map(str::parse::<u64>),
+            ) else {
+                continue;
+            };
+            let dropped = parts
+                .next()
+                .and_then(|d| d.parse::<u64>().ok())
+                .unwrap_or(0);
+            pace.admitted += admitted;
+            pace.passed += admitted + dropped;
+            pace.since_ms = Some(pace.since_ms.map_or(tick, |s| s.min(tick)));
+        }
+        pace
+    }
+
+    /// Places passed per second from the earliest tick read until `now_ms`, once that spans
+    /// at least `min_span_ms` (a shorter one says little).
+    pub fn places_per_s(&self, now_ms: i64, min_span_ms: i64) -> Option<f64> {
+        let span_ms = now_ms - self.since_ms?;
+        (span_ms >= min_span_ms && self.passed > 0)
+            .then(|| self.passed as f64 * 1000.0 / span_ms as f64)
+    }
+}
+
 /// The admit script's keys, in order.
 pub fn admit_keys(event: &str, window: i64) -> [String; 9] {
     [
@@ -115,6 +158,23 @@ pub fn shuffle_order(seed: &str, mut visitors: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pace_counts_places_passed_over_the_ticks_read() {
+        let pace = Pace::of(&["10000:3:1", "4000:2:0", "7000:5", "junk", "8000:x:1"]);
+        assert_eq!(
+            pace,
+            Pace {
+                admitted: 10,
+                passed: 11,
+                since_ms: Some(4000)
+            }
+        );
+        // 11 places over 8 s (from the earliest tick to now).
+        assert_eq!(pace.places_per_s(12_000, 5_000), Some(11.0 / 8.0));
+        assert_eq!(pace.places_per_s(8_000, 5_000), None, "4 s says little");
+        assert_eq!(Pace::of::<&str>(&[]).places_per_s(12_000, 5_000), None);
+    }
 
     #[test]
     fn positions_span_the_prequeue_and_later_arrivals() {

@@ -267,10 +267,7 @@ async fn figures(state: &AppState, event_id: &str) -> Value {
     let mut out = json!({});
     match queue {
         Ok((waiting, active, total, recent)) => {
-            let last_minute: u64 = recent
-                .iter()
-                .filter_map(|m| m.rsplit_once(':').and_then(|(_, n)| n.parse::<u64>().ok()))
-                .sum();
+            let last_minute = marquee_waitroom::queue::Pace::of(&recent).admitted;
             out["waiting"] = waiting.into();
             out["active"] = active.into();
             out["admitted_total"] = total.unwrap_or(0).into();

@@ -167,7 +167,7 @@ pub async fn answer(
         (s, Some(p)) => {
             let ahead = position(p, view.watermark, view.prequeue_total);
             out.position = Some(ahead);
-            let wait = (ahead as f64 / view.admit_rate_per_s().max(0.001)).ceil() as u64;
+            let wait = (ahead as f64 / view.places_per_s().max(0.001)).ceil() as u64;
             out.state = if cfg.sold_out {
                 "sold_out"
             } else if s == EventState::Paused {

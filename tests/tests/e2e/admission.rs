@@ -309,4 +309,58 @@ async fn fans_who_stop_polling_are_dropped_and_free_their_place() {
         .await
         .unwrap();
     assert_eq!(dropped, Some(1));
+    // The worker's record of the queue's pace counts the drop as a place passed.
+    let ticks: Vec<String> = s
+        .redis
+        .zrange(marquee_waitroom::keys::admits(&event), 0, -1)
+        .await
+        .unwrap();
+    let pace = marquee_waitroom::queue::Pace::of(&ticks);
+    assert_eq!((pace.admitted, pace.passed), (2, 3), "{ticks:?}");
+}
+
+/// The wait estimate divides the places ahead by the pace the queue moved at lately, counting
+/// fans dropped for having left as well as those admitted: a position counts both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wait_estimate_follows_the_pace_of_the_queue_including_fans_who_left() {
+    // No worker: the queue stands still while the test says how it moved.
+    let mut s = stack(0, |s| s).await;
+    let event = s.event(json!({"rate_per_minute": 60})).await;
+    let mut fans = Vec::new();
+    for _ in 0..20 {
+        fans.push(s.join(&event, None).await.0);
+    }
+    let last = fans.last().unwrap();
+    let v: Value = s.status(&event, last).await.json().await.unwrap();
+    assert_eq!(
+        (v["position"].as_u64(), v["estimated_wait_s"].as_u64()),
+        (Some(20), Some(20)),
+        "nothing measured yet: the operator's rate, one a second: {v}"
+    );
+    // Over the last ten seconds, ticks admitted two fans each and dropped two who had left:
+    // 44 places in 10 s. 20 ahead at 4.4 a second is about 5 s (2.2 admissions a second
+    // alone would say 10).
+    let now = chrono::Utc::now().timestamp_millis();
+    for i in 0..=10 {
+        let tick = now - 10_000 + i * 1_000;
+        let _: () = s
+            .redis
+            .zadd(
+                marquee_waitroom::keys::admits(&event),
+                format!("{tick}:2:2"),
+                tick,
+            )
+            .await
+            .unwrap();
+    }
+    let wait = marquee_testkit::wait_for(
+        "the gateway to read the pace",
+        Duration::from_secs(10),
+        || async {
+            let v: Value = s.status(&event, last).await.json().await.unwrap();
+            v["estimated_wait_s"].as_u64().filter(|w| *w < 20)
+        },
+    )
+    .await;
+    assert!((4..=6).contains(&wait), "{wait}");
 }

@@ -63,7 +63,9 @@ if left < 0 then left = 0 end
 redis.call('HSET', KEYS[1], 'last_tick_ms', now, 'carry', tostring(left), 'watermark', string.format('%.0f', watermark))
 if admitted > 0 then
   redis.call('HINCRBY', KEYS[1], 'admitted_total', admitted)
-  redis.call('ZADD', KEYS[4], now, now .. ':' .. admitted)
+end
+if admitted + dropped > 0 then
+  redis.call('ZADD', KEYS[4], now, now .. ':' .. admitted .. ':' .. dropped)
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 300000)
 end
 if dropped > 0 then

@@ -54,6 +54,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let http = Arc::new(HttpMetrics::new("admission_worker"));
+        http.registry.register(Box::new(self.redis.up_gauge()))?;
         let metrics = WorkerMetrics::new(&http.registry);
         let ticker = Ticker {
             worker_id: self.worker_id.clone(),

@@ -66,6 +66,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.booking.listen))?;
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(HttpMetrics::new("booking_core"));
+        metrics.registry.register(Box::new(redis.up_gauge()))?;
         let seatmaps = Arc::new(SeatMaps::new(
             read_db.clone(),
             Duration::from_millis(settings.booking.seatmap_cache_ttl_ms),

@@ -38,6 +38,8 @@ impl Application {
                 .await
                 .context("connecting to Redis")?;
         let upstream = Upstream::new(&settings.gateway.booking_url)?;
+        let metrics = HttpMetrics::new("queue_gateway");
+        metrics.registry.register(Box::new(redis.up_gauge()))?;
         let listener = TcpListener::bind(settings.gateway.listen)
             .await
             .with_context(|| format!("binding {}", settings.gateway.listen))?;
@@ -57,7 +59,7 @@ impl Application {
             redis: redis.clone(),
             upstream,
             trusted,
-            metrics: Arc::new(HttpMetrics::new("queue_gateway")),
+            metrics: Arc::new(metrics),
             show_events: Default::default(),
             events: crate::events::Events::new(redis.clone()),
             presence: Default::default(),

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::IntGauge;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
@@ -24,7 +25,16 @@ const KEEPALIVE: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct Redis {
     conn: Conn,
+    up: IntGauge,
     _keepalive: Arc<KeepAlive>,
+}
+
+impl Redis {
+    /// `redis_up`: 1 while Redis answers the keepalive PING, 0 from the first one it does not
+    /// answer; for the service's metrics registry.
+    pub fn up_gauge(&self) -> IntGauge {
+        self.up.clone()
+    }
 }
 
 #[derive(Clone)]
@@ -69,9 +79,16 @@ pub async fn redis(url: &str, cluster: bool) -> RedisResult<Redis> {
             .await?,
         )
     };
-    let keepalive = KeepAlive(tokio::spawn(keep_alive(conn.clone())));
+    let up = IntGauge::new(
+        "redis_up",
+        "1 while Redis answers this service's keepalive PING (every 250 ms), else 0",
+    )
+    .expect("valid metric");
+    up.set(1);
+    let keepalive = KeepAlive(tokio::spawn(keep_alive(conn.clone(), up.clone())));
     Ok(Redis {
         conn,
+        up,
         _keepalive: Arc::new(keepalive),
     })
 }
@@ -79,20 +96,22 @@ pub async fn redis(url: &str, cluster: bool) -> RedisResult<Redis> {
 /// PINGs every `KEEPALIVE`: a failure makes the connection reconnect in the background, and
 /// the first PING after Redis is back brings it up before the next request needs it. Logs
 /// each change between reachable and not, once.
-async fn keep_alive(mut conn: Conn) {
+async fn keep_alive(mut conn: Conn, up: IntGauge) {
     let mut every = tokio::time::interval(KEEPALIVE);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut up = true;
     loop {
         every.tick().await;
-        match (up, redis::cmd("PING").query_async::<()>(&mut conn).await) {
+        match (
+            up.get() == 1,
+            redis::cmd("PING").query_async::<()>(&mut conn).await,
+        ) {
             (true, Err(e)) => {
                 tracing::warn!(error = %e, "Redis unreachable; reconnecting");
-                up = false;
+                up.set(0);
             }
             (false, Ok(())) => {
                 tracing::info!("Redis reachable again");
-                up = true;
+                up.set(1);
             }
             _ => {}
         }

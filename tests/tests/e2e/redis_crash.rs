@@ -115,7 +115,8 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_admits_nobody_out_of_turn() {
 }
 
 /// Every service's Redis connection comes back by itself once Redis does, so the first
-/// request after a restart does not pay for finding the old connection dead.
+/// request after a restart does not pay for finding the old connection dead; its `redis_up`
+/// gauge says 0 while Redis is away.
 #[tokio::test]
 async fn a_connection_to_a_restarted_redis_is_back_before_the_next_command() {
     let mut server = RedisServer::start().await;
@@ -128,7 +129,13 @@ async fn a_connection_to_a_restarted_redis_is_back_before_the_next_command() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    let up = conn.up_gauge();
+    assert_eq!(up.get(), 1);
     server.crash();
+    wait_for("redis_up to fall to 0", Duration::from_secs(5), || async {
+        (up.get() == 0).then_some(())
+    })
+    .await;
     server.restart().await;
 
     // A connection of the test's own counts the clients; the managed connection appears
@@ -160,4 +167,8 @@ async fn a_connection_to_a_restarted_redis_is_back_before_the_next_command() {
         .await
         .expect("the first command after the restart succeeds");
     assert_eq!(kept, "yes");
+    wait_for("redis_up back at 1", Duration::from_secs(5), || async {
+        (up.get() == 1).then_some(())
+    })
+    .await;
 }

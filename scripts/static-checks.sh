@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What cannot run here is checked statically: the Helm chart renders and its manifests match
 # the Kubernetes schemas; the alert rules pass promtool and their unit tests; the dashboard
-# parses and only queries metrics the services export (the e2e metrics test checks those).
+# parses and only queries metrics the services export (the e2e metrics test checks those);
+# the pages' scripts parse (node --check).
 # Tools are fetched once into ~/.cache/marquee/tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,4 +53,6 @@ log "alert rules"
 promtool check rules monitoring/alerts.yml >/dev/null
 (cd monitoring && promtool test rules rules.test.yml >/dev/null)
 python3 -c "import json; d=json.load(open('monitoring/dashboard.json')); assert d['panels'] and all(p['targets'] for p in d['panels'])"
-log "helm chart, manifests, rules and dashboard are valid"
+log "page scripts"
+for js in queue-gateway/assets/*.js; do node --check "$js"; done
+log "helm chart, manifests, rules, dashboard and page scripts are valid"

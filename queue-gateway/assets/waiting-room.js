@@ -82,6 +82,9 @@
   async function status() {
     const r = await fetch(`/v1/queue/${event}/status`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
     if (r.status === 429) return { retry: 1000 * Number(r.headers.get("Retry-After") || 2) };
+    // Busy or briefly without its queue store: the place is kept; come back when told, spread
+    // out so that every page does not return at the same moment.
+    if (r.status === 503) return { retry: 1000 * Number(r.headers.get("Retry-After") || 2) * (1 + Math.random()), busy: true };
     if (r.status === 401 || r.status === 403) return { rejoin: true };
     if (!r.ok) throw new Error((await r.json().catch(() => ({}))).detail || `status ${r.status}`);
     return { view: await r.json() };
@@ -181,6 +184,7 @@
         delay = v.poll_after_ms;
       } else {
         delay = res.retry;
+        $("error").textContent = res.busy ? "The queue is very busy right now. Your place is kept; checking again in a moment." : "";
       }
     } catch (e) {
       $("error").textContent = "Connection trouble — still trying. (" + e.message + ")";

@@ -29,6 +29,8 @@ pub struct Stack {
     pub workers: Vec<Shutdown>,
     /// Each worker replica's health and metrics address.
     pub worker_urls: Vec<String>,
+    /// Each worker replica's id, as it writes it into the leases it holds.
+    pub worker_ids: Vec<String>,
     /// The events service's health and metrics address.
     pub events_url: String,
     /// Where the events service writes ticket emails (`.eml`).
@@ -89,13 +91,15 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
 
     let mut stops = Vec::new();
     let mut worker_urls = Vec::new();
+    let mut worker_ids = Vec::new();
     for _ in 0..workers {
-        let (stop, port) = start_worker(&env, &|s: Source| {
+        let (stop, port, id) = start_worker(&env, &|s: Source| {
             tweak(s.set("stripe.api_base", &stripe_url))
         })
         .await;
         stops.push(stop);
         worker_urls.push(format!("http://127.0.0.1:{port}"));
+        worker_ids.push(id);
     }
     let mail_dir = tempfile::tempdir().unwrap();
     let events_stop = Shutdown::new();
@@ -130,22 +134,26 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
         gateway_stop,
         workers: stops,
         worker_urls,
+        worker_ids,
         events_url,
         mail_dir,
         events_stop,
     }
 }
 
-/// Start one more admission-worker replica; its stop switch and metrics port.
-pub async fn start_worker(env: &TestEnv, tweak: &impl Fn(Source) -> Source) -> (Shutdown, u16) {
+/// Start one more admission-worker replica; its stop switch, metrics port and worker id.
+pub async fn start_worker(
+    env: &TestEnv,
+    tweak: &impl Fn(Source) -> Source,
+) -> (Shutdown, u16, String) {
     let stop = Shutdown::new();
     let settings = marquee_platform::Settings::load(&tweak(env.source())).expect("settings");
     let worker = admission_worker::Application::build_with(settings, stop.clone())
         .await
         .expect("worker starts");
-    let port = worker.port();
+    let (port, id) = (worker.port(), worker.worker_id.clone());
     tokio::spawn(worker.run_until_stopped());
-    (stop, port)
+    (stop, port, id)
 }
 
 /// One fan's client: its queue token and visitor id once joined.

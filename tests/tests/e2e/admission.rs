@@ -257,8 +257,13 @@ async fn three_workers_never_over_admit_and_survive_losing_the_leader() {
                 .get(marquee_waitroom::keys::lease(&event))
                 .await
                 .unwrap();
-            assert!(!holder.is_empty());
-            s.workers.remove(0).trigger();
+            let leader = s
+                .worker_ids
+                .iter()
+                .position(|id| *id == holder)
+                .unwrap_or_else(|| panic!("the lease names a replica: {holder:?}"));
+            s.workers.remove(leader).trigger();
+            s.worker_ids.remove(leader);
             stopped_one = true;
         }
         last = n;
@@ -266,7 +271,16 @@ async fn three_workers_never_over_admit_and_survive_losing_the_leader() {
     assert!(stopped_one);
     assert_eq!(
         last, 70,
-        "admission carried on to the cap after a replica stopped"
+        "admission carried on to the cap after the leader stopped"
+    );
+    let holder: String = s
+        .redis
+        .get(marquee_waitroom::keys::lease(&event))
+        .await
+        .unwrap();
+    assert!(
+        s.worker_ids.contains(&holder),
+        "a remaining replica holds the lease: {holder:?}"
     );
 }
 

@@ -156,6 +156,53 @@ pub async fn start_worker(
     (stop, port, id)
 }
 
+/// An admission-worker replica on a runtime of its own, so a test can kill it mid-flight:
+/// `crash` drops every task it runs wherever each is (mid-tick included), as SIGKILL would,
+/// with no clean stop and no lease handed back.
+pub struct CrashableWorker {
+    pub id: String,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl CrashableWorker {
+    pub async fn start(env: &TestEnv, tweak: &impl Fn(Source) -> Source) -> Self {
+        let settings = marquee_platform::Settings::load(&tweak(env.source())).expect("settings");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let worker = runtime
+            .spawn(admission_worker::Application::build_with(
+                settings,
+                Shutdown::new(),
+            ))
+            .await
+            .expect("build task")
+            .expect("worker starts");
+        let id = worker.worker_id.clone();
+        runtime.spawn(worker.run_until_stopped());
+        Self {
+            id,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn crash(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for CrashableWorker {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// One fan's client: its queue token and visitor id once joined.
 #[derive(Debug, Clone)]
 pub struct Fan {

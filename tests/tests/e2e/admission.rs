@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-use marquee_e2e::{Fan, stack};
+use marquee_e2e::{CrashableWorker, Fan, Stack, stack};
+use marquee_platform::config::Source;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admits_at_the_rate_and_never_above_the_cap() {
@@ -222,48 +223,54 @@ async fn the_prequeue_is_shuffled_fairly_and_replays_from_the_published_seed() {
     let _ = late;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_workers_never_over_admit_and_survive_losing_the_leader() {
-    let mut s = stack(3, |s| {
-        s.set("worker.tick_ms", 50).set("worker.lease_ttl_ms", 300)
-    })
-    .await;
+/// The leader tests' settings: leases of 300 ms renewed on every 50 ms tick.
+fn leader_settings(src: Source) -> Source {
+    src.set("worker.tick_ms", 50)
+        .set("worker.lease_ttl_ms", 300)
+}
+
+/// A paused event at 20 admissions a second with room for 70, and 120 fans waiting.
+async fn paused_event_of_120(s: &Stack) -> String {
     let event = s
         .event(json!({"state": "paused", "rate_per_minute": 1200, "max_active": 70}))
         .await;
     for _ in 0..120 {
         s.join(&event, None).await;
     }
-    s.patch_event(&event, json!({"state": "open"})).await;
+    event
+}
+
+/// Opens `event` and watches admission for 5 s: never ahead of the rate, never above the cap,
+/// and carried on to the cap although `stop_leader` takes away the replica holding the lease
+/// (given its id) once 10 are in. The lease's holder at the end.
+async fn admits_to_the_cap_while_the_leader_goes(
+    s: &mut Stack,
+    event: &str,
+    mut stop_leader: impl FnMut(&str),
+) -> String {
+    s.patch_event(event, json!({"state": "open"})).await;
     let t0 = Instant::now();
     let mut stopped_one = false;
     let mut last = 0;
     while t0.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let n = s.admitted_total(&event).await;
+        let n = s.admitted_total(event).await;
         let secs = t0.elapsed().as_secs_f64();
         assert!(
             (n as f64) <= 20.0 * secs + 3.0,
             "{n} admitted by {secs:.2}s at 20/s"
         );
         assert!(
-            n <= 70 && s.active_count(&event).await <= 70,
+            n <= 70 && s.active_count(event).await <= 70,
             "above the cap: {n}"
         );
         if !stopped_one && n >= 10 {
-            // Stop whichever replica holds the lease: the others take over.
             let holder: String = s
                 .redis
-                .get(marquee_waitroom::keys::lease(&event))
+                .get(marquee_waitroom::keys::lease(event))
                 .await
                 .unwrap();
-            let leader = s
-                .worker_ids
-                .iter()
-                .position(|id| *id == holder)
-                .unwrap_or_else(|| panic!("the lease names a replica: {holder:?}"));
-            s.workers.remove(leader).trigger();
-            s.worker_ids.remove(leader);
+            stop_leader(&holder);
             stopped_one = true;
         }
         last = n;
@@ -271,16 +278,57 @@ async fn three_workers_never_over_admit_and_survive_losing_the_leader() {
     assert!(stopped_one);
     assert_eq!(
         last, 70,
-        "admission carried on to the cap after the leader stopped"
+        "admission carried on to the cap after the leader went"
     );
-    let holder: String = s
-        .redis
-        .get(marquee_waitroom::keys::lease(&event))
+    s.redis
+        .get(marquee_waitroom::keys::lease(event))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_workers_never_over_admit_and_survive_losing_the_leader() {
+    let mut s = stack(3, leader_settings).await;
+    let event = paused_event_of_120(&s).await;
+    let (mut workers, mut ids) = (std::mem::take(&mut s.workers), s.worker_ids.clone());
+    // A clean stop: the leader hands its lease back and another replica takes over at once.
+    let holder = admits_to_the_cap_while_the_leader_goes(&mut s, &event, |holder| {
+        let leader = ids
+            .iter()
+            .position(|id| id == holder)
+            .unwrap_or_else(|| panic!("the lease names a replica: {holder:?}"));
+        workers.remove(leader).trigger();
+        ids.remove(leader);
+    })
+    .await;
     assert!(
-        s.worker_ids.contains(&holder),
-        "a remaining replica holds the lease: {holder:?}"
+        ids.contains(&holder),
+        "a remaining replica leads: {holder:?}"
+    );
+    s.workers = workers;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_killed_mid_tick_is_replaced_once_its_lease_lapses() {
+    let mut s = stack(0, leader_settings).await;
+    let event = paused_event_of_120(&s).await;
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        workers.push(CrashableWorker::start(&s.env, &leader_settings).await);
+    }
+    // A crash: the leader's tasks vanish wherever they are and its lease is not handed back;
+    // the others wait for it to lapse (300 ms), then one of them leads.
+    let holder = admits_to_the_cap_while_the_leader_goes(&mut s, &event, |holder| {
+        let leader = workers
+            .iter()
+            .position(|w| w.id == holder)
+            .unwrap_or_else(|| panic!("the lease names a replica: {holder:?}"));
+        workers.remove(leader).crash();
+    })
+    .await;
+    assert!(
+        workers.iter().any(|w| w.id == holder),
+        "a remaining replica leads: {holder:?}"
     );
 }
 

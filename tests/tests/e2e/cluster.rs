@@ -117,3 +117,52 @@ async fn fans_wait_are_admitted_and_reserve_with_every_event_on_its_own_cluster_
         assert_eq!(s.admitted_total(event).await, 1);
     }
 }
+
+/// The pre-queue shuffle at opening (the freeze script, then the worker's pipelines that place
+/// everyone and mark them present) on each of the three masters: every early fan gets a place,
+/// 1 to 5, in the order the published seed replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prequeue_is_shuffled_on_every_cluster_shard() {
+    let mut s = stack(1, |src| {
+        src.set("redis.url", marquee_testkit::redis_cluster_url())
+            .set("redis.cluster", true)
+            .set("worker.tick_ms", 50)
+    })
+    .await;
+    let opens = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    for id in ids_on_every_shard(&mut s.redis).await {
+        let event = s
+            .event(json!({"id": id, "state": "prequeue", "opens_at": opens, "rate_per_minute": 1}))
+            .await;
+        let mut early = Vec::new();
+        for _ in 0..5 {
+            let (fan, joined) = s.join(&event, None).await;
+            assert_eq!(joined["state"], "prequeue", "{joined}");
+            early.push(fan);
+        }
+        s.patch_event(&event, json!({"state": "open"})).await;
+        let (mut placed, mut seed) = (Vec::new(), String::new());
+        for fan in &early {
+            let v = wait_for(
+                "a place after the shuffle",
+                Duration::from_secs(10),
+                || async {
+                    let v: Value = s.status(&event, fan).await.json().await.unwrap();
+                    (v["state"] == "waiting").then_some(v)
+                },
+            )
+            .await;
+            placed.push((v["position"].as_u64().unwrap(), fan.visitor_id.clone()));
+            seed = v["shuffle_seed"].as_str().unwrap().to_owned();
+        }
+        placed.sort();
+        let arrival = early.iter().map(|f| f.visitor_id.clone()).collect();
+        let by_place: Vec<String> = placed.iter().map(|(_, v)| v.clone()).collect();
+        assert_eq!(
+            by_place,
+            marquee_waitroom::queue::shuffle_order(&seed, arrival)
+        );
+        let places: Vec<u64> = placed.iter().map(|(p, _)| *p).collect();
+        assert_eq!(places, [1, 2, 3, 4, 5], "{event}");
+    }
+}

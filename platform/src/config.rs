@@ -64,14 +64,25 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedisSettings {
-    /// One node (`redis://host:6379/`), or with `cluster` one or more comma-separated seed
-    /// nodes of a Redis Cluster (the rest are discovered).
+    /// One node (`redis://host:6379/`, `rediss://` for TLS), or with `cluster` one or more
+    /// comma-separated seed nodes of a Redis Cluster (the rest are discovered).
     pub url: Secret,
     /// Connect to a Redis Cluster rather than one node.
     #[serde(default)]
     pub cluster: bool,
+    /// PEM certificates to trust for Redis over TLS instead of the web's roots (a private CA);
+    /// empty for none.
+    #[serde(default)]
+    pub ca_file: PathBuf,
     /// The set listing every event with a waiting room. Tests give each run its own.
     pub events_key: String,
+}
+
+impl RedisSettings {
+    /// `ca_file`, when one is set.
+    pub fn ca_file(&self) -> Option<&Path> {
+        Some(self.ca_file.as_path()).filter(|p| !p.as_os_str().is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,8 +269,17 @@ impl Partial {
                     .url
                     .expose()
                     .split(',')
-                    .all(|u| u.trim().starts_with("redis")),
-                "[redis] url must be a redis:// URL (several, comma-separated, for a cluster)",
+                    .all(|u| u.trim().starts_with("redis://") || u.trim().starts_with("rediss://")),
+                "[redis] url must be a redis:// or rediss:// (TLS) URL (several, comma-separated, for a cluster)",
+            );
+            need(
+                redis.ca_file.as_os_str().is_empty()
+                    || redis
+                        .url
+                        .expose()
+                        .split(',')
+                        .all(|u| u.trim().starts_with("rediss://")),
+                "[redis] ca_file is set but url is not rediss:// (TLS)",
             );
         }
         if let Some(gw) = &self.gateway {
@@ -546,6 +566,23 @@ mod tests {
         assert!(text.contains("[database] url"), "{text}");
         assert!(text.contains("[redis] url"), "{text}");
         assert!(text.contains("max_seats_per_booking"), "{text}");
+    }
+
+    #[test]
+    fn redis_urls_and_their_ca_file_are_checked() {
+        let load = |url: &str, ca: &str| {
+            Settings::load(
+                &Source::for_tests(repo_config())
+                    .set("redis.url", url)
+                    .set("redis.ca_file", ca),
+            )
+        };
+        assert!(load("rediss://cache.example:6380/", "/etc/ca.pem").is_ok());
+        assert!(load("redis://a:7000/,redis://b:7000/", "").is_ok());
+        let err = load("redis://cache.example:6379/", "/etc/ca.pem").unwrap_err();
+        assert!(err.to_string().contains("[redis] ca_file"), "{err}");
+        let err = load("redis://a:7000/,http://b", "").unwrap_err();
+        assert!(err.to_string().contains("[redis] url"), "{err}");
     }
 
     #[test]

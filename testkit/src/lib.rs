@@ -93,6 +93,12 @@ pub async fn database() -> String {
     with_db(&server, &name)
 }
 
+/// Test-only TLS material (`testkit/tls/`): `ca.pem`, a CA nothing outside the tests trusts,
+/// and `server.pem`/`server.key`, the certificate it signed for 127.0.0.1.
+pub fn tls_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tls")
+}
+
 /// The repository's `config/` folder.
 pub fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
@@ -186,18 +192,31 @@ where
 /// Redis behind a waiting room is configured, so a restart keeps the queue.
 pub struct RedisServer {
     pub port: u16,
+    /// Speaks only TLS, with the certificate `tls_dir()` holds for 127.0.0.1.
+    tls: bool,
     dir: tempfile::TempDir,
     child: Option<std::process::Child>,
 }
 
 impl RedisServer {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// A server that speaks only TLS (`rediss://`), its certificate signed by the test CA
+    /// (`tls_dir()/ca.pem`), which nothing else trusts.
+    pub async fn start_tls() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let mut server = Self {
             port,
+            tls,
             dir: tempfile::tempdir().expect("tempdir"),
             child: None,
         };
@@ -206,29 +225,45 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     /// Start the server (again), on the same port and data, and wait until it answers.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "the server is running");
-        let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
+        let port = self.port.to_string();
+        let mut command = std::process::Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        if self.tls {
+            let tls = tls_dir();
+            command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(tls.join("server.pem"))
+                .arg("--tls-key-file")
+                .arg(tls.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(tls.join("ca.pem"));
+        } else {
+            command.args(["--port", &port]);
+        }
+        let child = command
+            .args(["--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--dir"])
             .arg(self.dir.path())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server (bash scripts/services.sh installs it)");
         self.child = Some(child);
-        let addr = format!("127.0.0.1:{}", self.port);
+        let (addr, tls) = (format!("127.0.0.1:{}", self.port), self.tls);
         wait_for(
             "the test's Redis to answer",
             Duration::from_secs(10),
@@ -237,6 +272,10 @@ impl RedisServer {
                 async move {
                     use tokio::io::{AsyncReadExt, AsyncWriteExt};
                     let mut conn = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                    if tls {
+                        // Listening is all a plain client can see of a TLS server.
+                        return Some(());
+                    }
                     conn.write_all(b"PING\r\n").await.ok()?;
                     let mut buf = [0u8; 7];
                     conn.read_exact(&mut buf).await.ok()?;

@@ -115,10 +115,13 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
     let events_url = format!("http://127.0.0.1:{}", events.port());
     tokio::spawn(events.run_until_stopped());
     let redis_settings = settings(env.source()).redis;
-    let redis =
-        marquee_waitroom::connect::redis(redis_settings.url.expose(), redis_settings.cluster)
-            .await
-            .expect("Redis");
+    let redis = marquee_waitroom::connect::redis(
+        redis_settings.url.expose(),
+        redis_settings.cluster,
+        redis_settings.ca_file(),
+    )
+    .await
+    .expect("Redis");
     Stack {
         url,
         booking_url,

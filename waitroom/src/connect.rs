@@ -4,13 +4,16 @@
 //! tag (`wr:{event}:…`), so each script and each pipeline the services send stays on one
 //! slot and runs unchanged on either.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::IntGauge;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::{
+    Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, TlsCertificates, Value,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,22 +55,41 @@ impl Drop for KeepAlive {
 }
 
 /// Connects to the node at `url`, or, with `cluster`, to the cluster that the comma-separated
-/// seed nodes in `url` belong to (the others are discovered).
-pub async fn redis(url: &str, cluster: bool) -> RedisResult<Redis> {
+/// seed nodes in `url` belong to (the others are discovered). `rediss://` URLs speak TLS,
+/// verified against the web's roots, or against the PEM certificates in `ca_file` alone.
+pub async fn redis(url: &str, cluster: bool, ca_file: Option<&Path>) -> RedisResult<Redis> {
+    let certs = match ca_file {
+        Some(path) => Some(TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(path).map_err(|e| {
+                RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "reading [redis] ca_file",
+                    format!("{}: {e}", path.display()),
+                ))
+            })?),
+        }),
+        None => None,
+    };
     let conn = if cluster {
         let seeds: Vec<&str> = url
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .collect();
-        let client = redis::cluster::ClusterClient::builder(seeds)
+        let mut builder = redis::cluster::ClusterClient::builder(seeds)
             .connection_timeout(CONNECT_TIMEOUT)
             .response_timeout(RESPONSE_TIMEOUT)
-            .retries(RETRIES)
-            .build()?;
-        Conn::Cluster(client.get_async_connection().await?)
+            .retries(RETRIES);
+        if let Some(certs) = certs {
+            builder = builder.certs(certs);
+        }
+        Conn::Cluster(builder.build()?.get_async_connection().await?)
     } else {
-        let client = redis::Client::open(url)?;
+        let client = match certs {
+            Some(certs) => redis::Client::build_with_tls(url, certs)?,
+            None => redis::Client::open(url)?,
+        };
         Conn::Node(
             ConnectionManager::new_with_config(
                 client,

@@ -345,7 +345,9 @@ async fn replicas_share_one_reserve_allowance_per_visitor() {
     let url = marquee_testkit::redis_url();
     let replica = || async {
         booking_core::holds::ReserveLimiter::new(
-            marquee_waitroom::connect::redis(&url, false).await.unwrap(),
+            marquee_waitroom::connect::redis(&url, false, None)
+                .await
+                .unwrap(),
             10,
         )
     };
@@ -376,7 +378,7 @@ async fn replicas_share_one_reserve_allowance_per_visitor() {
 /// the replica counts on its own: reserves go on, still limited.
 #[tokio::test]
 async fn the_reserve_allowance_falls_back_to_this_replica_when_redis_fails() {
-    let redis = marquee_waitroom::connect::redis(&marquee_testkit::redis_url(), false)
+    let redis = marquee_waitroom::connect::redis(&marquee_testkit::redis_url(), false, None)
         .await
         .unwrap();
     let event = marquee_testkit::unique("limit");

@@ -243,9 +243,9 @@ impl Smtp {
     }
 
     /// A sink that speaks only SMTP over TLS (implicit TLS, as on port 465), with the test
-    /// CA's certificate for 127.0.0.1 (`tls/`).
+    /// CA's certificate for 127.0.0.1 (`marquee_testkit::tls_dir`).
     pub async fn start_tls() -> Self {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events/tls");
+        let dir = marquee_testkit::tls_dir();
         let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
             .unwrap()
             .collect::<Result<Vec<_>, _>>()

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::helpers::Smtp;
 
 fn ca_file() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/events/tls/ca.pem")
+    marquee_testkit::tls_dir().join("ca.pem")
 }
 
 fn ticket() -> lettre::Message {

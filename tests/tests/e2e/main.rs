@@ -7,4 +7,5 @@ mod edge;
 mod observability;
 mod queue_api;
 mod redis_crash;
+mod redis_tls;
 mod tokens;

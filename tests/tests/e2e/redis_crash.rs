@@ -120,7 +120,7 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_admits_nobody_out_of_turn() {
 #[tokio::test]
 async fn a_connection_to_a_restarted_redis_is_back_before_the_next_command() {
     let mut server = RedisServer::start().await;
-    let mut conn = marquee_waitroom::connect::redis(&server.url(), false)
+    let mut conn = marquee_waitroom::connect::redis(&server.url(), false, None)
         .await
         .unwrap();
     let _: () = redis::cmd("SET")

@@ -228,6 +228,24 @@ impl Fan {
 }
 
 impl Stack {
+    /// Start one more gateway replica on this stack's Redis, keys and booking-core, with the
+    /// test defaults (not `stack`'s tweaks); its base URL. It stops with the stack.
+    pub async fn another_gateway(&self) -> String {
+        let settings = marquee_platform::Settings::load(
+            &self
+                .env
+                .source()
+                .set("gateway.booking_url", &self.booking_url),
+        )
+        .expect("settings");
+        let gateway = queue_gateway::Application::build_with(settings, self.gateway_stop.clone())
+            .await
+            .expect("another gateway starts");
+        let url = format!("http://127.0.0.1:{}", gateway.port());
+        tokio::spawn(gateway.run_until_stopped());
+        url
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }

@@ -8,4 +8,5 @@ mod observability;
 mod queue_api;
 mod redis_crash;
 mod redis_tls;
+mod replicas;
 mod tokens;

@@ -31,13 +31,9 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let redis = marquee_waitroom::connect::redis(
-            settings.redis.url.expose(),
-            settings.redis.cluster,
-            settings.redis.ca_file(),
-        )
-        .await
-        .context("connecting to Redis")?;
+        let redis = marquee_waitroom::connect::from_settings(&settings.redis)
+            .await
+            .context("connecting to Redis")?;
         let listener = TcpListener::bind(settings.worker.listen)
             .await
             .with_context(|| format!("binding {}", settings.worker.listen))?;

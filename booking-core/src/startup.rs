@@ -54,13 +54,9 @@ impl Application {
             .await
             .context("connecting to the read replica")?
         };
-        let redis = marquee_waitroom::connect::redis(
-            settings.redis.url.expose(),
-            settings.redis.cluster,
-            settings.redis.ca_file(),
-        )
-        .await
-        .context("connecting to Redis")?;
+        let redis = marquee_waitroom::connect::from_settings(&settings.redis)
+            .await
+            .context("connecting to Redis")?;
         let verifier = Verifier::from_settings(&settings).context("loading admission keys")?;
         let stripe = crate::payments::stripe::StripeGateway::from_settings(&settings)
             .context("configuring the Stripe client")?;

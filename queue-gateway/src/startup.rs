@@ -33,13 +33,9 @@ impl Application {
             settings.admission.generate_if_missing,
         )
         .context("loading admission signing keys")?;
-        let redis = marquee_waitroom::connect::redis(
-            settings.redis.url.expose(),
-            settings.redis.cluster,
-            settings.redis.ca_file(),
-        )
-        .await
-        .context("connecting to Redis")?;
+        let redis = marquee_waitroom::connect::from_settings(&settings.redis)
+            .await
+            .context("connecting to Redis")?;
         let upstream = Upstream::new(&settings.gateway.booking_url)?;
         let metrics = HttpMetrics::new("queue_gateway");
         metrics.registry.register(Box::new(redis.up_gauge()))?;

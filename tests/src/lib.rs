@@ -115,13 +115,9 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
     let events_url = format!("http://127.0.0.1:{}", events.port());
     tokio::spawn(events.run_until_stopped());
     let redis_settings = settings(env.source()).redis;
-    let redis = marquee_waitroom::connect::redis(
-        redis_settings.url.expose(),
-        redis_settings.cluster,
-        redis_settings.ca_file(),
-    )
-    .await
-    .expect("Redis");
+    let redis = marquee_waitroom::connect::from_settings(&redis_settings)
+        .await
+        .expect("Redis");
     Stack {
         url,
         booking_url,
@@ -244,6 +240,33 @@ impl Stack {
         let url = format!("http://127.0.0.1:{}", gateway.port());
         tokio::spawn(gateway.run_until_stopped());
         url
+    }
+
+    /// `POST /v1/bookings/reserve` through the gateway with an admission token (and the
+    /// visitor key a bound token needs); the answer whatever it is.
+    pub async fn reserve(&self, token: &str, visitor_key: Option<&str>, body: &Value) -> Response {
+        let mut req = self
+            .http
+            .post(self.at("/v1/bookings/reserve"))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(key) = visitor_key {
+            req = req.header("x-visitor-key", key);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// An operator's `GET` of `path` through the gateway; its JSON.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.http
+            .get(self.at(path))
+            .header("authorization", OPERATOR)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub fn at(&self, path: &str) -> String {

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use marquee_platform::config::RedisSettings;
 use prometheus::IntGauge;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
@@ -52,6 +53,11 @@ impl Drop for KeepAlive {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Connects as `[redis]` says: `url`, `cluster`, `ca_file` (see `redis`).
+pub async fn from_settings(settings: &RedisSettings) -> RedisResult<Redis> {
+    redis(settings.url.expose(), settings.cluster, settings.ca_file()).await
 }
 
 /// Connects to the node at `url`, or, with `cluster`, to the cluster that the comma-separated

@@ -89,26 +89,12 @@ async fn fans_wait_are_admitted_and_reserve_with_every_event_on_its_own_cluster_
         s.patch_event(event, json!({"state": "open"})).await;
         let token = s.wait_admitted(event, fan, Duration::from_secs(15)).await;
         let res = s
-            .http
-            .post(s.at("/v1/bookings/reserve"))
-            .bearer_auth(&token)
-            .json(&json!({"show_id": show, "seat_ids": ["A-1"]}))
-            .send()
-            .await
-            .unwrap();
+            .reserve(&token, None, &json!({"show_id": show, "seat_ids": ["A-1"]}))
+            .await;
         assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
 
         // The operator's view reads the queue's figures from the event's shard.
-        let v: Value = s
-            .http
-            .get(s.at(&format!("/admin/v1/events/{event}")))
-            .header("authorization", marquee_e2e::OPERATOR)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = s.admin_get(&format!("/admin/v1/events/{event}")).await;
         assert_eq!(
             (v["admitted_total"].as_u64(), v["held_seats"].as_i64()),
             (Some(1), Some(1)),

@@ -70,12 +70,7 @@ async fn the_waiting_room_runs_on_redis_over_tls() {
         .wait_admitted(&event, &mut fan, Duration::from_secs(10))
         .await;
     let res = s
-        .http
-        .post(s.at("/v1/bookings/reserve"))
-        .bearer_auth(&token)
-        .json(&json!({"show_id": show, "seat_ids": ["A-1"]}))
-        .send()
-        .await
-        .unwrap();
+        .reserve(&token, None, &json!({"show_id": show, "seat_ids": ["A-1"]}))
+        .await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
 }

@@ -63,16 +63,10 @@ async fn a_fan_can_land_on_any_gateway_replica() {
         },
     )
     .await;
-    let reserve = |key: &'static str| {
-        s.http
-            .post(s.at("/v1/bookings/reserve"))
-            .bearer_auth(&token)
-            .header("x-visitor-key", key)
-            .json(&json!({"show_id": show, "seat_ids": ["A-1"]}))
-            .send()
-    };
-    assert_eq!(reserve("guess").await.unwrap().status(), 401);
-    let res = reserve("pocket-secret").await.unwrap();
+    let body = json!({"show_id": show, "seat_ids": ["A-1"]});
+    let refused = s.reserve(&token, Some("guess"), &body).await;
+    assert_eq!(refused.status(), 401);
+    let res = s.reserve(&token, Some("pocket-secret"), &body).await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
 
     // Both replicas publish the same signing keys.

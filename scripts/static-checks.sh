@@ -33,20 +33,31 @@ fi
 log "helm lint and render"
 "$tools/helm" lint helm/marquee --strict >/dev/null 2>&1 || "$tools/helm" lint helm/marquee --strict
 rendered=$(mktemp)
-"$tools/helm" template demo helm/marquee 2>/dev/null >"$rendered"
-PYTHONPATH="$tools/pylib" python3 - "$rendered" <<'PY'
+# The defaults, then a Redis Cluster over TLS with a private CA: the CA is mounted, and its
+# path and the cluster flag reach exactly the three services that use Redis.
+for values in "" "--set redis.cluster=true --set redis.caSecretName=redis-ca"; do
+"$tools/helm" template demo helm/marquee $values 2>/dev/null >"$rendered"
+PYTHONPATH="$tools/pylib" python3 - "$rendered" "$values" <<'PY'
 import sys, yaml, kubernetes_validate
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = sorted(d["kind"] for d in docs)
 for d in docs:
     kubernetes_validate.validate(d, "1.30.0", strict=True)
+redis_users = {"demo-gateway", "demo-booking-core", "demo-worker"}
 for d in docs:
     if d["kind"] == "Deployment":
         c = d["spec"]["template"]["spec"]["containers"][0]
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", d["metadata"]["name"]
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", d["metadata"]["name"]
-print(f"  {len(docs)} manifests valid: {', '.join(kinds)}")
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+        tls = bool(sys.argv[2]) and d["metadata"]["name"] in redis_users
+        assert (env.get("MARQUEE_REDIS__CA_FILE") == "/etc/marquee/redis-ca/ca.pem") == tls, d["metadata"]["name"]
+        assert ("/etc/marquee/redis-ca" in mounts) == tls, d["metadata"]["name"]
+        assert (env.get("MARQUEE_REDIS__CLUSTER") == "true") == tls, d["metadata"]["name"]
+print(f"  {len(docs)} manifests valid{' with ' + sys.argv[2] if sys.argv[2] else ''}: {', '.join(kinds)}")
 PY
+done
 rm -f "$rendered"
 
 log "alert rules"

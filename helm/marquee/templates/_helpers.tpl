@@ -34,3 +34,32 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ $v | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* Redis settings for the services that use Redis (gateway, booking-core, worker); each
+     empty when not needed, so templates include them with `with`. */}}
+{{- define "marquee.redisEnv" -}}
+{{- if .Values.redis.cluster -}}
+- name: MARQUEE_REDIS__CLUSTER
+  value: "true"
+{{ end -}}
+{{- if .Values.redis.caSecretName -}}
+- name: MARQUEE_REDIS__CA_FILE
+  value: /etc/marquee/redis-ca/ca.pem
+{{- end -}}
+{{- end -}}
+
+{{- define "marquee.redisCaMount" -}}
+{{- if .Values.redis.caSecretName -}}
+- name: redis-ca
+  mountPath: /etc/marquee/redis-ca
+  readOnly: true
+{{- end -}}
+{{- end -}}
+
+{{- define "marquee.redisCaVolume" -}}
+{{- if .Values.redis.caSecretName -}}
+- name: redis-ca
+  secret:
+    secretName: {{ .Values.redis.caSecretName }}
+{{- end -}}
+{{- end -}}

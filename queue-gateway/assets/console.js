@@ -25,7 +25,7 @@
       body.innerHTML = "";
       for (const e of events) {
         const tr = document.createElement("tr");
-        [e.name + " (" + e.id + ")", e.sold_out ? e.state + ", sold out" : e.state, e.waiting, e.active, e.admitted_last_minute, e.held_seats, e.sold_seats].forEach((v) => tr.appendChild(cell(v)));
+        [e.name + " (" + e.id + ")", e.sold_out ? e.state + ", sold out" : e.state, e.waiting, e.active, e.admitted_last_minute, e.dropped_last_minute, e.held_seats, e.sold_seats].forEach((v) => tr.appendChild(cell(v)));
         for (const field of ["rate_per_minute", "max_active", "pow_bits"]) {
           const td = document.createElement("td");
           const input = document.createElement("input");

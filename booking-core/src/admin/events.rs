@@ -267,11 +267,12 @@ async fn figures(state: &AppState, event_id: &str) -> Value {
     let mut out = json!({});
     match queue {
         Ok((waiting, active, total, recent)) => {
-            let last_minute = marquee_waitroom::queue::Pace::of(&recent).admitted;
+            let last_minute = marquee_waitroom::queue::Pace::of(&recent);
             out["waiting"] = waiting.into();
             out["active"] = active.into();
             out["admitted_total"] = total.unwrap_or(0).into();
-            out["admitted_last_minute"] = last_minute.into();
+            out["admitted_last_minute"] = last_minute.admitted.into();
+            out["dropped_last_minute"] = (last_minute.passed - last_minute.admitted).into();
         }
         Err(e) => {
             tracing::warn!(error = %e, "queue figures unavailable");
@@ -280,6 +281,7 @@ async fn figures(state: &AppState, event_id: &str) -> Value {
                 "active",
                 "admitted_total",
                 "admitted_last_minute",
+                "dropped_last_minute",
             ] {
                 out[k] = Value::Null;
             }

@@ -379,6 +379,16 @@ async fn fans_who_stop_polling_are_dropped_and_free_their_place() {
         .unwrap();
     let pace = marquee_waitroom::queue::Pace::of(&ticks);
     assert_eq!((pace.admitted, pace.passed), (2, 3), "{ticks:?}");
+    // And operators see it.
+    let v = s.admin_get(&format!("/admin/v1/events/{event}")).await;
+    assert_eq!(
+        (
+            v["admitted_last_minute"].as_u64(),
+            v["dropped_last_minute"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{v}"
+    );
 }
 
 /// The wait estimate divides the places ahead by the pace the queue moved at lately, counting

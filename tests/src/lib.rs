@@ -308,15 +308,19 @@ impl Stack {
     }
 
     pub async fn patch_event(&self, id: &str, body: Value) {
-        let res = self
-            .http
+        let res = self.patch_event_request(id, &body).await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+
+    /// An operator's `PATCH /admin/v1/events/{id}`; the answer whatever it is.
+    pub async fn patch_event_request(&self, id: &str, body: &Value) -> Response {
+        self.http
             .patch(self.at(&format!("/admin/v1/events/{id}")))
             .header("authorization", OPERATOR)
-            .json(&body)
+            .json(body)
             .send()
             .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+            .unwrap()
     }
 
     pub async fn show(&self, event: &str, rows: usize, per_row: usize) -> String {
@@ -367,11 +371,30 @@ impl Stack {
     }
 
     pub async fn status(&self, event: &str, fan: &Fan) -> Response {
+        self.status_at(&self.url, event, fan).await
+    }
+
+    /// A status poll through the gateway at `base` (another replica, say).
+    pub async fn status_at(&self, base: &str, event: &str, fan: &Fan) -> Response {
         self.http
-            .get(self.at(&format!("/v1/queue/{event}/status")))
+            .get(format!("{base}/v1/queue/{event}/status"))
             .bearer_auth(&fan.queue_token)
             .header("accept", "application/json")
             .send()
+            .await
+            .unwrap()
+    }
+
+    /// Joining again with the fan's queue token, through the gateway at `base`; the answer.
+    pub async fn rejoin_at(&self, base: &str, event: &str, fan: &Fan) -> Value {
+        self.http
+            .post(format!("{base}/v1/queue/{event}/join"))
+            .bearer_auth(&fan.queue_token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
             .await
             .unwrap()
     }

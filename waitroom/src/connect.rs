@@ -30,7 +30,9 @@ const KEEPALIVE: Duration = Duration::from_millis(250);
 pub struct Redis {
     conn: Conn,
     up: IntGauge,
-    _keepalive: Arc<KeepAlive>,
+    /// Stops the keepalive when the last clone goes; `None` in the keepalive's own copy, so
+    /// that copy does not keep itself alive.
+    _keepalive: Option<Arc<KeepAlive>>,
 }
 
 impl Redis {
@@ -113,42 +115,45 @@ pub async fn redis(url: &str, cluster: bool, ca_file: Option<&Path>) -> RedisRes
     )
     .expect("valid metric");
     up.set(1);
-    let keepalive = KeepAlive(tokio::spawn(keep_alive(conn.clone(), up.clone())));
+    let pinger = Redis {
+        conn: conn.clone(),
+        up: up.clone(),
+        _keepalive: None,
+    };
+    let keepalive = KeepAlive(tokio::spawn(keep_alive(pinger)));
     Ok(Redis {
         conn,
         up,
-        _keepalive: Arc::new(keepalive),
+        _keepalive: Some(Arc::new(keepalive)),
     })
 }
 
 /// PINGs every `KEEPALIVE`: a failure makes the connection reconnect in the background, and
 /// the first PING after Redis is back brings it up before the next request needs it. Logs
 /// each change between reachable and not, once.
-async fn keep_alive(mut conn: Conn, up: IntGauge) {
+async fn keep_alive(mut redis: Redis) {
     let mut every = tokio::time::interval(KEEPALIVE);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match (
-            up.get() == 1,
-            redis::cmd("PING").query_async::<()>(&mut conn).await,
-        ) {
+        let answered = redis::cmd("PING").query_async::<()>(&mut redis).await;
+        match (redis.up.get() == 1, answered) {
             (true, Err(e)) => {
                 tracing::warn!(error = %e, "Redis unreachable; reconnecting");
-                up.set(0);
+                redis.up.set(0);
             }
             (false, Ok(())) => {
                 tracing::info!("Redis reachable again");
-                up.set(1);
+                redis.up.set(1);
             }
             _ => {}
         }
     }
 }
 
-impl ConnectionLike for Conn {
+impl ConnectionLike for Redis {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
+        match &mut self.conn {
             Conn::Node(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
@@ -160,35 +165,16 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
+        match &mut self.conn {
             Conn::Node(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
-        match self {
+        match &self.conn {
             Conn::Node(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
-    }
-}
-
-impl ConnectionLike for Redis {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.conn.req_packed_command(cmd)
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        self.conn.req_packed_commands(pipeline, offset, count)
-    }
-
-    fn get_db(&self) -> i64 {
-        self.conn.get_db()
     }
 }

@@ -72,13 +72,8 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_admits_nobody_out_of_turn() {
         Duration::from_secs(15),
         || async {
             let res = s
-                .http
-                .patch(s.at(&format!("/admin/v1/events/{event}")))
-                .header("authorization", marquee_e2e::OPERATOR)
-                .json(&json!({"max_active": 7}))
-                .send()
-                .await
-                .unwrap();
+                .patch_event_request(&event, &json!({"max_active": 7}))
+                .await;
             match res.status().as_u16() {
                 200 => Some(()),
                 503 => None,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use marquee_e2e::{Fan, stack};
+use marquee_e2e::stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_can_land_on_any_gateway_replica() {
@@ -19,30 +19,18 @@ async fn a_fan_can_land_on_any_gateway_replica() {
     assert_eq!(joined["position"], 2);
 
     // The other replica knows the fan's place from the token alone, and a rejoin there keeps it.
-    let poll = |base: &str, fan: &Fan| {
-        s.http
-            .get(format!("{base}/v1/queue/{event}/status"))
-            .bearer_auth(&fan.queue_token)
-            .header("accept", "application/json")
-            .send()
-    };
-    let v: Value = poll(&other, &fan).await.unwrap().json().await.unwrap();
+    let v: Value = s
+        .status_at(&other, &event, &fan)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         (v["state"].as_str(), v["position"].as_u64()),
         (Some("paused"), Some(2)),
         "{v}"
     );
-    let again: Value = s
-        .http
-        .post(format!("{other}/v1/queue/{event}/join"))
-        .bearer_auth(&fan.queue_token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again = s.rejoin_at(&other, &event, &fan).await;
     assert_eq!(again["position"], 2, "{again}");
     assert_eq!(again["queue_token"], fan.queue_token.as_str());
 
@@ -53,9 +41,9 @@ async fn a_fan_can_land_on_any_gateway_replica() {
         "admission seen on the other replica",
         Duration::from_secs(10),
         || async {
-            let v: Value = poll(&other, &fan)
+            let v: Value = s
+                .status_at(&other, &event, &fan)
                 .await
-                .unwrap()
                 .json()
                 .await
                 .unwrap_or_default();

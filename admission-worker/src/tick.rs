@@ -2,20 +2,11 @@
 
 use chrono::Utc;
 use marquee_waitroom::connect::Redis;
-use marquee_waitroom::{EventState, LiveSettings, keys, queue};
+use marquee_waitroom::queue::{self, Admitted, Tick};
+use marquee_waitroom::{EventState, LiveSettings, keys};
 use redis::AsyncCommands;
 
 use crate::metrics::WorkerMetrics;
-
-/// What one admit script run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Admitted {
-    pub admitted: u64,
-    pub active: u64,
-    pub waiting: u64,
-    pub watermark: u64,
-    pub dropped: u64,
-}
 
 pub struct Ticker {
     pub worker_id: String,
@@ -101,29 +92,18 @@ impl Ticker {
             ready = false;
         }
         let admitting = ready && !cfg.sold_out;
-        let window = queue::window(now.timestamp_millis(), cfg.abandon_after_s);
-        let script = queue::admit_script();
-        let mut call = script.prepare_invoke();
-        for key in queue::admit_keys(event, window) {
-            call.key(key);
-        }
-        let (admitted, active, waiting, watermark, dropped): (u64, u64, u64, String, u64) = call
-            .arg(&self.worker_id)
-            .arg(now.timestamp_millis())
-            .arg(cfg.rate_per_minute)
-            .arg(cfg.max_active)
-            .arg(u64::from(cfg.session_ttl_s) * 1000)
-            .arg(queue::OFFSET)
-            .arg(self.max_elapsed_ms)
-            .arg(if admitting { 1 } else { 0 })
-            .invoke_async(redis)
-            .await?;
-        Ok(Some(Admitted {
-            admitted,
-            active,
-            waiting,
-            watermark: watermark.parse().unwrap_or(0),
-            dropped,
-        }))
+        let tick = Tick {
+            event,
+            worker_id: &self.worker_id,
+            now_ms: now.timestamp_millis(),
+            rate_per_minute: cfg.rate_per_minute,
+            max_active: cfg.max_active,
+            session_ttl_ms: u64::from(cfg.session_ttl_s) * 1000,
+            idle_ms: u64::from(cfg.idle_after_s) * 1000,
+            max_elapsed_ms: self.max_elapsed_ms,
+            abandon_after_s: cfg.abandon_after_s,
+            admitting,
+        };
+        queue::admit(redis, &tick).await.map(Some)
     }
 }

@@ -14,6 +14,8 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("admission token is for another event")]
     Forbidden,
+    #[error("the visitor's turn has ended")]
+    SessionEnded,
     #[error("seats unavailable: {0:?}")]
     SeatsUnavailable(Vec<String>),
     #[error("visitor already holds {0}")]
@@ -90,6 +92,12 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "wrong-event",
                 "the admission token is for another event",
+            ),
+            Self::SessionEnded => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "session-ended",
+                "your turn to book has ended (a booking was confirmed, or nothing was booked for \
+                 a while), and your place went to the next fan; join the queue again to book more",
             ),
             Self::SeatsUnavailable(seats) => Problem::new(
                 StatusCode::CONFLICT,

@@ -4,12 +4,12 @@
 //! statement itself, so it never blocks anyone, whether or not the sweeper has run.
 
 use std::num::NonZeroU32;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use marquee_waitroom::session::Gate;
 use rand::Rng;
 use sqlx::PgPool;
 
@@ -54,6 +54,9 @@ pub struct ShowInfo {
     pub price_cents: i64,
     pub currency: String,
     pub hold_ttl_s: i32,
+    /// The event's idle time: how long an admitted fan keeps its slot under the cap beyond
+    /// its hold (see `marquee_waitroom::session`).
+    pub idle_after_s: i32,
     /// The partition of `seats` and `bookings` holding this show's rows, when known.
     #[sqlx(default)]
     pub partition: Option<i32>,
@@ -67,7 +70,7 @@ pub async fn show_info(db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
         None
     });
     sqlx::query_as(
-        "SELECT s.id, s.event_id, s.price_cents, s.currency, e.hold_ttl_s
+        "SELECT s.id, s.event_id, s.price_cents, s.currency, e.hold_ttl_s, e.idle_after_s
          FROM shows s JOIN events e ON e.id = s.event_id WHERE s.id = $1",
     )
     .bind(show_id)
@@ -559,22 +562,29 @@ static RELEASE: PerPartition = PerPartition::new(|| {
             UPDATE {bookings} AS bookings
             SET status = 'released', status_reason = $3, updated_at = now()
             WHERE show_id = $1 AND id = $2 AND (status = 'held') IS TRUE AND expires_at > now()
-            RETURNING id, seat_ids),
+            RETURNING id, seat_ids, event_id, visitor_id),
          s AS (
             UPDATE {seats} AS seats SET status = 'available', booking_id = NULL, held_until = NULL,
                    version = nextval('seat_version_seq')
             FROM r
             WHERE seats.show_id = $1 AND seats.seat_id = ANY(r.seat_ids) AND seats.booking_id = r.id
               AND seats.status = 'held')
-         SELECT EXISTS (SELECT 1 FROM r)",
+         SELECT event_id, visitor_id FROM r",
     )
 });
 
-/// Release a hold: its seats go back on sale at once. Releasing a hold that already ended
-/// (released or lapsed) changes nothing and answers the booking as it is. A hold made by this
-/// replica is released in one round trip (`recent` knows its show, which never changes); any
-/// other is looked up first.
-pub async fn release(lane: &Lane, recent: &RecentHolds, id: &str) -> ApiResult<BookingView> {
+/// Release a hold: its seats go back on sale at once, and its fan keeps its slot under the cap
+/// for the event's idle time at most (to choose again, or else it goes to the next fan).
+/// Releasing a hold that already ended (released or lapsed) changes nothing and answers the
+/// booking as it is. A hold made by this replica is released in one round trip (`recent` knows
+/// its show, which never changes); any other is looked up first.
+pub async fn release(
+    lane: &Lane,
+    recent: &RecentHolds,
+    shows: &ShowInfos,
+    redis: &marquee_waitroom::connect::Redis,
+    id: &str,
+) -> ApiResult<BookingView> {
     let db = lane.pool();
     let (known, partition) = recent.take(id).unzip();
     let show_id = match &known {
@@ -582,15 +592,34 @@ pub async fn release(lane: &Lane, recent: &RecentHolds, id: &str) -> ApiResult<B
         None => show_of(db, id).await?,
     };
     let mut conn = lane.acquire().await?;
-    let released = sqlx::query_scalar(RELEASE.get(partition.flatten()))
+    let released = sqlx::query_as(RELEASE.get(partition.flatten()))
         .bind(&show_id)
         .bind(id)
         .bind(RELEASED_BY_FAN)
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await;
-    let released: bool = conn.settle(released)?;
+    let released: Option<(String, String)> = conn.settle(released)?;
     drop(conn);
-    if let (true, Some(mut view)) = (released, known) {
+    if let Some((event_id, visitor_id)) = &released {
+        let idle_s = shows
+            .get(db, &show_id)
+            .await
+            .map_or(marquee_waitroom::live::default_idle_after_s(), |s| {
+                s.idle_after_s.max(0) as u32
+            });
+        let idled = marquee_waitroom::session::idle(
+            &mut redis.clone(),
+            event_id,
+            visitor_id,
+            chrono::Utc::now().timestamp_millis(),
+            u64::from(idle_s) * 1000,
+        )
+        .await;
+        if let Err(e) = idled {
+            tracing::warn!(booking = id, error = %e, "could not shorten the fan's slot; it lapses by itself");
+        }
+    }
+    if let (true, Some(mut view)) = (released.is_some(), known) {
         view.status = "released".into();
         view.status_reason = Some(RELEASED_BY_FAN.into());
         return Ok(view);
@@ -633,36 +662,33 @@ impl RecentHolds {
     }
 }
 
-/// At most N reserve attempts per visitor per minute, counted in Redis so that every
-/// booking-core replica shares one allowance (a GCRA, the same allowance as a bucket of N
-/// refilled evenly over the minute, as governor computes it). If Redis does not answer, this
-/// replica's own count decides, so an outage never blocks reserves.
+/// The gate before a hold: the visitor must still hold its slot under the event's active cap
+/// (`marquee_waitroom::session`), and make at most N reserve attempts per minute, counted in
+/// Redis so that every booking-core replica shares one allowance. If Redis does not answer,
+/// this replica's own count decides, so an outage never blocks reserves.
 pub struct ReserveLimiter {
     redis: marquee_waitroom::connect::Redis,
     per_minute: u32,
     local: DefaultKeyedRateLimiter<String>,
 }
 
-/// `KEYS[1]` the visitor's due time (ms); `ARGV[1]` the interval between attempts (ms),
-/// `ARGV[2]` the burst. Answers 0 when allowed, else the ms to wait. Redis's own clock, so
-/// replicas' clocks do not matter.
-static RESERVE_GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local interval = tonumber(ARGV[1])
-        local burst = tonumber(ARGV[2])
-        local due = tonumber(redis.call('GET', KEYS[1]) or now)
-        if due < now then due = now end
-        local next_due = due + interval
-        local wait = next_due - now - burst * interval
-        if wait > 0 then return wait end
-        redis.call('SET', KEYS[1], next_due, 'PX', next_due - now)
-        return 0
-        ",
-    )
-});
+/// Why a reserve attempt may not go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over the per-visitor limit: seconds to wait.
+    Wait(u64),
+    /// The visitor's turn is over: its slot went to the next fan.
+    Ended,
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Wait(retry_after_s) => ApiError::TooManyRequests { retry_after_s },
+            Refusal::Ended => ApiError::SessionEnded,
+        }
+    }
+}
 
 impl ReserveLimiter {
     pub fn new(redis: marquee_waitroom::connect::Redis, per_minute: u32) -> Self {
@@ -675,21 +701,33 @@ impl ReserveLimiter {
         }
     }
 
-    /// `Err(seconds)` to wait when `visitor` (admitted to `event`) is over the limit.
-    pub async fn check(&self, event: &str, visitor: &str) -> Result<(), u64> {
-        let interval_ms = 60_000 / u64::from(self.per_minute);
-        let shared: Result<u64, redis::RedisError> = RESERVE_GCRA
-            .key(marquee_waitroom::keys::reserve_attempts(event, visitor))
-            .arg(interval_ms)
-            .arg(self.per_minute)
-            .invoke_async(&mut self.redis.clone())
-            .await;
-        match shared {
-            Ok(0) => Ok(()),
-            Ok(wait_ms) => Err(wait_ms.div_ceil(1000).max(1)),
+    /// May `visitor` (admitted to `show`'s event until `session_end_s`) try to hold now? On
+    /// yes, its slot is kept for a hold's window plus the idle time.
+    pub async fn check(
+        &self,
+        show: &ShowInfo,
+        visitor: &str,
+        session_end_s: i64,
+    ) -> Result<(), Refusal> {
+        let keep_ms = (u64::from(show.hold_ttl_s.max(0) as u32)
+            + u64::from(show.idle_after_s.max(0) as u32))
+            * 1000;
+        let gate = marquee_waitroom::session::gate_reserve(
+            &mut self.redis.clone(),
+            &show.event_id,
+            visitor,
+            self.per_minute,
+            keep_ms,
+            session_end_s.saturating_mul(1000),
+        )
+        .await;
+        match gate {
+            Ok(Gate::Pass) => Ok(()),
+            Ok(Gate::Wait(ms)) => Err(Refusal::Wait(ms.div_ceil(1000).max(1))),
+            Ok(Gate::Ended) => Err(Refusal::Ended),
             Err(e) => {
-                tracing::warn!(error = %e, "reserve limit: Redis did not answer; counting here");
-                self.check_locally(visitor)
+                tracing::warn!(error = %e, "reserve gate: Redis did not answer; counting here");
+                self.check_locally(visitor).map_err(Refusal::Wait)
             }
         }
     }

@@ -21,6 +21,7 @@ pub struct EventRow {
     pub hold_ttl_s: i32,
     pub min_poll_interval_ms: i32,
     pub abandon_after_s: i32,
+    pub idle_after_s: i32,
     pub pow_bits: i16,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -31,7 +32,7 @@ pub struct EventRow {
 macro_rules! event_columns {
     () => {
         "id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s, hold_ttl_s, \
-         min_poll_interval_ms, abandon_after_s, pow_bits, created_at, updated_at"
+         min_poll_interval_ms, abandon_after_s, idle_after_s, pow_bits, created_at, updated_at"
     };
 }
 
@@ -76,6 +77,7 @@ pub fn to_live(row: &EventRow, sold_out: bool) -> LiveSettings {
         hold_ttl_s: row.hold_ttl_s as u32,
         min_poll_interval_ms: row.min_poll_interval_ms as u32,
         abandon_after_s: row.abandon_after_s as u32,
+        idle_after_s: row.idle_after_s as u32,
         pow_bits: row.pow_bits as u8,
         sold_out,
         revision: row.updated_at.timestamp_micros(),

@@ -153,6 +153,23 @@ impl TestEnv {
     }
 }
 
+/// Admit `visitor` to `event` as the admission worker would: a slot under the active cap and
+/// a session, for `ttl_s` (a reserve needs the slot). Blocking: a test's set-up.
+pub fn admit(visitor: &str, event: &str, ttl_s: i64) {
+    use marquee_waitroom::keys;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut conn = redis::Client::open(redis_url())
+        .and_then(|c| c.get_connection())
+        .expect("Redis");
+    let () = redis::pipe()
+        .zadd(keys::active(event), visitor, now + ttl_s * 1000)
+        .ignore()
+        .zadd(keys::sessions(event), visitor, now)
+        .ignore()
+        .query(&mut conn)
+        .expect("admit in Redis");
+}
+
 pub fn claims(visitor: &str, event: &str, ttl_s: i64) -> AdmissionClaims {
     let now = chrono::Utc::now().timestamp();
     AdmissionClaims {

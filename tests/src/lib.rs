@@ -256,6 +256,44 @@ impl Stack {
         req.send().await.unwrap()
     }
 
+    /// Pay for a held reservation as the booking page does: check out, confirm the
+    /// PaymentIntent at the simulator with `card` (a Stripe test payment method), then ask
+    /// booking-core to confirm. The last answer's status and body.
+    pub async fn pay(&self, reservation: &str, card: &str) -> (u16, Value) {
+        let intent: Value = self
+            .http
+            .post(self.at(&format!("/v1/bookings/{reservation}/checkout")))
+            .json(&json!({"email": "fan@example.com"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pi = intent["payment_intent_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("checkout: {intent}"))
+            .to_owned();
+        self.http
+            .post(format!(
+                "{}/v1/payment_intents/{pi}/confirm",
+                self.stripe_url
+            ))
+            .header("authorization", "Bearer pk_test_demo")
+            .form(&[("payment_method", card)])
+            .send()
+            .await
+            .unwrap();
+        let res = self
+            .http
+            .post(self.at("/v1/bookings/confirm"))
+            .json(&json!({"reservation_id": reservation, "payment_intent_id": pi}))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or_default())
+    }
+
     /// An operator's `GET` of `path` through the gateway; its JSON.
     pub async fn admin_get(&self, path: &str) -> Value {
         self.http

@@ -16,9 +16,19 @@ pub fn prequeue(event: &str) -> String {
     format!("wr:{{{event}}}:prequeue")
 }
 
-/// `wr:{event}:active`: sorted set of admitted visitors scored by session expiry (ms).
+/// `wr:{event}:active`: sorted set of admitted visitors holding a slot under the event's
+/// active cap, scored by when the slot frees itself (ms): the session's end, or sooner when the
+/// fan is idle (see [`crate::session`]). A fan who bought, or left, no longer has one.
 pub fn active(event: &str) -> String {
     format!("wr:{{{event}}}:active")
+}
+
+/// `wr:{event}:sessions`: sorted set of admitted visitors scored by when they were admitted
+/// (ms): the server's record of admission, from which `admitted_at` and `admitted_until` are
+/// answered whether or not the fan still holds a slot. Pruned by the admit script once a
+/// session is over.
+pub fn sessions(event: &str) -> String {
+    format!("wr:{{{event}}}:sessions")
 }
 
 /// `wr:{event}:seen:{window}:{range}`: a bitmap of the places seen polling during one time

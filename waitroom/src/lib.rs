@@ -8,6 +8,7 @@ pub mod keys;
 pub mod live;
 pub mod queue;
 pub mod queue_token;
+pub mod session;
 
 pub use admission::{AdmissionClaims, Keyring, TokenError};
 pub use live::{EventState, LiveSettings};

@@ -46,6 +46,10 @@ pub struct LiveSettings {
     pub hold_ttl_s: u32,
     pub min_poll_interval_ms: u32,
     pub abandon_after_s: u32,
+    /// An admitted fan with no booking activity for this long gives its slot under the cap to
+    /// the next fan (see [`crate::session`]).
+    #[serde(default = "default_idle_after_s")]
+    pub idle_after_s: u32,
     /// Proof-of-work difficulty at join, in leading zero bits of SHA-256 (0: none).
     #[serde(default)]
     pub pow_bits: u8,
@@ -54,6 +58,11 @@ pub struct LiveSettings {
     /// When the settings last changed (µs since the epoch): a writer holding an older
     /// revision never overwrites a newer one.
     pub revision: i64,
+}
+
+/// Settings written before `idle_after_s` existed read as the default.
+pub const fn default_idle_after_s() -> u32 {
+    180
 }
 
 impl LiveSettings {

@@ -5,7 +5,9 @@
 //! * `prequeue` — set of visitors who arrived before opening, frozen the moment the shuffle
 //!   seed is published; their order is the members sorted by `sha1hex(seed + ":" + visitor)`,
 //!   so anyone can replay it from the seed.
-//! * `active` — sorted set, visitor → session expiry (ms).
+//! * `active` — sorted set, visitor → when its slot under the cap frees itself (ms); see
+//!   [`crate::session`].
+//! * `sessions` — sorted set, visitor → when it was admitted (ms).
 //! * `seen:{window}:{a|p}` — bitmaps of the places seen polling per time window of
 //!   `abandon_after_s`; a visitor seen in neither this window nor the last is dropped when its
 //!   turn comes, and its slot goes to the next fan.
@@ -25,7 +27,7 @@ pub fn join_script() -> Script {
     Script::new(include_str!("scripts/join.lua"))
 }
 
-pub fn admit_script() -> Script {
+fn admit_script() -> Script {
     Script::new(include_str!("scripts/admit.lua"))
 }
 
@@ -113,7 +115,7 @@ impl Pace {
 }
 
 /// The admit script's keys, in order.
-pub fn admit_keys(event: &str, window: i64) -> [String; 9] {
+fn admit_keys(event: &str, window: i64) -> [String; 10] {
     [
         keys::state(event),
         keys::waiting(event),
@@ -124,7 +126,73 @@ pub fn admit_keys(event: &str, window: i64) -> [String; 9] {
         keys::seen(event, window - 1, false),
         keys::seen(event, window, true),
         keys::seen(event, window - 1, true),
+        keys::sessions(event),
     ]
+}
+
+/// One admission tick for one event, as the lease holder runs it.
+#[derive(Debug, Clone)]
+pub struct Tick<'a> {
+    pub event: &'a str,
+    /// The worker replica; the script admits only while it holds the event's lease.
+    pub worker_id: &'a str,
+    /// The tick's clock (a test passes a synthetic one).
+    pub now_ms: i64,
+    pub rate_per_minute: u32,
+    pub max_active: u32,
+    pub session_ttl_ms: u64,
+    /// How long an admitted fan holds a slot before any booking activity (at most the session).
+    pub idle_ms: u64,
+    /// The most elapsed time one tick may count, so an outage never banks a burst.
+    pub max_elapsed_ms: u64,
+    /// The presence window length, for which bitmaps say who is still polling.
+    pub abandon_after_s: u32,
+    /// False while the event is not open or is sold out: the clock runs, nobody is admitted.
+    pub admitting: bool,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Admitted {
+    pub admitted: u64,
+    /// Slots held after the tick.
+    pub active: u64,
+    pub waiting: u64,
+    pub watermark: u64,
+    /// Visitors passed over for having stopped polling.
+    pub dropped: u64,
+}
+
+/// Run one admission tick (`scripts/admit.lua`, whose KEYS and ARGV order lives only here).
+/// Fails with `NOTLEADER` when `tick.worker_id` does not hold the lease.
+pub async fn admit<C: redis::aio::ConnectionLike>(
+    redis: &mut C,
+    tick: &Tick<'_>,
+) -> redis::RedisResult<Admitted> {
+    let script = admit_script();
+    let mut call = script.prepare_invoke();
+    for key in admit_keys(tick.event, window(tick.now_ms, tick.abandon_after_s)) {
+        call.key(key);
+    }
+    let (admitted, active, waiting, watermark, dropped): (u64, u64, u64, String, u64) = call
+        .arg(tick.worker_id)
+        .arg(tick.now_ms)
+        .arg(tick.rate_per_minute)
+        .arg(tick.max_active)
+        .arg(tick.session_ttl_ms)
+        .arg(OFFSET)
+        .arg(tick.max_elapsed_ms)
+        .arg(if tick.admitting { 1 } else { 0 })
+        .arg(tick.idle_ms)
+        .invoke_async(redis)
+        .await?;
+    Ok(Admitted {
+        admitted,
+        active,
+        waiting,
+        watermark: watermark.parse().unwrap_or(0),
+        dropped,
+    })
 }
 
 /// Where a place stands in the one line everyone is in: pre-queue places first, then

@@ -52,7 +52,7 @@ async fn an_events_scripts_run_whole_on_a_real_cluster() {
     let events = events_on_every_shard(&mut conn).await;
     let now = chrono::Utc::now().timestamp_millis();
     let window = queue::window(now, 60);
-    let (join_script, admit_script) = (queue::join_script(), queue::admit_script());
+    let join_script = queue::join_script();
     for event in &events {
         // Live settings, as booking-core publishes them.
         let written: i64 = live::publish_script()
@@ -96,22 +96,25 @@ async fn an_events_scripts_run_whole_on_a_real_cluster() {
         assert_eq!(held, 1);
         let mut admitted = Vec::new();
         for at in [now, now + 1_000] {
-            let mut admit = admit_script.prepare_invoke();
-            for key in queue::admit_keys(event, window) {
-                admit.key(key);
-            }
-            let (n, active, waiting, _watermark, dropped): (u64, u64, u64, String, u64) = admit
-                .arg("worker-1")
-                .arg(at)
-                .arg(6_000)
-                .arg(10)
-                .arg(600_000)
-                .arg(OFFSET)
-                .arg(5_000)
-                .arg(1)
-                .invoke_async(&mut conn)
-                .await
-                .unwrap();
+            let tick = queue::Tick {
+                event,
+                worker_id: "worker-1",
+                now_ms: at,
+                rate_per_minute: 6_000,
+                max_active: 10,
+                session_ttl_ms: 600_000,
+                idle_ms: 180_000,
+                max_elapsed_ms: 5_000,
+                abandon_after_s: 60,
+                admitting: true,
+            };
+            let queue::Admitted {
+                admitted: n,
+                active,
+                waiting,
+                dropped,
+                ..
+            } = queue::admit(&mut conn, &tick).await.unwrap();
             admitted.push((n, active, waiting, dropped));
         }
         assert_eq!(admitted, [(0, 0, 3, 0), (3, 3, 0, 0)], "{event}");

@@ -36,6 +36,7 @@ pub async fn create(
         "hold_ttl_s",
         "min_poll_interval_ms",
         "abandon_after_s",
+        "idle_after_s",
         "pow_bits",
         "state",
     ]);
@@ -54,6 +55,9 @@ pub async fn create(
         .int("min_poll_interval_ms", 0, 600_000, false)
         .unwrap_or(2000);
     let abandon = f.int("abandon_after_s", 5, DAY_S, false).unwrap_or(60);
+    let idle = f
+        .int("idle_after_s", 1, DAY_S, false)
+        .unwrap_or(i64::from(marquee_waitroom::live::default_idle_after_s()));
     let pow_bits = f.int("pow_bits", 0, 24, false).unwrap_or(0);
     let st = state_field(&mut f);
     f.done()?;
@@ -73,8 +77,8 @@ pub async fn create(
     let mut tx = state.db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO events (id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s,
-                             hold_ttl_s, min_poll_interval_ms, abandon_after_s, pow_bits)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                             hold_ttl_s, min_poll_interval_ms, abandon_after_s, pow_bits, idle_after_s)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&id)
     .bind(&name)
@@ -87,6 +91,7 @@ pub async fn create(
     .bind(min_poll as i32)
     .bind(abandon as i32)
     .bind(pow_bits as i16)
+    .bind(idle as i32)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -154,6 +159,7 @@ pub async fn update(
         "hold_ttl_s",
         "min_poll_interval_ms",
         "abandon_after_s",
+        "idle_after_s",
         "pow_bits",
         "state",
     ]);
@@ -165,6 +171,7 @@ pub async fn update(
     let hold_ttl = f.int("hold_ttl_s", 1, 3600, false);
     let min_poll = f.int("min_poll_interval_ms", 0, 600_000, false);
     let abandon = f.int("abandon_after_s", 5, DAY_S, false);
+    let idle = f.int("idle_after_s", 1, DAY_S, false);
     let pow_bits = f.int("pow_bits", 0, 24, false);
     let st = state_field(&mut f);
     f.done()?;
@@ -178,7 +185,8 @@ pub async fn update(
             session_ttl_s = coalesce($6, session_ttl_s), hold_ttl_s = coalesce($7, hold_ttl_s),
             min_poll_interval_ms = coalesce($8, min_poll_interval_ms),
             abandon_after_s = coalesce($9, abandon_after_s), state = coalesce($10, state),
-            pow_bits = coalesce($11, pow_bits), updated_at = now()
+            pow_bits = coalesce($11, pow_bits), idle_after_s = coalesce($12, idle_after_s),
+            updated_at = now()
          WHERE id = $1",
     )
     .bind(&event_id)
@@ -192,6 +200,7 @@ pub async fn update(
     .bind(to_i32(abandon))
     .bind(st.map(EventState::as_str))
     .bind(pow_bits.map(|n| n as i16))
+    .bind(to_i32(idle))
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -25,6 +25,8 @@ pub struct BookingRow {
     pub id: String,
     pub show_id: String,
     pub event_id: String,
+    /// The admitted fan who held the seats.
+    pub visitor_id: String,
     pub status: String,
     pub seat_ids: Vec<String>,
     pub total_cents: i64,
@@ -36,7 +38,7 @@ pub struct BookingRow {
 /// Lock a booking by reservation id inside `tx`.
 pub async fn lock_booking(tx: &mut PgConnection, id: &str) -> ApiResult<BookingRow> {
     sqlx::query_as(
-        "SELECT b.id, b.show_id, b.event_id, b.status, b.seat_ids, b.total_cents, b.currency, b.email,
+        "SELECT b.id, b.show_id, b.event_id, b.visitor_id, b.status, b.seat_ids, b.total_cents, b.currency, b.email,
                 b.payment_intent_id
          FROM bookings b WHERE b.show_id = $1 AND b.id = $2 FOR UPDATE",
     )
@@ -219,6 +221,17 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     .await?;
     tx.commit().await?;
     tracing::info!(booking = %booking.id, payment = %intent.id, "booking confirmed");
+    // The fan has bought: its slot under the cap goes to the next fan. If Redis does not
+    // answer, the slot lapses by itself after the hold's window and the idle time.
+    if let Err(e) = marquee_waitroom::session::finish(
+        &mut state.redis.clone(),
+        &booking.event_id,
+        &booking.visitor_id,
+    )
+    .await
+    {
+        tracing::warn!(booking = %booking.id, error = %e, "could not free the fan's slot; it lapses by itself");
+    }
     Ok(Settled::Confirmed { code })
 }
 

@@ -147,9 +147,7 @@ async fn prepare_reserve(
             TokenError::WrongEvent => ApiError::Forbidden,
             other => ApiError::Unauthorized(other.to_string()),
         })?;
-    if let Err(retry_after_s) = state.limiter.check(&claims.evt, &claims.sub).await {
-        return Err(ApiError::TooManyRequests { retry_after_s });
-    }
+    state.limiter.check(&show, &claims.sub, claims.exp).await?;
     let mut canonical = raw.clone();
     if let Some(obj) = canonical.as_object_mut() {
         obj.remove("request_id");
@@ -209,6 +207,13 @@ pub async fn release(
     if !plausible_id(&id) {
         return Err(ApiError::NotFound("booking"));
     }
-    let view = holds::release(&state.lane, &state.recent_holds, &id).await?;
+    let view = holds::release(
+        &state.lane,
+        &state.recent_holds,
+        &state.shows,
+        &state.redis,
+        &id,
+    )
+    .await?;
     Ok(axum::Json(view))
 }

@@ -175,7 +175,10 @@ impl TestApp {
             .to_owned()
     }
 
+    /// An admitted visitor's token: its slot under the cap and its session are in Redis, as
+    /// the admission worker leaves them.
     pub fn token(&self, visitor: &str, event: &str) -> String {
+        marquee_testkit::admit(visitor, event, 600);
         self.env.admission_token(visitor, event, 600)
     }
 

@@ -1,5 +1,7 @@
 use serde_json::{Value, json};
 
+use booking_core::holds::{Refusal, ShowInfo};
+
 use crate::helpers::{seat_ids, spawn, spawn_with};
 
 #[tokio::test]
@@ -229,9 +231,14 @@ async fn holds_go_to_the_shows_partition_and_any_replica_releases_them() {
 
         // This replica never made the hold: it finds the show and releases through the parents.
         let other_replica = booking_core::holds::RecentHolds::default();
+        let redis = marquee_waitroom::connect::redis(&marquee_testkit::redis_url(), false, None)
+            .await
+            .unwrap();
         let view = booking_core::holds::release(
             &booking_core::lane::Lane::new(app.db.clone()),
             &other_replica,
+            &booking_core::holds::ShowInfos::default(),
+            &redis,
             &id,
         )
         .await
@@ -259,6 +266,7 @@ async fn a_token_verified_before_is_still_refused_once_expired_or_for_another_ev
     let show = app.show(&event, 1, 5).await;
     let other_show = app.show(&other_event, 1, 5).await;
     let signed_at = chrono::Utc::now().timestamp();
+    marquee_testkit::admit("brief", &event, 600);
     let token = app.env.admission_token("brief", &event, 1);
     let res = app
         .reserve(&token, &json!({"show_id": show, "seat_ids": ["A-1"]}))
@@ -353,12 +361,22 @@ async fn replicas_share_one_reserve_allowance_per_visitor() {
     };
     let (a, b) = (replica().await, replica().await);
     let event = marquee_testkit::unique("limit");
+    let other_event = marquee_testkit::unique("limit");
+    for (visitor, event) in [
+        ("fan", &event),
+        ("other-fan", &event),
+        ("fan", &other_event),
+    ] {
+        marquee_testkit::admit(visitor, event, 600);
+    }
+    let session_end = chrono::Utc::now().timestamp() + 600;
     let mut granted = 0;
     for i in 0..20 {
         let replica = if i % 2 == 0 { &a } else { &b };
-        match replica.check(&event, "fan").await {
+        match replica.check(&show(&event), "fan", session_end).await {
             Ok(()) => granted += 1,
-            Err(retry_after_s) => assert!(
+            Err(Refusal::Ended) => panic!("the fan holds its slot"),
+            Err(Refusal::Wait(retry_after_s)) => assert!(
                 (1..=6).contains(&retry_after_s),
                 "one attempt every 6 s: {retry_after_s}"
             ),
@@ -366,12 +384,34 @@ async fn replicas_share_one_reserve_allowance_per_visitor() {
     }
     assert_eq!(granted, 10);
     // Another visitor, and the same visitor in another event, have their own allowance.
-    assert!(a.check(&event, "other-fan").await.is_ok());
     assert!(
-        b.check(&marquee_testkit::unique("limit"), "fan")
+        a.check(&show(&event), "other-fan", session_end)
             .await
             .is_ok()
     );
+    assert!(
+        b.check(&show(&other_event), "fan", session_end)
+            .await
+            .is_ok()
+    );
+    // A visitor without a slot (never admitted, or its turn over) is refused outright.
+    assert_eq!(
+        a.check(&show(&event), "stranger", session_end).await,
+        Err(Refusal::Ended)
+    );
+}
+
+/// What the reserve gate needs of a show of `event`.
+fn show(event: &str) -> ShowInfo {
+    ShowInfo {
+        id: "show".into(),
+        event_id: event.into(),
+        price_cents: 100,
+        currency: "usd".into(),
+        hold_ttl_s: 600,
+        idle_after_s: 180,
+        partition: None,
+    }
 }
 
 /// When Redis cannot count (here the visitor's key holds the wrong type, so the script fails),
@@ -382,6 +422,7 @@ async fn the_reserve_allowance_falls_back_to_this_replica_when_redis_fails() {
         .await
         .unwrap();
     let event = marquee_testkit::unique("limit");
+    marquee_testkit::admit("fan", &event, 600);
     let key = marquee_waitroom::keys::reserve_attempts(&event, "fan");
     let _: () = redis::cmd("LPUSH")
         .arg(&key)
@@ -396,9 +437,14 @@ async fn the_reserve_allowance_falls_back_to_this_replica_when_redis_fails() {
         .await
         .unwrap();
     let limiter = booking_core::holds::ReserveLimiter::new(redis, 10);
+    let session_end = chrono::Utc::now().timestamp() + 600;
     let mut granted = 0;
     for _ in 0..15 {
-        if limiter.check(&event, "fan").await.is_ok() {
+        if limiter
+            .check(&show(&event), "fan", session_end)
+            .await
+            .is_ok()
+        {
             granted += 1;
         }
     }

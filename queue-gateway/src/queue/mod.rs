@@ -33,6 +33,9 @@ pub struct QueueView {
     pub admission_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admitted_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the worker admitted this visitor: the server's own record, the same on every poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admitted_at: Option<chrono::DateTime<chrono::Utc>>,
     /// RFC 3339, rendered once per event (`EventView::opens_at_text`).
     pub opens_at: Arc<str>,
     /// The seed that decided the pre-queue order, once fixed, so anyone can replay it.

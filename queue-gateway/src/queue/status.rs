@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode};
 use marquee_waitroom::admission::{AUDIENCE, AdmissionClaims, Confirmation};
 use marquee_waitroom::queue::position;
 use marquee_waitroom::queue_token::QueueClaims;
-use marquee_waitroom::{EventState, keys};
+use marquee_waitroom::{EventState, keys, session};
 use redis::AsyncCommands;
 
 use super::{QUEUE_COOKIE, QueueView, poll_after_ms, valid_event_id};
@@ -187,8 +187,10 @@ pub async fn answer(
     })
 }
 
-/// The moment of admission: the worker has passed this visitor's place. Either it is in the
-/// active set (admitted: sign its admission token) or it was dropped or its session ended.
+/// The moment of admission: the worker has passed this visitor's place. Either it holds a
+/// slot (admitted: sign its admission token, valid until the session's end), or it was
+/// dropped, or its turn is over (session ended, bought, or idle: see
+/// `marquee_waitroom::session`).
 async fn admitted_or_expired(
     state: &AppState,
     view: &EventView,
@@ -197,8 +199,16 @@ async fn admitted_or_expired(
     cookie_token: Option<String>,
 ) -> Result<Answer, GatewayError> {
     let mut redis = state.redis.clone();
-    let until_ms: Option<i64> = redis.zscore(keys::active(&claims.e), &claims.v).await?;
+    let standing = session::standing(&mut redis, &claims.e, &claims.v).await?;
     let now = Utc::now();
+    let session_ms = i64::from(view.cfg.session_ttl_s) * 1000;
+    let admitted_at = standing
+        .admitted_at_ms
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+    let until_ms = standing
+        .admitted_at_ms
+        .map(|at| at + session_ms)
+        .filter(|_| standing.shopping(now.timestamp_millis()));
     match until_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()) {
         Some(until) if until > now => {
             let admission = AdmissionClaims {
@@ -222,6 +232,7 @@ async fn admitted_or_expired(
                     .map_err(|e| GatewayError::Internal(anyhow::anyhow!(e)))?,
             );
             out.admitted_until = Some(until);
+            out.admitted_at = admitted_at;
             out.poll_after_ms = 30_000;
         }
         _ => {

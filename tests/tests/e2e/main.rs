@@ -9,4 +9,5 @@ mod queue_api;
 mod redis_crash;
 mod redis_tls;
 mod replicas;
+mod slots;
 mod tokens;

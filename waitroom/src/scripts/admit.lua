@@ -2,9 +2,11 @@
 -- replica that lost its lease mid-tick cannot admit).
 -- KEYS[1] state  KEYS[2] waiting  KEYS[3] active  KEYS[4] admits  KEYS[5] lease
 -- KEYS[6..9] presence bitmaps: post-opening places this window and the last, pre-queue
--- places this window and the last
+-- places this window and the last  KEYS[10] sessions
 -- ARGV[1] worker id  ARGV[2] now_ms  ARGV[3] rate_per_minute  ARGV[4] max_active
 -- ARGV[5] session_ttl_ms  ARGV[6] OFFSET  ARGV[7] max_elapsed_ms  ARGV[8] admitting (1/0)
+-- ARGV[9] idle_ms: a fan admitted holds a slot this long (at most the session) unless booking
+-- activity keeps it (see session.rs); the session itself is recorded in KEYS[10].
 -- Returns {admitted, active, waiting, watermark, dropped}.
 if redis.call('GET', KEYS[5]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER')
@@ -14,8 +16,9 @@ local rate = tonumber(ARGV[3])
 local max_active = tonumber(ARGV[4])
 local offset = tonumber(ARGV[6])
 
--- Sessions that ended free their slots.
+-- Slots that lapsed (session over, or idle) free themselves; ended sessions are forgotten.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - tonumber(ARGV[5]))
 
 -- The budget: rate × elapsed + what was left over, never more than the active cap allows.
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_tick_ms') or now)
@@ -41,7 +44,7 @@ end
 
 local admitted, dropped, checks = 0, 0, 0
 local watermark = tonumber(redis.call('HGET', KEYS[1], 'watermark') or '0')
-local expiry = now + tonumber(ARGV[5])
+local slot_until = now + math.min(tonumber(ARGV[5]), tonumber(ARGV[9]))
 while admitted < n and checks < n * 4 + 100 do
   local head = redis.call('ZPOPMIN', KEYS[2], 1)
   if #head == 0 then break end
@@ -49,7 +52,8 @@ while admitted < n and checks < n * 4 + 100 do
   local visitor, place = head[1], tonumber(head[2])
   if place > watermark then watermark = place end
   if present(place) then
-    redis.call('ZADD', KEYS[3], expiry, visitor)
+    redis.call('ZADD', KEYS[3], slot_until, visitor)
+    redis.call('ZADD', KEYS[10], now, visitor)
     admitted = admitted + 1
   else
     dropped = dropped + 1

@@ -34,6 +34,9 @@ enum Command {
     /// Fill an event's queue with N visitors straight through the join script and report
     /// Redis memory per waiting visitor.
     QueueMemory(queue::MemoryOptions),
+    /// A whole sale through the real system, audited afterwards: exits non-zero unless every
+    /// audit figure is 0.
+    OpeningNight(Box<marquee_loadtest::opening_night::Options>),
 }
 
 #[tokio::main]
@@ -44,5 +47,11 @@ async fn main() -> anyhow::Result<()> {
         Command::SeatmapSetup(o) => hot_show::setup_seatmap(o).await,
         Command::QueueSetup(o) => queue::setup(o).await,
         Command::QueueMemory(o) => queue::memory(o).await,
+        Command::OpeningNight(o) => {
+            let report = marquee_loadtest::opening_night::run(*o).await?;
+            print!("{}", report.summary());
+            anyhow::ensure!(report.audit.clean(), "the audit found problems (above)");
+            Ok(())
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! webhook signed as Stripe signs (`Stripe-Signature: t=…,v1=…`), retried until accepted.
 //! `POST /_sim/faults` makes the next requests fail or hang, for resilience tests.
 
+mod lists;
 pub mod signature;
 mod webhooks;
 
@@ -84,11 +85,14 @@ impl Simulator {
 
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/v1/payment_intents", post(create_intent))
+            .route(
+                "/v1/payment_intents",
+                post(create_intent).get(lists::payment_intents),
+            )
             .route("/v1/payment_intents/{id}", get(retrieve_intent))
             .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
             .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
-            .route("/v1/refunds", post(create_refund))
+            .route("/v1/refunds", post(create_refund).get(lists::refunds))
             .route("/_sim/faults", post(set_faults))
             .route("/_sim/events", get(list_events))
             .route("/healthz", get(|| async { "ok" }))

@@ -5,6 +5,7 @@ mod browser;
 mod cluster;
 mod edge;
 mod observability;
+mod opening_night;
 mod queue_api;
 mod redis_crash;
 mod redis_tls;

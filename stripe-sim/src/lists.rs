@@ -1,0 +1,92 @@
+//! Stripe's list calls for the objects the simulator keeps: `GET /v1/payment_intents` and
+//! `GET /v1/refunds` (optionally `?payment_intent=`), newest first, paged with `limit` (1 to
+//! 100, default 10) and `starting_after`, answering `{object: "list", data, has_more, url}`
+//! as Stripe does. An audit reads every payment back through them.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::{Simulator, error, guard};
+
+fn page(mut objects: Vec<Value>, query: &HashMap<String, String>, url: &str) -> Response {
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "Invalid integer: limit must be between 1 and 100.",
+                Some("limit"),
+                None,
+            );
+        }
+    };
+    objects.sort_by(|a, b| {
+        (b["created"].as_i64(), b["id"].as_str()).cmp(&(a["created"].as_i64(), a["id"].as_str()))
+    });
+    let start = match query.get("starting_after") {
+        None => 0,
+        Some(after) => match objects.iter().position(|o| o["id"] == after.as_str()) {
+            Some(i) => i + 1,
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    &format!("No such object: '{after}'"),
+                    Some("starting_after"),
+                    Some("resource_missing"),
+                );
+            }
+        },
+    };
+    let rest = objects.get(start..).unwrap_or_default();
+    let data: Vec<Value> = rest.iter().take(limit).cloned().collect();
+    axum::Json(json!({"object": "list", "url": url, "has_more": rest.len() > limit, "data": data}))
+        .into_response()
+}
+
+async fn authorized(sim: &Simulator, headers: &HeaderMap) -> Option<Response> {
+    match guard(sim, headers, "list").await {
+        Err(r) | Ok(Some(r)) => Some(r),
+        Ok(None) => None,
+    }
+}
+
+pub async fn payment_intents(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = authorized(&sim, &headers).await {
+        return refused;
+    }
+    let all: Vec<Value> = sim.store().intents.values().cloned().collect();
+    page(all, &query, "/v1/payment_intents")
+}
+
+pub async fn refunds(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = authorized(&sim, &headers).await {
+        return refused;
+    }
+    let all: Vec<Value> = sim
+        .store()
+        .refunds
+        .values()
+        .filter(|r| {
+            query
+                .get("payment_intent")
+                .is_none_or(|pi| r["payment_intent"] == pi.as_str())
+        })
+        .cloned()
+        .collect();
+    page(all, &query, "/v1/refunds")
+}

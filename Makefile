@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/marquee/target
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 export REDIS_URL ?= redis://127.0.0.1:6379/
 
-.PHONY: up test services build fmt lint unit clean-test-dbs
+.PHONY: up test bench services build fmt lint unit clean-test-dbs
 
 ## Start PostgreSQL and Redis (installing them where absent), every service and the demo data.
 up:
@@ -19,6 +19,12 @@ test: services
 	@bash scripts/static-checks.sh
 	@bash scripts/clean-test-dbs.sh
 	cargo test --workspace --no-fail-fast
+
+## The benchmarks (loadtest/run.sh), then opening nights of 1,000, 10,000 and 100,000 fans
+## against the whole system on the release build, with their scaling table (BENCHMARKS.md).
+bench: services
+	@bash loadtest/run.sh
+	@bash loadtest/opening-night.sh 1000 10000 100000
 
 services:
 	@bash scripts/services.sh

@@ -37,6 +37,12 @@ enum Command {
     /// A whole sale through the real system, audited afterwards: exits non-zero unless every
     /// audit figure is 0.
     OpeningNight(Box<marquee_loadtest::opening_night::Options>),
+    /// A Markdown table of opening-night reports (JSON files), each figure as a ratio to the
+    /// first report's.
+    ScalingTable {
+        /// The reports, smallest run first.
+        reports: Vec<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -51,6 +57,19 @@ async fn main() -> anyhow::Result<()> {
             let report = marquee_loadtest::opening_night::run(*o).await?;
             print!("{}", report.summary());
             anyhow::ensure!(report.audit.clean(), "the audit found problems (above)");
+            Ok(())
+        }
+        Command::ScalingTable { reports } => {
+            let mut parsed = Vec::new();
+            for path in &reports {
+                let text = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                parsed.push(serde_json::from_slice(&text)?);
+            }
+            print!(
+                "{}",
+                marquee_loadtest::opening_night::scaling::table(&parsed)
+            );
             Ok(())
         }
     }

@@ -50,10 +50,20 @@ fn page(mut objects: Vec<Value>, query: &HashMap<String, String>, url: &str) -> 
         .into_response()
 }
 
-async fn authorized(sim: &Simulator, headers: &HeaderMap) -> Option<Response> {
+/// A list call: authenticated as every API call is, then a page of `objects`.
+async fn listing(
+    sim: &Simulator,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    url: &str,
+    objects: impl FnOnce(&crate::Store) -> Vec<Value>,
+) -> Response {
     match guard(sim, headers, "list").await {
-        Err(r) | Ok(Some(r)) => Some(r),
-        Ok(None) => None,
+        Err(r) | Ok(Some(r)) => r,
+        Ok(None) => {
+            let all = objects(&sim.store());
+            page(all, query, url)
+        }
     }
 }
 
@@ -62,11 +72,10 @@ pub async fn payment_intents(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = authorized(&sim, &headers).await {
-        return refused;
-    }
-    let all: Vec<Value> = sim.store().intents.values().cloned().collect();
-    page(all, &query, "/v1/payment_intents")
+    listing(&sim, &headers, &query, "/v1/payment_intents", |store| {
+        store.intents.values().cloned().collect()
+    })
+    .await
 }
 
 pub async fn refunds(
@@ -74,19 +83,14 @@ pub async fn refunds(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = authorized(&sim, &headers).await {
-        return refused;
-    }
-    let all: Vec<Value> = sim
-        .store()
-        .refunds
-        .values()
-        .filter(|r| {
-            query
-                .get("payment_intent")
-                .is_none_or(|pi| r["payment_intent"] == pi.as_str())
-        })
-        .cloned()
-        .collect();
-    page(all, &query, "/v1/refunds")
+    let wanted = query.get("payment_intent").cloned();
+    listing(&sim, &headers, &query, "/v1/refunds", |store| {
+        store
+            .refunds
+            .values()
+            .filter(|r| wanted.as_deref().is_none_or(|pi| r["payment_intent"] == pi))
+            .cloned()
+            .collect()
+    })
+    .await
 }

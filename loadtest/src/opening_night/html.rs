@@ -26,12 +26,14 @@ fn chart(title: &str, unit: &str, lines: &[(&str, Vec<(f64, f64)>)]) -> String {
         .iter()
         .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
         .fold(1.0f64, f64::max);
-    let max_y = lines
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
-        .fold(0.0f64, f64::max)
-        .max(1.0)
-        * 1.1;
+    let max_y = nice_ceiling(
+        lines
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+            .fold(0.0f64, f64::max)
+            .max(1.0)
+            * 1.05,
+    );
     let sx = |x: f64| left + x / max_x * pw;
     let sy = |y: f64| top + ph - y / max_y * ph;
     let mut svg = String::new();
@@ -94,9 +96,19 @@ fn chart(title: &str, unit: &str, lines: &[(&str, Vec<(f64, f64)>)]) -> String {
     svg
 }
 
+/// The smallest of 1, 2, 2.5, 5 × 10ⁿ (so a quarter of it is a round tick) at least `v`.
+fn nice_ceiling(v: f64) -> f64 {
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * magnitude)
+}
+
 fn short(v: f64) -> String {
     if v >= 10_000.0 {
-        format!("{:.0}k", v / 1000.0)
+        format!("{}k", v / 1000.0)
     } else if v >= 10.0 {
         format!("{v:.0}")
     } else {
@@ -320,4 +332,22 @@ figure{{margin:1em 0}} svg{{width:100%;height:auto;background:#fafafa;border:1px
         duration = r.duration_s,
         charts = charts.join("\n"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_end_on_round_numbers() {
+        assert_eq!(nice_ceiling(2085.0), 2500.0);
+        assert_eq!(nice_ceiling(21.0), 25.0);
+        assert_eq!(nice_ceiling(0.7), 1.0);
+        assert_eq!(nice_ceiling(400.0), 500.0);
+    }
+
+    #[test]
+    fn names_are_escaped() {
+        assert_eq!(escape("<b>&\""), "&lt;b&gt;&amp;&quot;");
+    }
 }

@@ -18,6 +18,7 @@ mod progress;
 mod record;
 pub mod report;
 mod sampler;
+pub mod scaling;
 mod setup;
 mod stop;
 

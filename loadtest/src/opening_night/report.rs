@@ -374,24 +374,32 @@ impl Report {
     }
 }
 
+/// The admission rate over the opening stretch: from the first sample that saw an admission
+/// until the first interval in which something other than the rate held admission back (nobody
+/// left waiting, the event sold out, the cap full). Later stretches, when lapsed holds bring a
+/// few seats back and the sold-out flag flickers, measure the seats, not the rate.
 fn admission(o: &Options, samples: &[Sample]) -> Admission {
-    let (mut admitted, mut secs) = (0u64, 0.0f64);
-    for w in samples.windows(2) {
-        let (a, b) = (&w[0], &w[1]);
-        let room = a.active < u64::from(o.max_active) && b.active < u64::from(o.max_active);
-        if a.waiting > 0 && b.waiting > 0 && !a.sold_out && !b.sold_out && room {
-            admitted += b.admitted_total.saturating_sub(a.admitted_total);
-            secs += b.t - a.t;
-        }
-    }
+    let cap = u64::from(o.max_active);
+    let free = |s: &Sample| s.waiting > 0 && !s.sold_out && s.active < cap;
+    let first = samples.iter().position(|s| s.admitted_total > 0);
+    let stretch = first.map(|i| {
+        let end = samples[i..]
+            .windows(2)
+            .take_while(|w| free(&w[0]) && free(&w[1]))
+            .count();
+        (&samples[i], &samples[i + end])
+    });
+    let (admitted, secs) = stretch.map_or((0, 0.0), |(a, b)| {
+        (b.admitted_total - a.admitted_total, b.t - a.t)
+    });
     let max_active_observed = samples.iter().map(|s| s.active).max().unwrap_or(0);
     Admission {
         configured_rate_per_minute: o.rate_per_minute,
-        observed_rate_per_minute: (secs >= 5.0).then(|| admitted as f64 * 60.0 / secs),
+        observed_rate_per_minute: (secs >= 3.0).then(|| admitted as f64 * 60.0 / secs),
         unconstrained_s: secs,
         max_active: o.max_active,
         max_active_observed,
-        cap_respected: max_active_observed <= u64::from(o.max_active),
+        cap_respected: max_active_observed <= cap,
     }
 }
 
@@ -454,4 +462,40 @@ fn fairness_of(r: &Recorded, seed: Option<&str>) -> (Option<Fairness>, Option<bo
         .collect();
     let fairness = (fans.len() >= 2).then(|| fairness::measure(&fans));
     (fairness, matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t: f64, waiting: u64, active: u64, admitted_total: u64, sold_out: bool) -> Sample {
+        Sample {
+            t,
+            waiting,
+            active,
+            admitted_total,
+            sold_out,
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn the_rate_is_read_over_the_opening_stretch_only() {
+        let o = Options::from_args(&["--rate-per-minute", "1200", "--max-active", "200"]).unwrap();
+        let samples = [
+            sample(0.0, 5, 0, 0, false),
+            sample(1.0, 2000, 14, 14, false),
+            sample(2.0, 1980, 20, 34, false),
+            sample(3.0, 1960, 20, 54, false),
+            sample(4.0, 1940, 20, 74, false),
+            // Sold out: what follows measures seats coming back, not the rate.
+            sample(5.0, 1930, 20, 84, true),
+            sample(6.0, 1930, 20, 84, false),
+            sample(9.0, 1929, 20, 85, false),
+        ];
+        let a = admission(&o, &samples);
+        assert_eq!(a.unconstrained_s, 3.0);
+        assert_eq!(a.observed_rate_per_minute, Some(1200.0));
+        assert!(a.cap_respected);
+    }
 }

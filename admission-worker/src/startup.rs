@@ -100,13 +100,7 @@ async fn release_leases(
     use redis::AsyncCommands;
     let events: Vec<String> = redis.smembers(events_key).await.unwrap_or_default();
     for event in events {
-        let _: redis::RedisResult<i64> = redis::Script::new(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-        )
-        .key(marquee_waitroom::keys::lease(&event))
-        .arg(worker_id)
-        .invoke_async(redis)
-        .await;
+        let _ = marquee_waitroom::lease::give_back(redis, &event, worker_id).await;
     }
 }
 

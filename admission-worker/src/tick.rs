@@ -3,7 +3,7 @@
 use chrono::Utc;
 use marquee_waitroom::connect::Redis;
 use marquee_waitroom::queue::{self, Admitted, Tick};
-use marquee_waitroom::{EventState, LiveSettings, keys};
+use marquee_waitroom::{EventState, LiveSettings, keys, lease};
 use redis::AsyncCommands;
 
 use crate::metrics::WorkerMetrics;
@@ -15,14 +15,6 @@ pub struct Ticker {
     pub max_elapsed_ms: u64,
     /// The set listing the events to admit for.
     pub events_key: String,
-}
-
-/// Is the queue open for admission now? A pre-queue event opens by itself at `opens_at`.
-pub fn effective_state(cfg: &LiveSettings, now: chrono::DateTime<Utc>) -> EventState {
-    match cfg.state {
-        EventState::Prequeue if now >= cfg.opens_at => EventState::Open,
-        s => s,
-    }
 }
 
 impl Ticker {
@@ -71,17 +63,11 @@ impl Ticker {
         let Some(cfg) = raw.and_then(|r| serde_json::from_str::<LiveSettings>(&r).ok()) else {
             return Ok(None);
         };
-        let held: i64 = queue::lease_script()
-            .key(keys::lease(event))
-            .arg(&self.worker_id)
-            .arg(self.lease_ttl_ms)
-            .invoke_async(redis)
-            .await?;
-        if held != 1 {
+        if !lease::take(redis, event, &self.worker_id, self.lease_ttl_ms).await? {
             return Ok(None);
         }
         let now = Utc::now();
-        let state = effective_state(&cfg, now);
+        let state = cfg.effective_state(now);
         let mut ready = true;
         if state == EventState::Open {
             let shuffled: bool = redis.hexists(keys::state(event), "shuffled").await?;

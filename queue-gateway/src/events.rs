@@ -39,10 +39,7 @@ impl EventView {
     /// The state fans see, before anything visitor-specific: a pre-queue event opens by
     /// itself at `opens_at`.
     pub fn state(&self) -> EventState {
-        match self.cfg.state {
-            EventState::Prequeue if Utc::now() >= self.cfg.opens_at => EventState::Open,
-            s => s,
-        }
+        self.cfg.effective_state(Utc::now())
     }
 
     /// Places per second to estimate waits with: what the queue moved over the last minute,

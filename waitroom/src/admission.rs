@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// The cookie that carries the admission token (the gateway sets it, booking-core reads it).
+pub const COOKIE: &str = "marquee_admission";
+
 pub const AUDIENCE: &str = "marquee-booking";
 
 /// Possession binding: the SHA-256 of a secret the visitor's client keeps.

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod connect;
 pub mod keys;
+pub mod lease;
 pub mod live;
 pub mod queue;
 pub mod queue_token;

@@ -66,26 +66,21 @@ pub const fn default_idle_after_s() -> u32 {
 }
 
 impl LiveSettings {
+    /// The state fans and workers act on: a pre-queue event opens by itself at `opens_at`.
+    pub fn effective_state(&self, now: DateTime<Utc>) -> EventState {
+        match self.state {
+            EventState::Prequeue if now >= self.opens_at => EventState::Open,
+            s => s,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("settings serialize")
     }
 }
 
 /// Set `wr:{event}:cfg` unless it already holds a newer revision (or whatever it holds, when
-/// forced). KEYS[1] cfg  ARGV[1] settings JSON  ARGV[2] revision  ARGV[3] `force` (optional).
-/// Returns 1 when written.
+/// forced): `scripts/publish_settings.lua`, whose KEYS and ARGV it lists.
 pub fn publish_script() -> redis::Script {
-    redis::Script::new(
-        r"
-        local current = redis.call('GET', KEYS[1])
-        if current and ARGV[3] ~= 'force' then
-          local ok, parsed = pcall(cjson.decode, current)
-          if ok and parsed.revision and tonumber(parsed.revision) > tonumber(ARGV[2]) then
-            return 0
-          end
-        end
-        redis.call('SET', KEYS[1], ARGV[1])
-        return 1
-        ",
-    )
+    redis::Script::new(include_str!("scripts/publish_settings.lua"))
 }

@@ -31,10 +31,6 @@ fn admit_script() -> Script {
     Script::new(include_str!("scripts/admit.lua"))
 }
 
-pub fn lease_script() -> Script {
-    Script::new(include_str!("scripts/lease.lua"))
-}
-
 pub fn freeze_script() -> Script {
     Script::new(include_str!("scripts/freeze_prequeue.lua"))
 }

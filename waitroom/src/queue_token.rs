@@ -11,6 +11,9 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The cookie that carries the queue token.
+pub const COOKIE: &str = "marquee_queue";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueClaims {
     /// Visitor id.

@@ -13,7 +13,7 @@ use crate::idempotency;
 use crate::model::{Check, ReserveRequest, plausible_id};
 use crate::state::AppState;
 
-pub const ADMISSION_COOKIE: &str = "marquee_admission";
+use marquee_waitroom::admission::COOKIE as ADMISSION_COOKIE;
 
 pub async fn reserve(
     State(state): State<AppState>,

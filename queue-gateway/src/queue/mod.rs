@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::state::AppState;
 
-pub const QUEUE_COOKIE: &str = "marquee_queue";
-pub const ADMISSION_COOKIE: &str = "marquee_admission";
+pub use marquee_waitroom::admission::COOKIE as ADMISSION_COOKIE;
+pub use marquee_waitroom::queue_token::COOKIE as QUEUE_COOKIE;
 
 /// What join and status return.
 #[derive(Debug, Serialize, Default)]

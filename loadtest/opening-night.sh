@@ -2,9 +2,10 @@
 # Opening nights at several sizes against the whole system as `make up` runs it (release
 # build, embedded Kafka, the Stripe simulator), each audited, then a scaling table.
 # Usage: loadtest/opening-night.sh [FANS ...]   (default: 1000 10000 100000)
-# Every run: fans arrive over 60 s, polls at least 5 s apart (the event's minimum), no proof
-# of work, 6,000 admissions a minute, a cap of 500 shopping, seats 10 % of the fans (2 shows
-# of 25-seat rows), 15 minutes at most. Reports: loadtest/results/opening-night-<N>.{json,html};
+# Every run: fans arrive over 10 s (a crowd: the queue forms at every size), polls at least
+# 5 s apart (the event's minimum), no proof of work, 3,000 admissions a minute, a cap of 500
+# shopping, seats 10 % of the fans (2 shows of 25-seat rows), 15 minutes at most. While each
+# runs, `top` is sampled every 10 s into loadtest/results/opening-night-<N>.top. Reports: loadtest/results/opening-night-<N>.{json,html};
 # the table: loadtest/results/opening-night-scaling.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +38,13 @@ for n in "${sizes[@]}"; do
   rows=$(( n / 500 > 1 ? n / 500 : 1 ))
   out="loadtest/results/opening-night-$n.json"
   log "$n fans, 2 shows x $rows rows x 25 seats"
-  "$bin" opening-night --fans "$n" --arrival ramp --ramp-s 60 --min-poll-ms 5000 \
-    --abandon-after-s 60 --rate-per-minute 6000 --max-active 500 --hold-ttl-s 30 \
+  (while sleep 10; do top -b -n 1 -w 200 | head -n 16; done) >"loadtest/results/opening-night-$n.top" &
+  top_pid=$!
+  "$bin" opening-night --fans "$n" --arrival ramp --ramp-s 10 --min-poll-ms 5000 \
+    --abandon-after-s 60 --rate-per-minute 3000 --max-active 500 --hold-ttl-s 30 \
     --idle-after-s 30 --shows 2 --rows "$rows" --seats-per-row 25 --duration-s 900 \
     --max-connections 2048 --report "$out" | tee "loadtest/results/opening-night-$n.txt"
+  kill "$top_pid" 2>/dev/null || true
   reports+=("$out")
 done
 "$bin" scaling-table "${reports[@]}" | tee loadtest/results/opening-night-scaling.md

@@ -237,10 +237,9 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
-    let mut system = report::System::read(&db, &o.redis_url)
+    let system = report::System::read(&db, &o.redis_url)
         .await
-        .since(&system_before);
-    system.redis_used_memory_peak = redis_peak;
+        .since(&system_before, redis_peak);
     let seed = evening.shuffle_seed.get().cloned();
     let report = Report::build(report::Inputs {
         options: &o,

@@ -81,8 +81,11 @@ pub struct Generator {
 /// What the system did, from Redis and Postgres's own counters.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct System {
+    /// Redis's memory as read (at the end, in the report).
     pub redis_used_memory: u64,
     pub redis_used_memory_peak: u64,
+    /// How much the peak rose over the run's start.
+    pub redis_growth_peak: u64,
     pub pg_commits: i64,
     pub pg_rows_inserted: i64,
     pub pg_rows_updated: i64,
@@ -103,6 +106,7 @@ impl System {
         Self {
             redis_used_memory: redis,
             redis_used_memory_peak: redis,
+            redis_growth_peak: 0,
             pg_commits: pg.0,
             pg_rows_inserted: pg.1,
             pg_rows_updated: pg.2,
@@ -111,9 +115,12 @@ impl System {
         }
     }
 
-    /// Postgres's counters as deltas from `before`; Redis memory as it is now.
-    pub fn since(self, before: &Self) -> Self {
+    /// Postgres's counters as deltas from `before`; Redis memory as it is now, and the rise
+    /// of `peak` over `before`.
+    pub fn since(self, before: &Self, peak: u64) -> Self {
         Self {
+            redis_used_memory_peak: peak,
+            redis_growth_peak: peak.saturating_sub(before.redis_used_memory),
             pg_commits: self.pg_commits - before.pg_commits,
             pg_rows_inserted: self.pg_rows_inserted - before.pg_rows_inserted,
             pg_rows_updated: self.pg_rows_updated - before.pg_rows_updated,
@@ -348,10 +355,11 @@ impl Report {
         }
         s += &format!("  status codes: {:?}\n", self.status_codes);
         s += &format!(
-            "  generator CPU: {:.2} of one core ({} cores); Redis peak {:.1} MB; Postgres {} commits, {} rows inserted, {} updated\n",
+            "  generator CPU: {:.2} of one core ({} cores); Redis peak {:.1} MB (+{:.1} MB over the run); Postgres {} commits, {} rows inserted, {} updated\n",
             self.generator.cpu_share_of_one_core,
             self.generator.cores,
             self.system.redis_used_memory_peak as f64 / 1e6,
+            self.system.redis_growth_peak as f64 / 1e6,
             self.system.pg_commits,
             self.system.pg_rows_inserted,
             self.system.pg_rows_updated

@@ -59,8 +59,8 @@ const FIGURES: &[Figure] = &[
         read: |r| at(r, &["latency_ms", "confirm", "p99"]),
     },
     Figure {
-        label: "Redis peak bytes per fan",
-        read: |r| per_fan(r, &["system", "redis_used_memory_peak"]),
+        label: "Redis growth per fan (bytes, peak over start)",
+        read: |r| per_fan(r, &["system", "redis_growth_peak"]),
     },
     Figure {
         label: "Postgres commits per fan",
@@ -167,11 +167,11 @@ mod tests {
     fn ratios_are_against_the_first_run() {
         let small = serde_json::json!({"fans": 1000, "sold": 100, "seats_total": 100,
             "latency_ms": {"poll": {"p50": 2.0, "count": 10000}},
-            "system": {"redis_used_memory_peak": 1_000_000, "pg_commits": 3000},
+            "system": {"redis_growth_peak": 1_000_000, "pg_commits": 3000},
             "audit": {"double_sells": 0, "lost_payments": 0, "missing_emails": 0, "missing_events": 0, "stuck_holds": 0}});
         let big = serde_json::json!({"fans": 10000, "sold": 1000, "seats_total": 1000,
             "latency_ms": {"poll": {"p50": 3.0, "count": 100000}},
-            "system": {"redis_used_memory_peak": 5_000_000, "pg_commits": 30000},
+            "system": {"redis_growth_peak": 5_000_000, "pg_commits": 30000},
             "audit": {"double_sells": 1}});
         let t = table(&[small, big]);
         assert!(
@@ -179,7 +179,7 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("| Redis peak bytes per fan | 1000.000 (1.00×) | 500.000 (0.50×) |"),
+            t.contains("| Redis growth per fan (bytes, peak over start) | 1000.000 (1.00×) | 500.000 (0.50×) |"),
             "{t}"
         );
         assert!(t.contains("| audit | all 0 |"), "{t}");

@@ -37,6 +37,9 @@ pub struct Options {
     pub clients: usize,
     #[arg(long, default_value_t = 30)]
     pub seconds: u64,
+    /// The Redis the services use: the visitors are admitted there (a reserve needs a slot).
+    #[arg(long, default_value = "redis://127.0.0.1:6379/")]
+    pub redis_url: String,
     /// Distinct admitted visitors to rotate through (each may reserve 10 times a minute).
     #[arg(long, default_value_t = 20_000)]
     pub visitors: usize,
@@ -99,6 +102,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             })
             .collect(),
     );
+    let visitors: Vec<&str> = tokens.iter().map(|(v, _)| v.as_str()).collect();
+    marquee_testkit::admit_all(&o.redis_url, &event, &visitors, 3600).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let held: Arc<Mutex<HashSet<String>>> = Arc::default();
     let (rows, per_row) = (o.setup.rows, o.setup.per_row);

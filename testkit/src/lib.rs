@@ -153,21 +153,48 @@ impl TestEnv {
     }
 }
 
-/// Admit `visitor` to `event` as the admission worker would: a slot under the active cap and
-/// a session, for `ttl_s` (a reserve needs the slot). Blocking: a test's set-up.
-pub fn admit(visitor: &str, event: &str, ttl_s: i64) {
+/// What the admission worker writes when it admits `visitors` to `event`: a slot under the
+/// active cap and a session each, for `ttl_s`. A reserve needs the slot.
+fn admission_pipeline(event: &str, visitors: &[&str], ttl_s: i64) -> redis::Pipeline {
     use marquee_waitroom::keys;
     let now = chrono::Utc::now().timestamp_millis();
+    let mut pipe = redis::pipe();
+    for v in visitors {
+        pipe.zadd(keys::active(event), *v, now + ttl_s * 1000)
+            .ignore()
+            .zadd(keys::sessions(event), *v, now)
+            .ignore();
+    }
+    pipe
+}
+
+/// Admit `visitor` to `event` as the admission worker would, for `ttl_s`. Blocking: a test's
+/// set-up.
+pub fn admit(visitor: &str, event: &str, ttl_s: i64) {
     let mut conn = redis::Client::open(redis_url())
         .and_then(|c| c.get_connection())
         .expect("Redis");
-    let () = redis::pipe()
-        .zadd(keys::active(event), visitor, now + ttl_s * 1000)
-        .ignore()
-        .zadd(keys::sessions(event), visitor, now)
-        .ignore()
+    let () = admission_pipeline(event, &[visitor], ttl_s)
         .query(&mut conn)
         .expect("admit in Redis");
+}
+
+/// Admit many `visitors` to `event` at once through the Redis at `url` (a benchmark's set-up).
+pub async fn admit_all(
+    url: &str,
+    event: &str,
+    visitors: &[&str],
+    ttl_s: i64,
+) -> anyhow::Result<()> {
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    for chunk in visitors.chunks(1000) {
+        let () = admission_pipeline(event, chunk, ttl_s)
+            .query_async(&mut conn)
+            .await?;
+    }
+    Ok(())
 }
 
 pub fn claims(visitor: &str, event: &str, ttl_s: i64) -> AdmissionClaims {

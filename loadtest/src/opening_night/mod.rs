@@ -11,6 +11,7 @@
 //!   `html` draws the charts into a self-contained page beside the JSON.
 
 pub mod audit;
+mod chaos;
 pub mod fairness;
 mod fan;
 mod html;
@@ -127,6 +128,21 @@ pub struct Options {
     pub max_connections: usize,
     #[command(flatten)]
     pub audit: audit::Sources,
+    /// Run on a stack of its own (a Redis of its own with the append-only file on, a fresh
+    /// database, every service from the release binaries beside this one) and, during the
+    /// sale, SIGKILL and restart the admission worker and that Redis in turn and make Stripe
+    /// fail requests. Overrides `--gateway`, `--redis-url` and the audit's sources.
+    #[arg(long)]
+    pub chaos: bool,
+    /// With `--chaos`: how often something fails.
+    #[arg(long, default_value_t = 8)]
+    pub chaos_every_s: u64,
+    /// With `--chaos`: the stack listens on this port + 80…85.
+    #[arg(long, default_value_t = 28_000)]
+    pub chaos_port_base: u16,
+    /// With `--chaos`: the configuration folder the services read (`config/`).
+    #[arg(long, default_value = "config")]
+    pub chaos_config_dir: PathBuf,
 }
 
 impl Options {
@@ -143,12 +159,33 @@ impl Options {
 }
 
 /// Play the evening; the report (already written to `--report` and its HTML page).
-pub async fn run(o: Options) -> anyhow::Result<Report> {
+pub async fn run(mut o: Options) -> anyhow::Result<Report> {
     anyhow::ensure!(o.fans > 0, "--fans must be at least 1");
     anyhow::ensure!(
         o.seats_min >= 1 && o.seats_max >= o.seats_min,
         "--seats-min and --seats-max: 1 ≤ min ≤ max"
     );
+    let stack = match o.chaos {
+        true => Some(Arc::new(tokio::sync::Mutex::new(
+            chaos::Stack::start(&mut o).await?,
+        ))),
+        false => None,
+    };
+    let report = evening(&o, stack.clone()).await;
+    if let Some(stack) = stack
+        && let Ok(stack) = Arc::try_unwrap(stack)
+    {
+        let clean = report.as_ref().is_ok_and(|r| r.audit.clean());
+        stack.into_inner().stop(!clean).await;
+    }
+    report
+}
+
+/// The evening itself, on whatever stack `o` points at.
+async fn evening(
+    o: &Options,
+    stack: Option<Arc<tokio::sync::Mutex<chaos::Stack>>>,
+) -> anyhow::Result<Report> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(o.max_connections)
         .timeout(Duration::from_secs(30))
@@ -159,7 +196,7 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
         .await
         .with_context(|| format!("connecting to {}", o.audit.database_url))?;
     let system_before = report::System::read(&db, &o.redis_url).await;
-    let sale = setup::create(&http, &o).await?;
+    let sale = setup::create(&http, o).await?;
     let seats_total = u64::from(o.shows * o.rows * o.seats_per_row);
     let rec = Arc::new(Recorder::default());
     let stop = Stop::default();
@@ -191,10 +228,18 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
         seats_total,
         stop.clone(),
     ));
+    let chaos = stack.map(|stack| {
+        tokio::spawn(chaos::unleash(
+            stack,
+            Duration::from_secs(o.chaos_every_s.max(1)),
+            rec.clone(),
+            stop.clone(),
+        ))
+    });
     let cpu_before = report::cpu_ticks();
     let mut fans = tokio::task::JoinSet::new();
     for n in 0..o.fans {
-        fans.spawn(fan::play(evening.clone(), n, arrival(&o, n)));
+        fans.spawn(fan::play(evening.clone(), n, arrival(o, n)));
     }
 
     let progress = progress::Progress::new(o.fans as u64, seats_total);
@@ -225,7 +270,11 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
     let cpu_used = report::cpu_ticks().saturating_sub(cpu_before);
     progress.finish(&rec.live, elapsed);
     let samples = sampler.await.unwrap_or_default();
-    setup::close(&http, &o, &sale.event).await;
+    let chaos = match chaos {
+        Some(task) => Some(task.await.unwrap_or_default()),
+        None => None,
+    };
+    setup::close(&http, o, &sale.event).await;
 
     // The audit, repeated until it is clean or the wait is over: emails and Kafka messages
     // trail the confirmations by design.
@@ -242,7 +291,7 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
         .since(&system_before, redis_peak);
     let seed = evening.shuffle_seed.get().cloned();
     let report = Report::build(report::Inputs {
-        options: &o,
+        options: o,
         event: &sale.event,
         opens_at: sale.opens_at,
         seats_total,
@@ -253,6 +302,7 @@ pub async fn run(o: Options) -> anyhow::Result<Report> {
         system,
         cpu_ticks: cpu_used,
         shuffle_seed: seed,
+        chaos,
     });
     report.write(&o.report)?;
     Ok(report)

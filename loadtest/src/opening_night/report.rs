@@ -43,6 +43,8 @@ pub struct Report {
     /// published seed gives.
     pub prequeue_places_match_seed: Option<bool>,
     pub audit: Audit,
+    /// With `--chaos`: what was killed or made to fail, and when.
+    pub chaos: Option<Vec<super::chaos::Event>>,
     pub generator: Generator,
     pub system: System,
     pub series: Series,
@@ -181,6 +183,7 @@ pub struct Inputs<'a> {
     pub system: System,
     pub cpu_ticks: u64,
     pub shuffle_seed: Option<String>,
+    pub chaos: Option<Vec<super::chaos::Event>>,
 }
 
 impl Report {
@@ -255,6 +258,7 @@ impl Report {
             fairness,
             prequeue_places_match_seed,
             audit: i.audit,
+            chaos: i.chaos,
             generator: Generator {
                 cpu_share_of_one_core: i.cpu_ticks as f64
                     / 100.0
@@ -354,6 +358,12 @@ impl Report {
             s += &format!("  pre-queue places follow the published seed: {m}\n");
         }
         s += &format!("  status codes: {:?}\n", self.status_codes);
+        if let Some(chaos) = &self.chaos {
+            s += &format!("  chaos: {} faults\n", chaos.len());
+            for e in chaos {
+                s += &format!("    {:>6.1} s  {}\n", e.t, e.action);
+            }
+        }
         s += &format!(
             "  generator CPU: {:.2} of one core ({} cores); Redis peak {:.1} MB (+{:.1} MB over the run); Postgres {} commits, {} rows inserted, {} updated\n",
             self.generator.cpu_share_of_one_core,

@@ -362,6 +362,14 @@ pub async fn unleash(
     let mut turn = 0usize;
     while stop.sleep(every).await {
         let mut stack = stack.lock().await;
+        // A Stripe fault lasts until the next turn, not until five requests happened to come
+        // (at the end of a sale, with few fans paying, that would be an outage without end).
+        if turn % 3 == 0
+            && turn > 0
+            && let Err(e) = stack.stripe_faults(0).await
+        {
+            eprintln!("[opening-night] chaos: could not clear Stripe's faults: {e:#}");
+        }
         let (action, result) = match turn % 3 {
             0 => (
                 "SIGKILL admission-worker, restart",
@@ -386,6 +394,10 @@ pub async fn unleash(
             action,
         });
         turn += 1;
+    }
+    // The sale is over: the audit reads Stripe without injected failures.
+    if let Err(e) = stack.lock().await.stripe_faults(0).await {
+        eprintln!("[opening-night] chaos: could not clear Stripe's faults: {e:#}");
     }
     events
 }

@@ -416,27 +416,48 @@ impl<'a> Fan<'a> {
         None
     }
 
+    /// Check out `hold`: the PaymentIntent's id and publishable key, retrying what the page
+    /// would retry (`503` while payments are unavailable, `429`, no answer) after
+    /// `Retry-After`; otherwise how it ended.
+    async fn checkout(&mut self, hold: &str) -> Result<(String, String), Outcome> {
+        for _ in 0..10 {
+            let a = self
+                .e
+                .call(
+                    Phase::Checkout,
+                    "checkout",
+                    self.post(self.e.at(&format!("/v1/bookings/{hold}/checkout")))
+                        .json(&json!({"email": format!("fan-{}@example.com", self.n)})),
+                )
+                .await;
+            match a.status {
+                200 => {
+                    let (Some(pi), Some(pk)) = (
+                        a.body["payment_intent_id"].as_str(),
+                        a.body["publishable_key"].as_str(),
+                    ) else {
+                        return Err(Outcome::Failed);
+                    };
+                    return Ok((pi.to_owned(), pk.to_owned()));
+                }
+                410 => return Err(Outcome::HoldLost),
+                0 | 429 | 503 => {
+                    let wait = a.retry_after_s.unwrap_or(1).max(1);
+                    tokio::time::sleep(jittered(wait * 1000)).await;
+                }
+                _ => return Err(Outcome::Failed),
+            }
+        }
+        Err(Outcome::Failed)
+    }
+
     /// Check out and pay for `hold`; how it ended.
     async fn pay(&mut self, hold: &str) -> Outcome {
-        let checkout = self
-            .e
-            .call(
-                Phase::Checkout,
-                "checkout",
-                self.post(self.e.at(&format!("/v1/bookings/{hold}/checkout")))
-                    .json(&json!({"email": format!("fan-{}@example.com", self.n)})),
-            )
-            .await;
-        let (Some(pi), Some(pk)) = (
-            checkout.body["payment_intent_id"].as_str(),
-            checkout.body["publishable_key"].as_str(),
-        ) else {
-            return if checkout.status == 410 {
-                Outcome::HoldLost
-            } else {
-                Outcome::Failed
-            };
+        let (pi, pk) = match self.checkout(hold).await {
+            Ok(intent) => intent,
+            Err(outcome) => return outcome,
         };
+        let (pi, pk) = (pi.as_str(), pk.as_str());
         let cards: &[&str] = if self.declines {
             &["pm_card_chargeDeclined", "pm_card_visa"]
         } else {

@@ -280,9 +280,13 @@ async fn evening(
     // trail the confirmations by design.
     let audit_end = tokio::time::Instant::now() + Duration::from_secs(o.audit_wait_s);
     let audit = loop {
-        let a = audit::audit(&o.audit, &db, &sale.event).await?;
-        if a.clean() || tokio::time::Instant::now() >= audit_end {
-            break a;
+        // A source that fails for a moment (Stripe faults, Kafka catching up) is read again.
+        let last = tokio::time::Instant::now() >= audit_end;
+        match audit::audit(&o.audit, &db, &sale.event).await {
+            Ok(a) if a.clean() || last => break a,
+            Ok(_) => {}
+            Err(e) if last => return Err(e.context("the audit")),
+            Err(e) => eprintln!("[opening-night] audit: {e:#}; reading again"),
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };

@@ -243,11 +243,15 @@ impl Report {
             fans_admitted: r.fans.iter().filter(|f| f.admitted_at_ms.is_some()).count() as u64,
             fans_who_bought: outcomes.get(&Outcome::Bought).copied().unwrap_or(0),
             outcomes,
+            // From the operator's figures; when the last seats sold after the last sample (fans
+            // finishing their payment as the run ended), the run's end.
             time_to_sold_out_s: i
                 .samples
                 .iter()
                 .find(|s| s.sold_seats >= i.seats_total)
-                .map(|s| (s.t - opened_after_s).max(0.0)),
+                .map(|s| s.t)
+                .or((i.audit.seats_sold >= i.seats_total).then(|| i.elapsed.as_secs_f64()))
+                .map(|t| (t - opened_after_s).max(0.0)),
             joins_per_s: rate(Phase::Join, count(Phase::Join)),
             polls_per_s: rate(Phase::Poll, count(Phase::Poll)),
             holds_per_s: rate(Phase::Hold, holds),

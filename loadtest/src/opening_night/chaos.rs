@@ -364,7 +364,7 @@ pub async fn unleash(
         let mut stack = stack.lock().await;
         // A Stripe fault lasts until the next turn, not until five requests happened to come
         // (at the end of a sale, with few fans paying, that would be an outage without end).
-        if turn % 3 == 0
+        if turn.is_multiple_of(3)
             && turn > 0
             && let Err(e) = stack.stripe_faults(0).await
         {

@@ -250,7 +250,7 @@ impl Report {
                 .iter()
                 .find(|s| s.sold_seats >= i.seats_total)
                 .map(|s| s.t)
-                .or((i.audit.seats_sold >= i.seats_total).then(|| i.elapsed.as_secs_f64()))
+                .or((i.audit.seats_sold >= i.seats_total).then_some(i.elapsed.as_secs_f64()))
                 .map(|t| (t - opened_after_s).max(0.0)),
             joins_per_s: rate(Phase::Join, count(Phase::Join)),
             polls_per_s: rate(Phase::Poll, count(Phase::Poll)),

@@ -13,11 +13,7 @@ const BATCH: usize = 10_000;
 pub async fn run(redis: &mut Redis, event: &str, abandon_after_s: u32) -> redis::RedisResult<u64> {
     let fresh: [u8; 16] = rand::rng().random();
     let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
-    let seed: String = queue::freeze_script()
-        .key(keys::state(event))
-        .arg(&fresh)
-        .invoke_async(redis)
-        .await?;
+    let seed = queue::freeze_prequeue(redis, event, &fresh).await?;
     let mut visitors: Vec<String> = Vec::new();
     let mut iter: redis::AsyncIter<String> = redis.sscan(keys::prequeue(event)).await?;
     while let Some(v) = iter.next_item().await {

@@ -97,36 +97,31 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
         "bench-mem-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     );
-    let script = queue::join_script();
     let abandon = 60;
-    let k = queue::join_keys(
-        &event,
-        queue::window(Utc::now().timestamp_millis(), abandon),
-    );
+    let now_ms = Utc::now().timestamp_millis();
+    let join = |visitor: &str| {
+        queue::Join {
+            event: &event,
+            visitor,
+            before_opening: false,
+            now_ms,
+            abandon_after_s: abandon,
+        }
+        .invocation()
+    };
+    let (seen_key, _) = queue::seen_bit(&event, queue::window(now_ms, abandon), queue::OFFSET + 1);
     let before = used_memory(&mut conn).await?;
     let started = std::time::Instant::now();
     let batch = 2000;
     // Load the script once; every call in the pipelines then goes by its hash.
-    let _: String = script.prepare_invoke().load_async(&mut conn).await?;
+    let _: String = join("loader").load_async(&mut conn).await?;
     for chunk in (0..o.visitors).collect::<Vec<_>>().chunks(batch) {
         let mut pipe = redis::pipe();
         for i in chunk {
             // The gateway's visitor ids: 12 random bytes, base64url (16 characters).
             let id = format!("{:016x}", (*i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))[..16]
                 .to_owned();
-            pipe.invoke_script(
-                script
-                    .key(&k[0])
-                    .key(&k[1])
-                    .key(&k[2])
-                    .key(&k[3])
-                    .key(&k[4])
-                    .key(&k[5])
-                    .arg(id)
-                    .arg("0")
-                    .arg(queue::OFFSET)
-                    .arg(queue::window_ttl_ms(abandon)),
-            );
+            pipe.invoke_script(&join(&id));
         }
         pipe.query_async::<()>(&mut conn).await?;
     }
@@ -134,12 +129,12 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
     let after = used_memory(&mut conn).await?;
     let (waiting, seen): (u64, u64) = redis::pipe()
         .zcard(keys::waiting(&event))
-        .bitcount(&k[4])
+        .bitcount(&seen_key)
         .query_async(&mut conn)
         .await?;
     let _: () = redis::pipe()
         .del(keys::waiting(&event))
-        .del(&k[4])
+        .del(&seen_key)
         .del(keys::state(&event))
         .query_async(&mut conn)
         .await?;

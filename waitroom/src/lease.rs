@@ -1,9 +1,15 @@
 //! Which admission-worker replica admits for an event (`wr:{event}:lease`): one at a time,
 //! so several replicas never admit twice. The admit script checks the lease itself too.
 
+use std::sync::LazyLock;
+
 use redis::Script;
 
 use crate::keys;
+
+static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/lease.lua")));
+static GIVE_BACK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/release_lease.lua")));
 
 /// Take or renew the lease for `ttl_ms` (`scripts/lease.lua`); true when `worker` holds it.
 pub async fn take<C: redis::aio::ConnectionLike>(
@@ -12,7 +18,7 @@ pub async fn take<C: redis::aio::ConnectionLike>(
     worker: &str,
     ttl_ms: u64,
 ) -> redis::RedisResult<bool> {
-    let held: i64 = Script::new(include_str!("scripts/lease.lua"))
+    let held: i64 = TAKE
         .key(keys::lease(event))
         .arg(worker)
         .arg(ttl_ms)
@@ -28,7 +34,7 @@ pub async fn give_back<C: redis::aio::ConnectionLike>(
     event: &str,
     worker: &str,
 ) -> redis::RedisResult<bool> {
-    let released: i64 = Script::new(include_str!("scripts/release_lease.lua"))
+    let released: i64 = GIVE_BACK
         .key(keys::lease(event))
         .arg(worker)
         .invoke_async(redis)

@@ -15,6 +15,8 @@
 //!   `admitted_total`, `dropped_total`, `carry`, `last_tick_ms`, `shuffle_seed`,
 //!   `prequeue_total`, `shuffled`.
 
+use std::sync::LazyLock;
+
 use redis::Script;
 use sha1_smol::Sha1;
 
@@ -23,17 +25,7 @@ use crate::keys;
 /// Places of post-opening arrivals start above every possible pre-queue place.
 pub const OFFSET: u64 = 1_000_000_000_000;
 
-pub fn join_script() -> Script {
-    Script::new(include_str!("scripts/join.lua"))
-}
-
-fn admit_script() -> Script {
-    Script::new(include_str!("scripts/admit.lua"))
-}
-
-pub fn freeze_script() -> Script {
-    Script::new(include_str!("scripts/freeze_prequeue.lua"))
-}
+static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/admit.lua")));
 
 /// The presence window a moment falls in.
 pub fn window(now_ms: i64, abandon_after_s: u32) -> i64 {
@@ -55,16 +47,86 @@ pub fn seen_bit(event: &str, window: i64, place: u64) -> (String, u64) {
     }
 }
 
-/// The join script's keys, in order.
-pub fn join_keys(event: &str, window: i64) -> [String; 6] {
-    [
-        keys::state(event),
-        keys::waiting(event),
-        keys::prequeue(event),
-        keys::active(event),
-        keys::seen(event, window, false),
-        keys::seen(event, window, true),
-    ]
+static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/join.lua")));
+
+/// A visitor joining an event's queue (`scripts/join.lua`, whose KEYS and ARGV order lives
+/// only in [`Join::invocation`]).
+#[derive(Debug, Clone)]
+pub struct Join<'a> {
+    pub event: &'a str,
+    pub visitor: &'a str,
+    /// The event has not opened yet: the visitor goes to the pre-queue (until it is frozen).
+    pub before_opening: bool,
+    pub now_ms: i64,
+    /// The presence window length, for the bitmap that marks the visitor as seen.
+    pub abandon_after_s: u32,
+}
+
+/// What a join answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// In line at this place.
+    Waiting(u64),
+    /// In the pre-queue: the place comes with the shuffle at opening.
+    Prequeue,
+    /// Already admitted.
+    Admitted,
+}
+
+impl Join<'_> {
+    /// The script call, ready to invoke alone or add to a pipeline (a bulk load).
+    pub fn invocation(&self) -> redis::ScriptInvocation<'static> {
+        let window = window(self.now_ms, self.abandon_after_s);
+        let mut call = JOIN.prepare_invoke();
+        for key in [
+            keys::state(self.event),
+            keys::waiting(self.event),
+            keys::prequeue(self.event),
+            keys::active(self.event),
+            keys::seen(self.event, window, false),
+            keys::seen(self.event, window, true),
+        ] {
+            call.key(key);
+        }
+        call.arg(self.visitor)
+            .arg(if self.before_opening { "1" } else { "0" })
+            .arg(OFFSET)
+            .arg(window_ttl_ms(self.abandon_after_s));
+        call
+    }
+}
+
+impl Joined {
+    /// From the script's answer `{kind, place}`.
+    pub fn from_reply((kind, place): (String, String)) -> Self {
+        match (kind.as_str(), place.parse::<u64>()) {
+            ("waiting", Ok(p)) if p > 0 => Self::Waiting(p),
+            ("admitted", _) => Self::Admitted,
+            _ => Self::Prequeue,
+        }
+    }
+}
+
+pub async fn join<C: redis::aio::ConnectionLike>(
+    redis: &mut C,
+    join: &Join<'_>,
+) -> redis::RedisResult<Joined> {
+    let reply: (String, String) = join.invocation().invoke_async(redis).await?;
+    Ok(Joined::from_reply(reply))
+}
+
+/// Freeze the pre-queue by publishing its shuffle seed (`scripts/freeze_prequeue.lua`): the
+/// first seed offered wins; the seed in force is returned.
+pub async fn freeze_prequeue<C: redis::aio::ConnectionLike>(
+    redis: &mut C,
+    event: &str,
+    seed: &str,
+) -> redis::RedisResult<String> {
+    Script::new(include_str!("scripts/freeze_prequeue.lua"))
+        .key(keys::state(event))
+        .arg(seed)
+        .invoke_async(redis)
+        .await
 }
 
 /// How the queue moved over the ticks recorded in `wr:{event}:admits` (members
@@ -165,8 +227,7 @@ pub async fn admit<C: redis::aio::ConnectionLike>(
     redis: &mut C,
     tick: &Tick<'_>,
 ) -> redis::RedisResult<Admitted> {
-    let script = admit_script();
-    let mut call = script.prepare_invoke();
+    let mut call = ADMIT.prepare_invoke();
     for key in admit_keys(tick.event, window(tick.now_ms, tick.abandon_after_s)) {
         call.key(key);
     }

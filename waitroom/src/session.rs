@@ -16,13 +16,15 @@
 //! by reservation id anyway), but once the slot is gone a reserve with it is refused: the
 //! fan's turn is over, and it counts against the cap no longer.
 
+use std::sync::LazyLock;
+
 use redis::Script;
 
 use crate::keys;
 
-fn gate_script() -> Script {
-    Script::new(include_str!("scripts/reserve_gate.lua"))
-}
+/// Built once: a script's hash is computed when it is made, and this runs on every reserve.
+static GATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/reserve_gate.lua")));
 
 /// What the gate says to a reserve attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +48,7 @@ pub async fn gate_reserve<C: redis::aio::ConnectionLike>(
     session_end_ms: i64,
 ) -> redis::RedisResult<Gate> {
     let per_minute = per_minute.max(1);
-    let answer: i64 = gate_script()
+    let answer: i64 = GATE
         .key(keys::active(event))
         .key(keys::reserve_attempts(event, visitor))
         .arg(visitor)

@@ -51,8 +51,6 @@ async fn an_events_scripts_run_whole_on_a_real_cluster() {
     let mut conn = cluster().await;
     let events = events_on_every_shard(&mut conn).await;
     let now = chrono::Utc::now().timestamp_millis();
-    let window = queue::window(now, 60);
-    let join_script = queue::join_script();
     for event in &events {
         // Live settings, as booking-core publishes them.
         let written: i64 = live::publish_script()
@@ -66,22 +64,19 @@ async fn an_events_scripts_run_whole_on_a_real_cluster() {
 
         // Three fans join, in order, as the gateway joins them.
         for (i, visitor) in ["a", "b", "c"].into_iter().enumerate() {
-            let mut join = join_script.prepare_invoke();
-            for key in queue::join_keys(event, window) {
-                join.key(key);
-            }
-            let (kind, place): (String, String) = join
-                .arg(visitor)
-                .arg("0")
-                .arg(OFFSET)
-                .arg(queue::window_ttl_ms(60))
-                .invoke_async(&mut conn)
-                .await
-                .unwrap();
-            assert_eq!(
-                (kind.as_str(), place),
-                ("waiting", (OFFSET + 1 + i as u64).to_string())
-            );
+            let joined = queue::join(
+                &mut conn,
+                &queue::Join {
+                    event,
+                    visitor,
+                    before_opening: false,
+                    now_ms: now,
+                    abandon_after_s: 60,
+                },
+            )
+            .await
+            .unwrap();
+            assert_eq!(joined, queue::Joined::Waiting(OFFSET + 1 + i as u64));
         }
 
         // A worker takes the lease and ticks twice, a second apart: the first tick starts

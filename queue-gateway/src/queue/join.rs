@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderMap, StatusCode};
 use marquee_waitroom::EventState;
-use marquee_waitroom::queue::{self, OFFSET};
+use marquee_waitroom::queue;
 use marquee_waitroom::queue_token::QueueClaims;
 use rand::Rng;
 use serde::Deserialize;
@@ -84,29 +84,21 @@ pub async fn join(
 
     super::pow::accept(&state, &event_id, view.cfg.pow_bits, body.pow.as_ref()).await?;
     let visitor = new_visitor_id();
-    let prequeue_mode = view.state() == EventState::Prequeue;
-    let abandon = view.cfg.abandon_after_s;
-    let keys = queue::join_keys(
-        &event_id,
-        queue::window(Utc::now().timestamp_millis(), abandon),
-    );
-    let (kind, place): (String, String) = queue::join_script()
-        .key(&keys[0])
-        .key(&keys[1])
-        .key(&keys[2])
-        .key(&keys[3])
-        .key(&keys[4])
-        .key(&keys[5])
-        .arg(&visitor)
-        .arg(if prequeue_mode { "1" } else { "0" })
-        .arg(OFFSET)
-        .arg(queue::window_ttl_ms(abandon))
-        .invoke_async(&mut state.redis.clone())
-        .await?;
-    let place = place
-        .parse::<u64>()
-        .ok()
-        .filter(|p| *p > 0 && kind == "waiting");
+    let joined = queue::join(
+        &mut state.redis.clone(),
+        &queue::Join {
+            event: &event_id,
+            visitor: &visitor,
+            before_opening: view.state() == EventState::Prequeue,
+            now_ms: Utc::now().timestamp_millis(),
+            abandon_after_s: view.cfg.abandon_after_s,
+        },
+    )
+    .await?;
+    let place = match joined {
+        queue::Joined::Waiting(place) => Some(place),
+        queue::Joined::Prequeue | queue::Joined::Admitted => None,
+    };
     let claims = QueueClaims {
         v: visitor.clone(),
         e: event_id.clone(),

@@ -1,0 +1,205 @@
+//! The admit script the worker runs each tick, driven with a synthetic clock against the real
+//! Redis, so the rate and the cap are checked exactly rather than by sampling the wall clock.
+
+use marquee_waitroom::connect::Redis;
+use marquee_waitroom::queue::{self, Admitted, Join, Joined, Tick};
+use marquee_waitroom::{keys, lease};
+use redis::AsyncCommands;
+
+const WORKER: &str = "worker-under-test";
+/// A moment well inside one presence window (windows are `abandon_after_s` long).
+const T0: i64 = 1_800_000_000_000;
+
+async fn redis() -> Redis {
+    marquee_waitroom::connect::redis(&marquee_testkit::redis_url(), false, None)
+        .await
+        .expect("Redis")
+}
+
+/// An event whose queue holds `n` visitors (`v0`, `v1`, …) who joined at `T0` and so were
+/// seen polling; the worker holds its lease.
+async fn queue_of(redis: &mut Redis, n: usize) -> String {
+    let event = marquee_testkit::unique("admit");
+    for i in 0..n {
+        let joined = queue::join(
+            redis,
+            &Join {
+                event: &event,
+                visitor: &format!("v{i}"),
+                before_opening: false,
+                now_ms: T0,
+                abandon_after_s: 3600,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(joined, Joined::Waiting(queue::OFFSET + 1 + i as u64));
+    }
+    assert!(lease::take(redis, &event, WORKER, 60_000).await.unwrap());
+    event
+}
+
+fn tick(event: &str, now_ms: i64, rate_per_minute: u32, max_active: u32) -> Tick<'_> {
+    Tick {
+        event,
+        worker_id: WORKER,
+        now_ms,
+        rate_per_minute,
+        max_active,
+        session_ttl_ms: 600_000,
+        idle_ms: 180_000,
+        max_elapsed_ms: 1_000,
+        abandon_after_s: 3600,
+        admitting: true,
+    }
+}
+
+#[tokio::test]
+async fn admits_exactly_at_the_rate() {
+    let mut redis = redis().await;
+    let event = queue_of(&mut redis, 500).await;
+    // 600 a minute is 10 a second: 2.5 per 250 ms tick, the half carried over.
+    let mut total = 0;
+    for n in 0..=40i64 {
+        let at = T0 + n * 250;
+        let a = queue::admit(&mut redis, &tick(&event, at, 600, 10_000))
+            .await
+            .unwrap();
+        total += a.admitted;
+        assert_eq!(total, (n as u64 * 10) / 4, "by tick {n} ({} ms)", n * 250);
+        assert_eq!(a.active, total);
+        assert_eq!(a.waiting, 500 - total);
+        let passed = if total == 0 { 0 } else { queue::OFFSET + total };
+        assert_eq!(a.watermark, passed, "the last place admitted");
+    }
+    assert_eq!(total, 100, "10 s at 10 a second");
+}
+
+#[tokio::test]
+async fn never_admits_above_the_cap_and_refills_as_slots_free() {
+    let mut redis = redis().await;
+    let event = queue_of(&mut redis, 100).await;
+    let mut t = tick(&event, T0, 60_000, 15);
+    t.idle_ms = 5_000;
+    for n in 0..20 {
+        t.now_ms = T0 + n * 250;
+        let a = queue::admit(&mut redis, &t).await.unwrap();
+        assert!(a.active <= 15, "tick {n}: {a:?}");
+    }
+    let active: u64 = redis.zcard(keys::active(&event)).await.unwrap();
+    assert_eq!(active, 15, "the cap is full");
+    // The slots were given for the idle time; past it they free themselves and the next 15
+    // come in, no more.
+    t.now_ms = T0 + 5_000 + 250;
+    let a = queue::admit(&mut redis, &t).await.unwrap();
+    assert_eq!((a.admitted, a.active), (15, 15));
+    let total: u64 = redis
+        .hget(keys::state(&event), keys::field::ADMITTED_TOTAL)
+        .await
+        .unwrap();
+    assert_eq!(total, 30);
+}
+
+#[tokio::test]
+async fn slots_last_the_idle_time_and_sessions_record_the_admission() {
+    let mut redis = redis().await;
+    let event = queue_of(&mut redis, 3).await;
+    let mut t = tick(&event, T0, 60_000, 10);
+    queue::admit(&mut redis, &t).await.unwrap();
+    t.now_ms = T0 + 1_000;
+    let a = queue::admit(&mut redis, &t).await.unwrap();
+    assert_eq!(a.admitted, 3);
+    let slot: f64 = redis.zscore(keys::active(&event), "v0").await.unwrap();
+    let admitted_at: f64 = redis.zscore(keys::sessions(&event), "v0").await.unwrap();
+    assert_eq!(
+        slot as i64,
+        T0 + 1_000 + 180_000,
+        "the idle time, shorter than the session"
+    );
+    assert_eq!(admitted_at as i64, T0 + 1_000);
+    // A session shorter than the idle time bounds the slot.
+    let other = queue_of(&mut redis, 1).await;
+    let mut t = tick(&other, T0, 60_000, 10);
+    t.session_ttl_ms = 30_000;
+    queue::admit(&mut redis, &t).await.unwrap();
+    t.now_ms = T0 + 1_000;
+    queue::admit(&mut redis, &t).await.unwrap();
+    let slot: f64 = redis.zscore(keys::active(&other), "v0").await.unwrap();
+    assert_eq!(slot as i64, T0 + 1_000 + 30_000);
+}
+
+#[tokio::test]
+async fn an_outage_banks_no_burst_and_a_paused_queue_admits_nobody() {
+    let mut redis = redis().await;
+    let event = queue_of(&mut redis, 200).await;
+    let mut t = tick(&event, T0, 600, 10_000);
+    queue::admit(&mut redis, &t).await.unwrap();
+    // A minute without ticks counts as `max_elapsed_ms` (1 s here): 10, not 600.
+    t.now_ms = T0 + 60_000;
+    let a = queue::admit(&mut redis, &t).await.unwrap();
+    assert_eq!(a.admitted, 10);
+    // Not admitting (paused, sold out): the clock runs, nobody comes in, nothing is banked.
+    t.admitting = false;
+    for n in 1..=8 {
+        t.now_ms = T0 + 60_000 + n * 250;
+        assert_eq!(queue::admit(&mut redis, &t).await.unwrap().admitted, 0);
+    }
+    t.admitting = true;
+    t.now_ms += 250;
+    let a = queue::admit(&mut redis, &t).await.unwrap();
+    assert!(
+        a.admitted <= 3,
+        "at most one tick's worth and the carry: {a:?}"
+    );
+}
+
+#[tokio::test]
+async fn visitors_who_stopped_polling_are_dropped_at_their_turn() {
+    let mut redis = redis().await;
+    let event = marquee_testkit::unique("admit");
+    for (visitor, at) in [("early", T0), ("gone", T0), ("late", T0)] {
+        queue::join(
+            &mut redis,
+            &Join {
+                event: &event,
+                visitor,
+                before_opening: false,
+                now_ms: at,
+                abandon_after_s: 10,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    assert!(
+        lease::take(&mut redis, &event, WORKER, 60_000)
+            .await
+            .unwrap()
+    );
+    // Two windows later only those seen since are present: mark "early" and "late" as seen.
+    let later = T0 + 20_000;
+    for place in [queue::OFFSET + 1, queue::OFFSET + 3] {
+        let (key, bit) = queue::seen_bit(&event, queue::window(later, 10), place);
+        let _: () = redis.setbit(&key, bit as usize, true).await.unwrap();
+    }
+    let mut t = tick(&event, later - 1_000, 60_000, 10);
+    t.abandon_after_s = 10;
+    queue::admit(&mut redis, &t).await.unwrap();
+    t.now_ms = later;
+    let a: Admitted = queue::admit(&mut redis, &t).await.unwrap();
+    assert_eq!((a.admitted, a.dropped, a.waiting), (2, 1, 0));
+    let gone: Option<f64> = redis.zscore(keys::active(&event), "gone").await.unwrap();
+    assert_eq!(gone, None);
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_admits() {
+    let mut redis = redis().await;
+    let event = queue_of(&mut redis, 5).await;
+    let mut t = tick(&event, T0, 60_000, 10);
+    t.worker_id = "another-replica";
+    let err = queue::admit(&mut redis, &t).await.unwrap_err();
+    assert!(err.to_string().contains("NOTLEADER"), "{err}");
+    let active: u64 = redis.zcard(keys::active(&event)).await.unwrap();
+    assert_eq!(active, 0);
+}

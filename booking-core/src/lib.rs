@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod bookings;
 pub mod catalog;
 pub mod error;
 pub mod expiring;
@@ -16,6 +17,7 @@ pub mod outage;
 pub mod partitions;
 pub mod payments;
 pub mod routes;
+pub mod rules;
 pub mod seatmap;
 pub mod startup;
 pub mod state;

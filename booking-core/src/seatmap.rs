@@ -220,11 +220,13 @@ impl SeatMaps {
             version: i64,
         }
         self.queries.inc();
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<Row> = sqlx::query_as(concat!(
             "SELECT seat_id, row_name, row_index, number, version,
-                    CASE WHEN status = 'held' AND held_until <= now() THEN 'available' ELSE status END AS status
-             FROM seats WHERE show_id = $1 ORDER BY row_index, number",
-        )
+                    CASE WHEN ",
+            crate::seat_lapsed!(),
+            " THEN 'available' ELSE status END AS status
+             FROM seats WHERE show_id = $1 ORDER BY row_index, number"
+        ))
         .bind(show_id)
         .fetch_all(&self.db)
         .await?;

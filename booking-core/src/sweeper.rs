@@ -24,32 +24,34 @@ pub struct Swept {
 /// sweeper never waits in a lock cycle with them. Stopping between the two statements leaves
 /// holds that read as expired already and that the next sweep ends.
 pub async fn sweep_once(db: &PgPool, batch: i64) -> Result<Swept, sqlx::Error> {
-    let seats = sqlx::query(
-        "UPDATE seats s SET status = 'available', booking_id = NULL, held_until = NULL,
-                version = nextval('seat_version_seq')
-         FROM (SELECT seats.show_id, seats.seat_id
+    let seats = sqlx::query(concat!(
+        "UPDATE seats s SET ",
+        crate::seat_back_on_sale!(),
+        " FROM (SELECT seats.show_id, seats.seat_id
                FROM (SELECT show_id, id, seat_ids FROM bookings
-                     WHERE status = 'held' AND expires_at <= now()
-                     ORDER BY expires_at LIMIT $1) lapsed
+                     WHERE ",
+        crate::hold_lapsed!(),
+        " ORDER BY expires_at LIMIT $1) lapsed
                JOIN seats ON seats.show_id = lapsed.show_id AND seats.seat_id = ANY(lapsed.seat_ids)
                WHERE seats.booking_id = lapsed.id AND seats.status = 'held'
                FOR UPDATE OF seats SKIP LOCKED) freed
-         WHERE s.show_id = freed.show_id AND s.seat_id = freed.seat_id",
-    )
+         WHERE s.show_id = freed.show_id AND s.seat_id = freed.seat_id"
+    ))
     .bind(batch)
     .execute(db)
     .await?
     .rows_affected();
-    let bookings = sqlx::query(
+    let bookings = sqlx::query(concat!(
         "UPDATE bookings b SET status = 'expired', status_reason = 'hold lapsed', updated_at = now()
          FROM (SELECT show_id, id FROM bookings
-               WHERE status = 'held' AND expires_at <= now()
-               ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) lapsed
+               WHERE ",
+        crate::hold_lapsed!(),
+        " ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) lapsed
          WHERE b.show_id = lapsed.show_id AND b.id = lapsed.id
            AND NOT EXISTS (SELECT 1 FROM seats
                            WHERE seats.show_id = b.show_id AND seats.seat_id = ANY(b.seat_ids)
-                             AND seats.booking_id = b.id AND seats.status = 'held')",
-    )
+                             AND seats.booking_id = b.id AND seats.status = 'held')"
+    ))
     .bind(batch)
     .execute(db)
     .await?
@@ -62,15 +64,17 @@ pub async fn sweep_once(db: &PgPool, batch: i64) -> Result<Swept, sqlx::Error> {
 /// request then took nothing, the seat is left marked (it reads as free everywhere, since its
 /// window has passed). A rare tidy-up, so it may read every seat.
 pub async fn free_orphaned_seats(db: &PgPool) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE seats s SET status = 'available', booking_id = NULL, held_until = NULL,
-                version = nextval('seat_version_seq')
-         FROM (SELECT seats.show_id, seats.seat_id FROM seats
+    Ok(sqlx::query(concat!(
+        "UPDATE seats s SET ",
+        crate::seat_back_on_sale!(),
+        " FROM (SELECT seats.show_id, seats.seat_id FROM seats
                JOIN bookings b ON b.show_id = seats.show_id AND b.id = seats.booking_id
-               WHERE seats.status = 'held' AND seats.held_until <= now() AND b.status <> 'held'
+               WHERE ",
+        crate::seat_lapsed!("seats"),
+        " AND b.status <> 'held'
                FOR UPDATE OF seats SKIP LOCKED) orphaned
-         WHERE s.show_id = orphaned.show_id AND s.seat_id = orphaned.seat_id",
-    )
+         WHERE s.show_id = orphaned.show_id AND s.seat_id = orphaned.seat_id"
+    ))
     .execute(db)
     .await?
     .rows_affected())

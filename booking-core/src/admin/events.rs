@@ -263,13 +263,15 @@ async fn figures(state: &AppState, event_id: &str) -> Value {
         .zrangebyscore(keys::admits(event_id), now_ms - 60_000, "+inf")
         .query_async(&mut redis)
         .await;
-    let seats: Result<(i64, i64), _> = sqlx::query_as(
+    let seats: Result<(i64, i64), _> = sqlx::query_as(concat!(
         "SELECT
            (SELECT count(*) FROM seats s JOIN shows sh ON sh.id = s.show_id
-             WHERE sh.event_id = $1 AND s.status = 'held' AND s.held_until > now()),
+             WHERE sh.event_id = $1 AND ",
+        crate::seat_held_live!("s"),
+        "),
            (SELECT count(*) FROM sold_seats ss JOIN shows sh ON sh.id = ss.show_id
-             WHERE sh.event_id = $1)",
-    )
+             WHERE sh.event_id = $1)"
+    ))
     .bind(event_id)
     .fetch_one(&state.db)
     .await;

@@ -89,7 +89,7 @@ async fn checkout_inner(state: &AppState, id: &str, email: &str) -> ApiResult<Va
     let mut check = Check::default();
     check.require(valid_email(email), "email", "must be an email address");
     check.done()?;
-    let booking = crate::holds::get(&state.db, id).await?;
+    let booking = crate::bookings::get(&state.db, id).await?;
     match booking.status.as_str() {
         "held" => {}
         "expired" => return Err(ApiError::HoldLost("the hold expired; reserve again".into())),
@@ -233,7 +233,7 @@ async fn confirm_inner(state: &AppState, req: &ConfirmRequest) -> ApiResult<Valu
         return Err(ApiError::NotFound("payment for this booking"));
     }
     // Already settled: answer from the database, no call to Stripe.
-    let booking = crate::holds::get(&state.db, &req.reservation_id).await?;
+    let booking = crate::bookings::get(&state.db, &req.reservation_id).await?;
     let paid_with_this = {
         let pi: Option<Option<String>> = sqlx::query_scalar(
             "SELECT b.payment_intent_id FROM booking_index i JOIN bookings b ON b.show_id = i.show_id AND b.id = i.id WHERE i.id = $1",
@@ -284,7 +284,7 @@ async fn confirmed_answer(state: &AppState, id: &str) -> ApiResult<Value> {
 /// A booking as `GET /v1/bookings/{id}` shows it: with its payment state and, once confirmed,
 /// its ticket.
 pub async fn view_with_payment(state: &AppState, id: &str) -> ApiResult<crate::model::BookingView> {
-    let mut view = crate::holds::get(&state.db, id).await?;
+    let mut view = crate::bookings::get(&state.db, id).await?;
     #[derive(sqlx::FromRow)]
     struct Payment {
         payment_intent_id: String,
@@ -320,7 +320,7 @@ pub async fn admin_refund(
     if !plausible_id(&id) {
         return Err(ApiError::NotFound("booking"));
     }
-    let booking = crate::holds::get(&state.db, &id).await?;
+    let booking = crate::bookings::get(&state.db, &id).await?;
     if booking.status == "refunded" {
         return Ok(axum::Json(view_with_payment(&state, &id).await?));
     }

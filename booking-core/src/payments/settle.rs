@@ -42,7 +42,7 @@ pub async fn lock_booking(tx: &mut PgConnection, id: &str) -> ApiResult<BookingR
                 b.payment_intent_id
          FROM bookings b WHERE b.show_id = $1 AND b.id = $2 FOR UPDATE",
     )
-    .bind(crate::holds::show_of(&mut *tx, id).await?)
+    .bind(crate::bookings::show_of(&mut *tx, id).await?)
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?
@@ -130,10 +130,12 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
         booking_id: Option<String>,
         lapsed: bool,
     }
-    let seats: Vec<Seat> = sqlx::query_as(
-        "SELECT status, booking_id, (status = 'held' AND held_until <= now()) AS lapsed
-         FROM seats WHERE show_id = $1 AND seat_id = ANY($2) ORDER BY seat_id FOR UPDATE",
-    )
+    let seats: Vec<Seat> = sqlx::query_as(concat!(
+        "SELECT status, booking_id, ",
+        crate::seat_lapsed!(),
+        " AS lapsed
+         FROM seats WHERE show_id = $1 AND seat_id = ANY($2) ORDER BY seat_id FOR UPDATE"
+    ))
     .bind(&booking.show_id)
     .bind(&booking.seat_ids)
     .fetch_all(&mut *tx)
@@ -256,11 +258,11 @@ async fn refund_instead(
     // Only a booking that never got its seats becomes `refunded`; a confirmed booking paid
     // twice keeps its ticket and only the second payment goes back.
     if matches!(booking.status.as_str(), "held" | "expired" | "released") {
-        sqlx::query(
-            "UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL,
-                    version = nextval('seat_version_seq')
-             WHERE show_id = $1 AND seat_id = ANY($2) AND booking_id = $3 AND status = 'held'",
-        )
+        sqlx::query(concat!(
+            "UPDATE seats SET ",
+            crate::seat_back_on_sale!(),
+            " WHERE show_id = $1 AND seat_id = ANY($2) AND booking_id = $3 AND status = 'held'"
+        ))
         .bind(&booking.show_id)
         .bind(&booking.seat_ids)
         .bind(&booking.id)
@@ -341,11 +343,11 @@ pub async fn confirmed_booking_refunded(
         .bind(&booking.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "UPDATE seats SET status = 'available', booking_id = NULL, held_until = NULL,
-                version = nextval('seat_version_seq')
-         WHERE show_id = $1 AND seat_id = ANY($3) AND booking_id = $2",
-    )
+    sqlx::query(concat!(
+        "UPDATE seats SET ",
+        crate::seat_back_on_sale!(),
+        " WHERE show_id = $1 AND seat_id = ANY($3) AND booking_id = $2"
+    ))
     .bind(&booking.show_id)
     .bind(&booking.id)
     .bind(&booking.seat_ids)

@@ -1,0 +1,128 @@
+//! Releasing a hold: the booking and its seats change in one statement, and the fan keeps its
+//! slot under the cap for the idle time at most.
+
+use std::time::Duration;
+
+use super::ShowInfos;
+use crate::bookings::{get, show_of};
+use crate::error::{ApiError, ApiResult};
+use crate::expiring::Expiring;
+use crate::lane::Lane;
+use crate::model::BookingView;
+use crate::partitions::{self, PerPartition};
+
+const RELEASED_BY_FAN: &str = "released by the fan";
+
+/// One statement, so one transaction: the booking and its seats change together. The
+/// conditions keep every plan on the primary keys, so a generic plan is as good as a custom
+/// one and Postgres keeps it: `(status = 'held') IS TRUE` matches no partial "held" index on
+/// `bookings` (which exist for the sweeper and one-hold-per-visitor; with stale statistics
+/// the planner took them as selective and scanned every hold of a busy show, 1.5 ms per
+/// release; so this spells out `crate::hold_live!` in a form no such index matches), and the
+/// seats come from the booking row (as a parameter their unknown count
+/// made the generic plan look dearer, and each release was planned anew).
+static RELEASE: PerPartition = PerPartition::new(|| {
+    partitions::variants(concat!(
+        "WITH r AS (
+            UPDATE {bookings} AS bookings
+            SET status = 'released', status_reason = $3, updated_at = now()
+            WHERE show_id = $1 AND id = $2 AND (status = 'held') IS TRUE AND expires_at > now()
+            RETURNING id, seat_ids, event_id, visitor_id),
+         s AS (
+            UPDATE {seats} AS seats SET ",
+        crate::seat_back_on_sale!(),
+        " FROM r
+            WHERE seats.show_id = $1 AND seats.seat_id = ANY(r.seat_ids) AND seats.booking_id = r.id
+              AND seats.status = 'held')
+         SELECT event_id, visitor_id FROM r"
+    ))
+});
+
+/// Release a hold: its seats go back on sale at once, and its fan keeps its slot under the cap
+/// for the event's idle time at most (to choose again, or else it goes to the next fan).
+/// Releasing a hold that already ended (released or lapsed) changes nothing and answers the
+/// booking as it is. A hold made by this replica is released in one round trip (`recent` knows
+/// its show, which never changes); any other is looked up first.
+pub async fn release(
+    lane: &Lane,
+    recent: &RecentHolds,
+    shows: &ShowInfos,
+    redis: &marquee_waitroom::connect::Redis,
+    id: &str,
+) -> ApiResult<BookingView> {
+    let db = lane.pool();
+    let (known, partition) = recent.take(id).unzip();
+    let show_id = match &known {
+        Some(view) => view.show_id.clone(),
+        None => show_of(db, id).await?,
+    };
+    let mut conn = lane.acquire().await?;
+    let released = sqlx::query_as(RELEASE.get(partition.flatten()))
+        .bind(&show_id)
+        .bind(id)
+        .bind(RELEASED_BY_FAN)
+        .fetch_optional(&mut *conn)
+        .await;
+    let released: Option<(String, String)> = conn.settle(released)?;
+    drop(conn);
+    if let Some((event_id, visitor_id)) = &released {
+        let idle_s = shows
+            .get(db, &show_id)
+            .await
+            .map_or(marquee_waitroom::live::default_idle_after_s(), |s| {
+                s.idle_after_s.max(0) as u32
+            });
+        let idled = marquee_waitroom::session::idle(
+            &mut redis.clone(),
+            event_id,
+            visitor_id,
+            chrono::Utc::now().timestamp_millis(),
+            u64::from(idle_s) * 1000,
+        )
+        .await;
+        if let Err(e) = idled {
+            tracing::warn!(booking = id, error = %e, "could not shorten the fan's slot; it lapses by itself");
+        }
+    }
+    if let (true, Some(mut view)) = (released.is_some(), known) {
+        view.status = "released".into();
+        view.status_reason = Some(RELEASED_BY_FAN.into());
+        return Ok(view);
+    }
+    let view = get(db, id).await?;
+    match view.status.as_str() {
+        "confirmed" | "refunded" => Err(ApiError::Conflict(format!(
+            "a {} booking cannot be released; ask for a refund",
+            view.status
+        ))),
+        _ => Ok(view),
+    }
+}
+
+/// Holds made by this replica, as they were answered, so that releasing one needs no lookup:
+/// a booking's show never changes. Remembered for an hour, at most `CAP` of them; a hold no
+/// longer remembered is looked up.
+pub struct RecentHolds(Expiring<Recent>);
+
+/// A hold as answered, and its show's partition.
+type Recent = (BookingView, Option<i32>);
+
+impl Default for RecentHolds {
+    fn default() -> Self {
+        Self(Expiring::new(Duration::from_secs(3600), Self::CAP))
+    }
+}
+
+impl RecentHolds {
+    const CAP: usize = 40_000;
+
+    pub fn remember(&self, view: &BookingView, partition: Option<i32>) {
+        self.0
+            .insert(view.reservation_id.clone(), (view.clone(), partition));
+    }
+
+    /// The hold as it was made, forgotten from now on.
+    pub fn take(&self, id: &str) -> Option<Recent> {
+        self.0.take(id)
+    }
+}

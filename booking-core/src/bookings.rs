@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 
 use crate::error::{ApiError, ApiResult};
-use crate::model::{BookingView, SeatRef};
+use crate::model::{BookingStatus, BookingView, SeatRef};
 
 /// The show of a reservation, from the index: the id alone does not say which partition
 /// holds the booking, and a query that joins the index to `bookings` is planned against
@@ -26,7 +26,7 @@ pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
         id: String,
         show_id: String,
         event_id: String,
-        status: String,
+        status: BookingStatus,
         expires_at: chrono::DateTime<chrono::Utc>,
         total_cents: i64,
         currency: String,

@@ -63,13 +63,50 @@ pub struct Ticket {
     pub qr_svg: String,
 }
 
+/// A booking's state: `held` → `confirmed` | `expired` | `released`; `confirmed` → `refunded`;
+/// `expired`/`released` → `refunded` (a payment that came after the hold was lost). The same
+/// lower-case words in the `bookings.status` column and in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum BookingStatus {
+    Held,
+    Confirmed,
+    Expired,
+    Released,
+    Refunded,
+}
+
+impl BookingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Confirmed => "confirmed",
+            Self::Expired => "expired",
+            Self::Released => "released",
+            Self::Refunded => "refunded",
+        }
+    }
+
+    /// A hold that ended without a sale: its seats were (or are being) given back.
+    pub fn ended_unsold(self) -> bool {
+        matches!(self, Self::Held | Self::Expired | Self::Released)
+    }
+}
+
+impl std::fmt::Display for BookingStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A booking as `GET /v1/bookings/{id}` and reserve return it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BookingView {
     pub reservation_id: String,
     pub show_id: String,
     pub event_id: String,
-    pub status: String,
+    pub status: BookingStatus,
     pub seats: Vec<SeatRef>,
     pub expires_at: DateTime<Utc>,
     pub total_cents: i64,

@@ -8,7 +8,7 @@ use crate::bookings::{get, show_of};
 use crate::error::{ApiError, ApiResult};
 use crate::expiring::Expiring;
 use crate::lane::Lane;
-use crate::model::BookingView;
+use crate::model::{BookingStatus, BookingView};
 use crate::partitions::{self, PerPartition};
 
 const RELEASED_BY_FAN: &str = "released by the fan";
@@ -85,13 +85,13 @@ pub async fn release(
         }
     }
     if let (true, Some(mut view)) = (released.is_some(), known) {
-        view.status = "released".into();
+        view.status = BookingStatus::Released;
         view.status_reason = Some(RELEASED_BY_FAN.into());
         return Ok(view);
     }
     let view = get(db, id).await?;
-    match view.status.as_str() {
-        "confirmed" | "refunded" => Err(ApiError::Conflict(format!(
+    match view.status {
+        BookingStatus::Confirmed | BookingStatus::Refunded => Err(ApiError::Conflict(format!(
             "a {} booking cannot be released; ask for a refund",
             view.status
         ))),

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use super::{ShowInfo, expire_lapsed, free_count};
 use crate::error::{ApiError, ApiResult};
 use crate::lane::Lane;
-use crate::model::{BookingView, SeatRef};
+use crate::model::{BookingStatus, BookingView, SeatRef};
 use crate::partitions::{self, PerPartition};
 use crate::seatmap::Snapshot;
 
@@ -331,7 +331,7 @@ async fn try_hold(
         reservation_id: id,
         show_id: show.id.clone(),
         event_id: show.event_id.clone(),
-        status: "held".into(),
+        status: BookingStatus::Held,
         seats: held
             .seat_ids
             .into_iter()

@@ -15,7 +15,7 @@ use crate::admin::Operator;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, idempotency_key};
 use crate::idempotency;
-use crate::model::{Check, plausible_id};
+use crate::model::{BookingStatus, Check, plausible_id};
 use crate::state::AppState;
 
 impl From<StripeFailure> for ApiError {
@@ -90,9 +90,11 @@ async fn checkout_inner(state: &AppState, id: &str, email: &str) -> ApiResult<Va
     check.require(valid_email(email), "email", "must be an email address");
     check.done()?;
     let booking = crate::bookings::get(&state.db, id).await?;
-    match booking.status.as_str() {
-        "held" => {}
-        "expired" => return Err(ApiError::HoldLost("the hold expired; reserve again".into())),
+    match booking.status {
+        BookingStatus::Held => {}
+        BookingStatus::Expired => {
+            return Err(ApiError::HoldLost("the hold expired; reserve again".into()));
+        }
         other => return Err(ApiError::Conflict(format!("the booking is {other}"))),
     }
     #[derive(sqlx::FromRow)]
@@ -243,10 +245,10 @@ async fn confirm_inner(state: &AppState, req: &ConfirmRequest) -> ApiResult<Valu
         .await?;
         pi.flatten().as_deref() == Some(req.payment_intent_id.as_str())
     };
-    if paid_with_this && booking.status == "confirmed" {
+    if paid_with_this && booking.status == BookingStatus::Confirmed {
         return confirmed_answer(state, &req.reservation_id).await;
     }
-    if paid_with_this && booking.status == "refunded" {
+    if paid_with_this && booking.status == BookingStatus::Refunded {
         return Err(ApiError::HoldLost(
             booking.status_reason.unwrap_or_else(|| "refunded".into()),
         ));
@@ -277,7 +279,7 @@ async fn confirm_inner(state: &AppState, req: &ConfirmRequest) -> ApiResult<Valu
 async fn confirmed_answer(state: &AppState, id: &str) -> ApiResult<Value> {
     let view = crate::payments::routes::view_with_payment(state, id).await?;
     Ok(
-        json!({"status": "confirmed", "reservation_id": id, "ticket": view.ticket, "seats": view.seats}),
+        json!({"status": BookingStatus::Confirmed, "reservation_id": id, "ticket": view.ticket, "seats": view.seats}),
     )
 }
 
@@ -302,7 +304,7 @@ pub async fn view_with_payment(state: &AppState, id: &str) -> ApiResult<crate::m
     view.payment = latest.map(|p| {
         json!({"payment_intent_id": p.payment_intent_id, "state": p.state, "stripe_status": p.stripe_status, "attempt": p.attempt})
     });
-    if view.status == "confirmed" {
+    if view.status == BookingStatus::Confirmed {
         let mut conn = state.db.acquire().await?;
         if let Some(code) = settle::ticket_code(&mut conn, id).await? {
             view.ticket = Some(crate::tickets::ticket(code));
@@ -321,10 +323,10 @@ pub async fn admin_refund(
         return Err(ApiError::NotFound("booking"));
     }
     let booking = crate::bookings::get(&state.db, &id).await?;
-    if booking.status == "refunded" {
+    if booking.status == BookingStatus::Refunded {
         return Ok(axum::Json(view_with_payment(&state, &id).await?));
     }
-    if booking.status != "confirmed" {
+    if booking.status != BookingStatus::Confirmed {
         return Err(ApiError::Conflict(format!(
             "only a confirmed booking can be refunded; this one is {}",
             booking.status

@@ -10,6 +10,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::stripe::Intent;
 use crate::error::{ApiError, ApiResult};
+use crate::model::BookingStatus;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,7 @@ pub struct BookingRow {
     pub event_id: String,
     /// The admitted fan who held the seats.
     pub visitor_id: String,
-    pub status: String,
+    pub status: BookingStatus,
     pub seat_ids: Vec<String>,
     pub total_cents: i64,
     pub currency: String,
@@ -87,17 +88,19 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
         .await;
     };
 
-    match booking.status.as_str() {
-        "confirmed" if booking.payment_intent_id.as_deref() == Some(intent.id.as_str()) => {
+    match booking.status {
+        BookingStatus::Confirmed
+            if booking.payment_intent_id.as_deref() == Some(intent.id.as_str()) =>
+        {
             let code = ticket_code(&mut tx, &booking.id).await?.unwrap_or_default();
             tx.commit().await?;
             return Ok(Settled::Confirmed { code });
         }
-        "confirmed" => {
+        BookingStatus::Confirmed => {
             return refund_instead(state, tx, &booking, intent, "the booking was already paid")
                 .await;
         }
-        "refunded" => {
+        BookingStatus::Refunded => {
             return refund_instead(
                 state,
                 tx,
@@ -257,7 +260,7 @@ async fn refund_instead(
     .await?;
     // Only a booking that never got its seats becomes `refunded`; a confirmed booking paid
     // twice keeps its ticket and only the second payment goes back.
-    if matches!(booking.status.as_str(), "held" | "expired" | "released") {
+    if booking.status.ended_unsold() {
         sqlx::query(concat!(
             "UPDATE seats SET ",
             crate::seat_back_on_sale!(),
@@ -335,7 +338,7 @@ pub async fn confirmed_booking_refunded(
     booking: &BookingRow,
     reason: &str,
 ) -> ApiResult<bool> {
-    if booking.status != "confirmed" {
+    if booking.status != BookingStatus::Confirmed {
         return Ok(false);
     }
     sqlx::query("DELETE FROM sold_seats WHERE show_id = $1 AND booking_id = $2")

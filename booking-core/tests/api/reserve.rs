@@ -243,7 +243,7 @@ async fn holds_go_to_the_shows_partition_and_any_replica_releases_them() {
         )
         .await
         .unwrap();
-        assert_eq!(view.status, "released");
+        assert_eq!(view.status, booking_core::model::BookingStatus::Released);
         assert_eq!(view.seats.len(), 2);
         let held: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM seats WHERE show_id = $1 AND status <> 'available'",

@@ -16,12 +16,29 @@ use crate::state::AppState;
 pub use marquee_waitroom::admission::COOKIE as ADMISSION_COOKIE;
 pub use marquee_waitroom::queue_token::COOKIE as QUEUE_COOKIE;
 
+/// Where a visitor stands, as join and status answer it (`state`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    /// Before opening; the order is decided by the shuffle at opening.
+    Prequeue,
+    #[default]
+    Waiting,
+    Admitted,
+    /// The session is over, or the visitor was dropped for not polling.
+    Expired,
+    Paused,
+    Closed,
+    /// No seat left in any show; the visitor keeps its place.
+    SoldOut,
+}
+
 /// What join and status return.
 #[derive(Debug, Serialize, Default)]
 pub struct QueueView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visitor_id: Option<String>,
-    pub state: &'static str,
+    pub state: QueueState,
     /// Place in line, 1 = next; `null` in the pre-queue (the order is decided at opening).
     pub position: Option<u64>,
     pub estimated_wait_s: Option<u64>,

@@ -12,7 +12,7 @@ use marquee_waitroom::queue_token::QueueClaims;
 use marquee_waitroom::{EventState, keys, session};
 use redis::AsyncCommands;
 
-use super::{QUEUE_COOKIE, QueueView, poll_after_ms, valid_event_id};
+use super::{QUEUE_COOKIE, QueueState, QueueView, poll_after_ms, valid_event_id};
 use crate::error::GatewayError;
 use crate::events::EventView;
 use crate::state::AppState;
@@ -119,7 +119,7 @@ pub async fn answer(
 ) -> Result<Answer, GatewayError> {
     let cfg = &view.cfg;
     let mut out = QueueView {
-        state: "waiting",
+        state: QueueState::Waiting,
         csrf: state.queue_signer.csrf(&claims.v),
         opens_at: view.opens_at_text.clone(),
         event_name: view.name.clone(),
@@ -147,11 +147,11 @@ pub async fn answer(
 
     match (event_state, claims.p) {
         (EventState::Closed, _) => {
-            out.state = "closed";
+            out.state = QueueState::Closed;
             out.poll_after_ms = 60_000;
         }
         (_, None) => {
-            out.state = "prequeue";
+            out.state = QueueState::Prequeue;
             let until_open = (cfg.opens_at - Utc::now()).num_seconds().max(0) as u64;
             out.estimated_wait_s = Some(until_open);
             out.poll_after_ms = poll_after_ms(
@@ -169,13 +169,13 @@ pub async fn answer(
             out.position = Some(ahead);
             let wait = (ahead as f64 / view.places_per_s().max(0.001)).ceil() as u64;
             out.state = if cfg.sold_out {
-                "sold_out"
+                QueueState::SoldOut
             } else if s == EventState::Paused {
-                "paused"
+                QueueState::Paused
             } else {
-                "waiting"
+                QueueState::Waiting
             };
-            out.estimated_wait_s = (out.state == "waiting").then_some(wait);
+            out.estimated_wait_s = (out.state == QueueState::Waiting).then_some(wait);
             out.poll_after_ms =
                 poll_after_ms(cfg.min_poll_interval_ms, Some(wait), cfg.abandon_after_s);
         }
@@ -222,7 +222,7 @@ async fn admitted_or_expired(
                 jti: uuid::Uuid::new_v4().to_string(),
                 cnf: claims.k.clone().map(|vkh| Confirmation { vkh }),
             };
-            out.state = "admitted";
+            out.state = QueueState::Admitted;
             out.position = Some(0);
             out.estimated_wait_s = Some(0);
             out.admission_token = Some(
@@ -237,9 +237,9 @@ async fn admitted_or_expired(
         }
         _ => {
             out.state = if view.cfg.sold_out {
-                "sold_out"
+                QueueState::SoldOut
             } else {
-                "expired"
+                QueueState::Expired
             };
             out.poll_after_ms = 60_000;
         }

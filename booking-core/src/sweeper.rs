@@ -1,6 +1,8 @@
-//! Background work: the hold sweeper (lapsed holds expire and their seats go back on sale, in
-//! batches, `SKIP LOCKED` so any number of replicas can run it), the sold-out monitor that
-//! keeps each event's live settings in Redis in step with Postgres, and tidying.
+//! Background work, each job on its own schedule so one slow dependency cannot stall another:
+//! the hold sweeper (lapsed holds expire and their seats go back on sale, in batches, `SKIP
+//! LOCKED` so any number of replicas can run it; every `sweep_interval_ms`), the sold-out
+//! monitor that keeps each event's live settings in Redis in step with Postgres (every
+//! second), Stripe reconciliation (every 2 s) and tidying (every minute).
 
 use std::time::Duration;
 
@@ -117,64 +119,106 @@ pub async fn sync_live_settings(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+/// Run `job` every `period` until shutdown, on a task of its own: one slow dependency (Stripe
+/// for reconciliation, Redis for the settings sync) never delays another job (sweeping holds).
+fn every<F, Fut>(period: Duration, shutdown: Shutdown, mut job: F) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
-        let every = Duration::from_millis(state.settings.booking.sweep_interval_ms);
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_sync = tokio::time::Instant::now() - Duration::from_secs(60);
-        let mut last_tidy = tokio::time::Instant::now();
-        let mut last_reconcile = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = tick.tick() => job().await,
                 () = shutdown.wait() => return,
             }
-            state.lane.tidy();
-            loop {
-                match sweep_once(&state.db, state.settings.booking.sweep_batch).await {
-                    Ok(s) if s.bookings + s.seats > 0 => {
-                        tracing::debug!(?s, "swept lapsed holds");
-                        if (s.bookings as i64) < state.settings.booking.sweep_batch
-                            && (s.seats as i64) < state.settings.booking.sweep_batch
-                        {
-                            break;
-                        }
+        }
+    })
+}
+
+/// Sweep lapsed holds until a sweep finds less than a batch.
+async fn sweep(state: &AppState) {
+    let batch = state.settings.booking.sweep_batch;
+    loop {
+        match sweep_once(&state.db, batch).await {
+            Ok(s) if s.bookings + s.seats > 0 => {
+                tracing::debug!(?s, "swept lapsed holds");
+                if (s.bookings as i64) < batch && (s.seats as i64) < batch {
+                    return;
+                }
+            }
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "sweep failed; will retry");
+                return;
+            }
+        }
+    }
+}
+
+/// Once a minute: forget idle limiter entries, free seats of ended holds, purge old
+/// idempotency keys.
+async fn tidy(state: &AppState) {
+    state.limiter.tidy();
+    match free_orphaned_seats(&state.db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(seats = n, "freed seats of ended holds"),
+        Err(e) => tracing::warn!(error = %e, "freeing seats of ended holds failed"),
+    }
+    if let Err(e) =
+        crate::idempotency::purge(&state.db, state.settings.booking.idempotency_ttl_s).await
+    {
+        tracing::warn!(error = %e, "idempotency purge failed");
+    }
+}
+
+/// Start every background job, each on its own schedule; the handle ends when all have
+/// stopped (at shutdown).
+pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+    let sweep_every = Duration::from_millis(state.settings.booking.sweep_interval_ms);
+    let jobs = [
+        every(sweep_every, shutdown.clone(), {
+            let state = state.clone();
+            move || {
+                let state = state.clone();
+                async move {
+                    state.lane.tidy();
+                    sweep(&state).await;
+                }
+            }
+        }),
+        every(Duration::from_secs(1), shutdown.clone(), {
+            let state = state.clone();
+            move || {
+                let state = state.clone();
+                async move {
+                    if let Err(e) = sync_live_settings(&state).await {
+                        tracing::warn!(error = %e, "live settings sync failed; will retry");
                     }
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "sweep failed; will retry");
-                        break;
+                }
+            }
+        }),
+        every(Duration::from_secs(2), shutdown.clone(), {
+            let state = state.clone();
+            move || {
+                let state = state.clone();
+                async move {
+                    if let Err(e) = crate::payments::reconcile::run_once(&state).await {
+                        tracing::warn!(error = %e, "payment reconciliation failed; will retry");
                     }
                 }
             }
-            if last_sync.elapsed() >= Duration::from_secs(1) {
-                last_sync = tokio::time::Instant::now();
-                if let Err(e) = sync_live_settings(&state).await {
-                    tracing::warn!(error = %e, "live settings sync failed; will retry");
-                }
-            }
-            if last_reconcile.elapsed() >= Duration::from_secs(2) {
-                last_reconcile = tokio::time::Instant::now();
-                if let Err(e) = crate::payments::reconcile::run_once(&state).await {
-                    tracing::warn!(error = %e, "payment reconciliation failed; will retry");
-                }
-            }
-            if last_tidy.elapsed() >= Duration::from_secs(60) {
-                last_tidy = tokio::time::Instant::now();
-                state.limiter.tidy();
-                match free_orphaned_seats(&state.db).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(seats = n, "freed seats of ended holds"),
-                    Err(e) => tracing::warn!(error = %e, "freeing seats of ended holds failed"),
-                }
-                if let Err(e) =
-                    crate::idempotency::purge(&state.db, state.settings.booking.idempotency_ttl_s)
-                        .await
-                {
-                    tracing::warn!(error = %e, "idempotency purge failed");
-                }
-            }
+        }),
+        every(Duration::from_secs(60), shutdown, move || {
+            let state = state.clone();
+            async move { tidy(&state).await }
+        }),
+    ];
+    tokio::spawn(async move {
+        for job in jobs {
+            let _ = job.await;
         }
     })
 }

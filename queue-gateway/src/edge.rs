@@ -5,7 +5,6 @@
 use std::convert::Infallible;
 use std::future::ready;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -13,38 +12,10 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::GatewayError;
 use crate::state::AppState;
-
-pub struct ClientLimiter(DefaultKeyedRateLimiter<IpAddr>);
-
-impl ClientLimiter {
-    pub fn new(per_second: u32, burst: u32) -> Self {
-        let rate = NonZeroU32::new(per_second.max(1)).expect("nonzero");
-        let burst = NonZeroU32::new(burst.max(1)).expect("nonzero");
-        Self(RateLimiter::keyed(
-            Quota::per_second(rate).allow_burst(burst),
-        ))
-    }
-
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        self.0.check_key(&ip).map_err(|not_until| {
-            not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1)
-        })
-    }
-
-    pub fn tidy(&self) {
-        self.0.retain_recent();
-        self.0.shrink_to_fit();
-    }
-}
 
 /// The client's address for this request.
 pub fn client_ip(state: &AppState, req: &Request) -> IpAddr {

@@ -2,9 +2,11 @@
 //! JWKS), holds the edge (rate limits, load shedding, timeouts), checks admission tokens
 //! before a reserve, and proxies booking and admin calls to booking-core.
 
+pub mod assets;
 pub mod edge;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod openapi;
 pub mod pages;
 pub mod poll_path;

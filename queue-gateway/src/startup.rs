@@ -11,7 +11,7 @@ use marquee_platform::shutdown::Shutdown;
 use marquee_waitroom::Keyring;
 use tokio::net::TcpListener;
 
-use crate::edge::ClientLimiter;
+use crate::limits::ClientLimiter;
 use crate::proxy::Upstream;
 use crate::state::{App, AppState};
 
@@ -65,7 +65,7 @@ impl Application {
             queue_signer: marquee_waitroom::queue_token::QueueSigner::new(
                 settings.admission.queue_token_secret.expose(),
             ),
-            assets: crate::pages::Assets::load(),
+            assets: crate::assets::Assets::load(),
             settings,
         }));
         Ok(Self {

@@ -7,9 +7,9 @@ use marquee_platform::http::IpRange;
 use marquee_platform::metrics::HttpMetrics;
 use marquee_waitroom::Keyring;
 
-use crate::edge::ClientLimiter;
+use crate::assets::Assets;
 use crate::events::Events;
-use crate::pages::Assets;
+use crate::limits::ClientLimiter;
 use crate::presence::Presence;
 use crate::proxy::Upstream;
 use marquee_waitroom::queue_token::QueueSigner;

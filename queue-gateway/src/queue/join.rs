@@ -1,7 +1,7 @@
 //! `POST /v1/queue/{event_id}/join`: a place in line, idempotently.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -13,7 +13,9 @@ use marquee_waitroom::queue_token::QueueClaims;
 use rand::Rng;
 use serde::Deserialize;
 
-use super::{QUEUE_COOKIE, cookie, set_cookie, valid_event_id};
+use super::answer::{answer, respond};
+use super::credentials::{Presented, presented_token, require_csrf};
+use super::valid_event_id;
 use crate::error::GatewayError;
 use crate::state::AppState;
 
@@ -67,18 +69,18 @@ pub async fn join(
     }
 
     // Joining again with the same token keeps the same place.
-    if let Some(super::status::Presented {
+    if let Some(Presented {
         claims,
         from_cookie,
         ..
-    }) = super::status::presented_token(&state, &headers)
+    }) = presented_token(&state, &headers)
         && claims.e == event_id
     {
         if from_cookie {
-            super::status::require_csrf(&state, &headers, &claims.v)?;
+            require_csrf(&state, &headers, &claims.v)?;
         }
         let token = state.queue_signer.sign(&claims);
-        let answer = super::status::answer(&state, &view, claims, Some(token)).await?;
+        let answer = answer(&state, &view, claims, Some(token)).await?;
         return Ok(respond(&state, StatusCode::CREATED, answer));
     }
 
@@ -107,41 +109,9 @@ pub async fn join(
         t: Utc::now().timestamp(),
     };
     let token = state.queue_signer.sign(&claims);
-    let mut answer = super::status::answer(&state, &view, claims, Some(token)).await?;
+    let mut answer = answer(&state, &view, claims, Some(token)).await?;
     answer.view.visitor_id = Some(visitor);
     Ok(respond(&state, StatusCode::CREATED, answer))
-}
-
-/// A status answer as a response, with the cookies it carries.
-pub fn respond(state: &AppState, status: StatusCode, answer: super::status::Answer) -> Response {
-    // Serialised here rather than through `Json`, whose 128-byte start grows (a copy) on
-    // every answer; a status answer is about 250 bytes.
-    let mut body = Vec::with_capacity(384);
-    if let Err(e) = serde_json::to_writer(&mut body, &answer.view) {
-        return GatewayError::Internal(anyhow::anyhow!(e)).into_response();
-    }
-    let mut response = Response::new(axum::body::Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if let Some(token) = &answer.cookie_token {
-        set_cookie(headers, cookie(state, QUEUE_COOKIE, token, 86_400));
-    }
-    if let (Some(token), Some(until)) = (&answer.view.admission_token, answer.view.admitted_until) {
-        let max_age = (until - Utc::now()).num_seconds().max(1);
-        set_cookie(
-            headers,
-            cookie(state, super::ADMISSION_COOKIE, token, max_age),
-        );
-    }
-    headers.insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    response
 }
 
 /// 12 random bytes: unguessable enough for an id that is never a credential, short enough to

@@ -1,17 +1,15 @@
 //! The waiting room's API: join and status. What both answer, and the cookies they set.
 
+pub mod answer;
+pub mod credentials;
 pub mod join;
 pub mod pow;
 pub mod status;
 
 use std::sync::Arc;
 
-use axum::http::HeaderValue;
-use http::header;
 use rand::Rng;
 use serde::Serialize;
-
-use crate::state::AppState;
 
 pub use marquee_waitroom::admission::COOKIE as ADMISSION_COOKIE;
 pub use marquee_waitroom::queue_token::COOKIE as QUEUE_COOKIE;
@@ -75,22 +73,6 @@ pub fn poll_after_ms(min_poll_ms: u32, expected_wait_s: Option<u64>, abandon_aft
     let jitter = rand::rng().random_range(0..=base / 5);
     // Never below the event's minimum interval, whatever the jitter.
     (base + jitter).max(u64::from(min_poll_ms))
-}
-
-pub fn cookie(state: &AppState, name: &str, value: &str, max_age_s: i64) -> HeaderValue {
-    let secure = if state.settings.gateway.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
-    ))
-    .expect("token characters are header-safe")
-}
-
-pub fn set_cookie(headers: &mut http::HeaderMap, value: HeaderValue) {
-    headers.append(header::SET_COOKIE, value);
 }
 
 pub use marquee_platform::ids::valid_event_id;

@@ -104,7 +104,7 @@ async fn check_reserve(state: &AppState, req: Request) -> Result<(Request, IpAdd
             })?;
         // Cookie credentials ride along on cross-site requests; the CSRF header does not.
         if !parts.headers.contains_key(http::header::AUTHORIZATION) {
-            crate::queue::status::require_csrf(state, &parts.headers, &claims.sub)?;
+            crate::queue::credentials::require_csrf(state, &parts.headers, &claims.sub)?;
         }
     }
     Ok((Request::from_parts(parts, Body::from(bytes)), client))

@@ -1,0 +1,198 @@
+//! What join and status answer: where a visitor stands, computed from its signed token and this
+//! gateway's in-memory view of the event (Redis is read only at the moment of admission and
+//! when a pre-queue visitor first learns its shuffled place), and the answer as a response with
+//! the cookies it carries.
+
+use axum::response::{IntoResponse, Response};
+use chrono::{TimeZone, Utc};
+use http::StatusCode;
+use marquee_waitroom::admission::{AUDIENCE, AdmissionClaims, Confirmation};
+use marquee_waitroom::queue::position;
+use marquee_waitroom::queue_token::QueueClaims;
+use marquee_waitroom::{EventState, keys, session};
+use redis::AsyncCommands;
+
+use super::credentials::{cookie, set_cookie};
+use super::{ADMISSION_COOKIE, QUEUE_COOKIE, QueueState, QueueView, poll_after_ms};
+use crate::error::GatewayError;
+use crate::events::EventView;
+use crate::state::AppState;
+
+pub struct Answer {
+    pub view: QueueView,
+    /// The visitor's place, once known (for presence).
+    pub place: Option<u64>,
+    /// A token to (re)set as the queue cookie.
+    pub cookie_token: Option<String>,
+}
+
+/// Where this visitor stands. `token` is a queue token to hand back (body and cookie) in any
+/// case; a token signed anew for a changed place is handed back instead of it.
+pub async fn answer(
+    state: &AppState,
+    view: &EventView,
+    mut claims: QueueClaims,
+    token: Option<String>,
+) -> Result<Answer, GatewayError> {
+    let cfg = &view.cfg;
+    let mut out = QueueView {
+        state: QueueState::Waiting,
+        csrf: state.queue_signer.csrf(&claims.v),
+        opens_at: view.opens_at_text.clone(),
+        event_name: view.name.clone(),
+        shuffle_seed: view.shuffle_seed.clone().filter(|_| view.shuffled),
+        queue_token: token.clone(),
+        ..QueueView::default()
+    };
+    let mut cookie_token = token;
+    let event_state = view.state();
+
+    // A pre-queue token learns its place once the shuffle is done.
+    if claims.p.is_none() && view.shuffled {
+        let mut redis = state.redis.clone();
+        let place: Option<u64> = redis.zscore(keys::waiting(&claims.e), &claims.v).await?;
+        match place {
+            Some(p) => {
+                claims.p = Some(p);
+                let fresh = state.queue_signer.sign(&claims);
+                out.queue_token = Some(fresh.clone());
+                cookie_token = Some(fresh);
+            }
+            None => return admitted_or_expired(state, view, &claims, out, cookie_token).await,
+        }
+    }
+
+    match (event_state, claims.p) {
+        (EventState::Closed, _) => {
+            out.state = QueueState::Closed;
+            out.poll_after_ms = 60_000;
+        }
+        (_, None) => {
+            out.state = QueueState::Prequeue;
+            let until_open = (cfg.opens_at - Utc::now()).num_seconds().max(0) as u64;
+            out.estimated_wait_s = Some(until_open);
+            out.poll_after_ms = poll_after_ms(
+                cfg.min_poll_interval_ms,
+                Some(until_open * 5),
+                cfg.abandon_after_s,
+            )
+            .min(until_open.max(1) * 1000);
+        }
+        (_, Some(p)) if p <= view.watermark => {
+            return admitted_or_expired(state, view, &claims, out, cookie_token).await;
+        }
+        (s, Some(p)) => {
+            let ahead = position(p, view.watermark, view.prequeue_total);
+            out.position = Some(ahead);
+            let wait = (ahead as f64 / view.places_per_s().max(0.001)).ceil() as u64;
+            out.state = if cfg.sold_out {
+                QueueState::SoldOut
+            } else if s == EventState::Paused {
+                QueueState::Paused
+            } else {
+                QueueState::Waiting
+            };
+            out.estimated_wait_s = (out.state == QueueState::Waiting).then_some(wait);
+            out.poll_after_ms =
+                poll_after_ms(cfg.min_poll_interval_ms, Some(wait), cfg.abandon_after_s);
+        }
+    }
+    Ok(Answer {
+        view: out,
+        place: claims.p,
+        cookie_token,
+    })
+}
+
+/// The moment of admission: the worker has passed this visitor's place. Either it holds a
+/// slot (admitted: sign its admission token, valid until the session's end), or it was
+/// dropped, or its turn is over (session ended, bought, or idle: see
+/// `marquee_waitroom::session`).
+async fn admitted_or_expired(
+    state: &AppState,
+    view: &EventView,
+    claims: &QueueClaims,
+    mut out: QueueView,
+    cookie_token: Option<String>,
+) -> Result<Answer, GatewayError> {
+    let mut redis = state.redis.clone();
+    let standing = session::standing(&mut redis, &claims.e, &claims.v).await?;
+    let now = Utc::now();
+    let session_ms = i64::from(view.cfg.session_ttl_s) * 1000;
+    let admitted_at = standing
+        .admitted_at_ms
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+    let until_ms = standing
+        .admitted_at_ms
+        .map(|at| at + session_ms)
+        .filter(|_| standing.shopping(now.timestamp_millis()));
+    match until_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()) {
+        Some(until) if until > now => {
+            let admission = AdmissionClaims {
+                iss: state.settings.admission.issuer.clone(),
+                aud: AUDIENCE.into(),
+                sub: claims.v.clone(),
+                evt: claims.e.clone(),
+                iat: now.timestamp(),
+                nbf: now.timestamp(),
+                exp: until.timestamp(),
+                jti: uuid::Uuid::new_v4().to_string(),
+                cnf: claims.k.clone().map(|vkh| Confirmation { vkh }),
+            };
+            out.state = QueueState::Admitted;
+            out.position = Some(0);
+            out.estimated_wait_s = Some(0);
+            out.admission_token = Some(
+                state
+                    .keys
+                    .sign(&admission)
+                    .map_err(|e| GatewayError::Internal(anyhow::anyhow!(e)))?,
+            );
+            out.admitted_until = Some(until);
+            out.admitted_at = admitted_at;
+            out.poll_after_ms = 30_000;
+        }
+        _ => {
+            out.state = if view.cfg.sold_out {
+                QueueState::SoldOut
+            } else {
+                QueueState::Expired
+            };
+            out.poll_after_ms = 60_000;
+        }
+    }
+    Ok(Answer {
+        view: out,
+        place: claims.p,
+        cookie_token,
+    })
+}
+
+/// A status answer as a response, with the cookies it carries.
+pub fn respond(state: &AppState, status: StatusCode, answer: Answer) -> Response {
+    // Serialised here rather than through `Json`, whose 128-byte start grows (a copy) on
+    // every answer; a status answer is about 250 bytes.
+    let mut body = Vec::with_capacity(384);
+    if let Err(e) = serde_json::to_writer(&mut body, &answer.view) {
+        return GatewayError::Internal(anyhow::anyhow!(e)).into_response();
+    }
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(token) = &answer.cookie_token {
+        set_cookie(headers, cookie(state, QUEUE_COOKIE, token, 86_400));
+    }
+    if let (Some(token), Some(until)) = (&answer.view.admission_token, answer.view.admitted_until) {
+        let max_age = (until - Utc::now()).num_seconds().max(1);
+        set_cookie(headers, cookie(state, ADMISSION_COOKIE, token, max_age));
+    }
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
+}

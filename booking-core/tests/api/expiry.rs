@@ -101,7 +101,9 @@ async fn a_lapsed_hold_frees_its_seats_and_reads_expired() {
 
 #[tokio::test]
 async fn the_sweeper_expires_in_batches_and_is_safe_to_run_twice_at_once() {
-    let app = spawn().await;
+    // booking-core's own sweeper runs at start and then not for an hour: the two below are
+    // the only ones, so they race each other for every lapsed hold.
+    let app = spawn_with(|s| s.set("booking.sweep_interval_ms", 3_600_000)).await;
     let event = app.event(1).await;
     let show = app.show(&event, 5, 10).await;
     for i in 0..20 {
@@ -113,7 +115,10 @@ async fn the_sweeper_expires_in_batches_and_is_safe_to_run_twice_at_once() {
             .await;
         assert_eq!(res.status(), 201);
     }
-    // Two sweepers at once with small batches, as two replicas would run them.
+    // Two sweepers at once with small batches, as two replicas would run them. Between them
+    // they change each of the 20 holds and each of their 40 seats exactly once: a row changed
+    // by both would count twice.
+    let swept = std::sync::Mutex::new(booking_core::sweeper::Swept::default());
     marquee_testkit::wait_for(
         "every hold to be swept",
         Duration::from_secs(15),
@@ -122,12 +127,31 @@ async fn the_sweeper_expires_in_batches_and_is_safe_to_run_twice_at_once() {
                 booking_core::sweeper::sweep_once(&app.db, 3),
                 booking_core::sweeper::sweep_once(&app.db, 3)
             );
-            a.unwrap();
-            b.unwrap();
-            app.nothing_held(&show).await.then_some(())
+            let (a, b) = (a.unwrap(), b.unwrap());
+            let total = {
+                let mut s = swept.lock().unwrap();
+                s.bookings += a.bookings + b.bookings;
+                s.seats += a.seats + b.seats;
+                *s
+            };
+            (total.bookings == 20 && app.nothing_held(&show).await).then_some(())
         },
     )
     .await;
+    let total = *swept.lock().unwrap();
+    assert_eq!(
+        (total.bookings, total.seats),
+        (20, 40),
+        "each row changed once"
+    );
+    let expired: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bookings WHERE show_id = $1 AND status = 'expired'",
+    )
+    .bind(&show)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(expired, 20);
 }
 
 /// With no sweeper running, a lapsed hold is undone by the next reserve that needs it: its

@@ -185,7 +185,32 @@ async fn a_decline_keeps_the_hold_and_a_new_attempt_pays() {
     let (status, body) = confirm(&app, &id, &first).await;
     assert_eq!(status, 402, "{body}");
     assert_eq!(body["payment_status"], "requires_payment_method");
-    assert_eq!(booking(&app, &id).await["status"], "held");
+    // The hold is kept as it was: the booking held, its seat held by it, its window unchanged;
+    // nothing was charged.
+    let before_decline = booking(&app, &id).await;
+    assert_eq!(before_decline["status"], "held");
+    let seat = app
+        .seat_rows(&show)
+        .await
+        .into_iter()
+        .find(|(seat, _, _)| seat == "A-3")
+        .unwrap();
+    assert_eq!(
+        (seat.1.as_str(), seat.2.as_deref()),
+        ("held", Some(id.as_str()))
+    );
+    let charged: Value = app
+        .http
+        .get(format!("{}/v1/payment_intents/{first}", app.stripe))
+        .bearer_auth("sk_test_demo")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(charged["status"], "requires_payment_method");
+    assert_eq!(charged["amount_received"].as_i64().unwrap_or(0), 0);
 
     let second = payment_intent(&app, &id).await;
     assert_ne!(second, first, "a new attempt after a decline");
@@ -202,6 +227,22 @@ async fn a_decline_keeps_the_hold_and_a_new_attempt_pays() {
     assert_eq!(pay(&app, &second, "pm_card_visa").await, 200);
     let (status, _) = confirm(&app, &id, &second).await;
     assert_eq!(status, 200);
+    let paid = booking(&app, &id).await;
+    assert_eq!(paid["status"], "confirmed");
+    assert_eq!(
+        paid["expires_at"], before_decline["expires_at"],
+        "the hold was never moved"
+    );
+    let seat = app
+        .seat_rows(&show)
+        .await
+        .into_iter()
+        .find(|(seat, _, _)| seat == "A-3")
+        .unwrap();
+    assert_eq!(
+        (seat.1.as_str(), seat.2.as_deref()),
+        ("booked", Some(id.as_str()))
+    );
 }
 
 #[tokio::test]

@@ -2,6 +2,10 @@
 //! operator's rate, never above the active cap, in queue order; shuffles the pre-queue once
 //! at opening; expires sessions and drops visitors who stopped polling. A Redis lease per
 //! event, checked inside the admit script itself, means any number of replicas admit once.
+//!
+//! Map. `startup` runs the tick loop and a small health and metrics server; each tick
+//! (`tick`) takes every event's lease and runs `marquee_waitroom::queue::admit` once, after
+//! the pre-queue `shuffle` at opening; `metrics` exports what each tick did.
 
 pub mod metrics;
 pub mod shuffle;

@@ -1,5 +1,16 @@
 //! booking-core: Postgres is the source of truth for everything sold. Catalog, live seat maps,
 //! seat holds that can never double-sell, the hold sweeper, and the operators' admin API.
+//!
+//! Map. A reserve comes in at `routes::bookings` (validated, the admission token checked by
+//! `admission`), passes the gate and takes its seats in `holds` (`gate` → `shows` →
+//! `reserve`, on connections kept by `lane`), and answers through `idempotency`; the seat map
+//! (`seatmap`, cached and single-flight) shows it. Paying is `payments` (checkout, confirm,
+//! webhooks; `settle` decides a payment's outcome under the seats' locks), which reads
+//! bookings through `bookings`; confirmations reach Kafka through the outbox the `bookings`
+//! trigger writes. `rules` holds the SQL conditions many statements share (a seat is free, a
+//! hold is live); `model` the request and answer shapes and `BookingStatus`; `error` the one
+//! mapping to problem responses. `sweeper` runs the background jobs, `live` keeps each event's
+//! settings in Redis, `admin` serves operators.
 
 pub mod admin;
 pub mod admission;

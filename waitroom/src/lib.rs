@@ -1,6 +1,22 @@
 //! The waiting room's shared parts, used by the gateway, the admission worker and
 //! booking-core: Redis key names, each event's live settings, and the admission tokens that
 //! let a fan from the queue into booking.
+//!
+//! Map. Every Redis script is a `.lua` file under `scripts/` behind one typed function here,
+//! so its KEYS and ARGV order lives in one place:
+//! * `keys` — every key name (all of one event's share the hash tag `{event}`);
+//! * `queue` — the line: `join` (the gateway), `admit` one tick (the worker),
+//!   `freeze_prequeue` and the fair shuffle order, positions and the measured pace;
+//! * `session` — an admitted fan's slot under the cap: `gate_reserve` (booking-core, before a
+//!   hold), `finish` (a confirmed booking), `idle` (a released hold), `standing` (status);
+//! * `lease` — which worker replica admits for an event;
+//! * `live` — an event's live settings as booking-core publishes them, its effective state;
+//! * `queue_token`, `admission` — the signed tokens a fan carries, and their cookie names;
+//! * `connect` — the Redis connection every service uses (node or cluster, TLS, keepalive).
+//!
+//! A fan's way: the gateway `join`s it (a queue token with its place), answers polls from the
+//! token and the watermark, the worker `admit`s it into a slot, the gateway signs its admission
+//! token, booking-core `gate_reserve`s each hold and `finish`es the slot when it buys.
 
 pub mod admission;
 pub mod connect;

@@ -53,6 +53,17 @@ async fn confirm(app: &TestApp, id: &str, pi: &str) -> (u16, Value) {
     (status, res.json().await.unwrap())
 }
 
+/// A seat's status and holder as the table has them.
+async fn seat(app: &TestApp, show: &str, seat: &str) -> (String, Option<String>) {
+    let (_, status, holder) = app
+        .seat_rows(show)
+        .await
+        .into_iter()
+        .find(|(id, _, _)| id == seat)
+        .expect("the seat exists");
+    (status, holder)
+}
+
 async fn booking(app: &TestApp, id: &str) -> Value {
     app.http
         .get(app.at(&format!("/v1/bookings/{id}")))
@@ -189,15 +200,9 @@ async fn a_decline_keeps_the_hold_and_a_new_attempt_pays() {
     // nothing was charged.
     let before_decline = booking(&app, &id).await;
     assert_eq!(before_decline["status"], "held");
-    let seat = app
-        .seat_rows(&show)
-        .await
-        .into_iter()
-        .find(|(seat, _, _)| seat == "A-3")
-        .unwrap();
     assert_eq!(
-        (seat.1.as_str(), seat.2.as_deref()),
-        ("held", Some(id.as_str()))
+        seat(&app, &show, "A-3").await,
+        ("held".to_owned(), Some(id.clone()))
     );
     let charged: Value = app
         .http
@@ -233,15 +238,9 @@ async fn a_decline_keeps_the_hold_and_a_new_attempt_pays() {
         paid["expires_at"], before_decline["expires_at"],
         "the hold was never moved"
     );
-    let seat = app
-        .seat_rows(&show)
-        .await
-        .into_iter()
-        .find(|(seat, _, _)| seat == "A-3")
-        .unwrap();
     assert_eq!(
-        (seat.1.as_str(), seat.2.as_deref()),
-        ("booked", Some(id.as_str()))
+        seat(&app, &show, "A-3").await,
+        ("booked".to_owned(), Some(id.clone()))
     );
 }
 

@@ -6,7 +6,7 @@
 //! of the router by `poll_path` (behind the same `edge` guard); everything else goes through
 //! `routes` behind that guard (`limits`: per-client rates). The queue API is `queue`: `join`
 //! and `status` both answer through `queue::answer` (where a visitor stands, from its token
-//! and `events`, this gateway's in-memory view of each event) and check `queue::credentials`;
+//! and `event_views`, this gateway's in-memory view of each event) and check `queue::credentials`;
 //! `presence` batches who was seen polling into Redis once a second. Booking and admin calls
 //! go through `routes::booking` (the admission check on reserve) and `proxy`; `pages` and
 //! `assets` serve the fans' and operators' pages; `error` maps every failure to a problem.
@@ -14,7 +14,7 @@
 pub mod assets;
 pub mod edge;
 pub mod error;
-pub mod events;
+pub mod event_views;
 pub mod limits;
 pub mod openapi;
 pub mod pages;

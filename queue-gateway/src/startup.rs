@@ -60,7 +60,7 @@ impl Application {
             trusted,
             metrics: Arc::new(metrics),
             show_events: Default::default(),
-            events: crate::events::Events::new(redis.clone()),
+            events: crate::event_views::EventViews::new(redis.clone()),
             presence: Default::default(),
             queue_signer: marquee_waitroom::queue_token::QueueSigner::new(
                 settings.admission.queue_token_secret.expose(),

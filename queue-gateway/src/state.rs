@@ -8,7 +8,7 @@ use marquee_platform::metrics::HttpMetrics;
 use marquee_waitroom::Keyring;
 
 use crate::assets::Assets;
-use crate::events::Events;
+use crate::event_views::EventViews;
 use crate::limits::ClientLimiter;
 use crate::presence::Presence;
 use crate::proxy::Upstream;
@@ -35,7 +35,7 @@ pub struct App {
     /// Show id → event id, learnt from booking-core (a show never changes event).
     pub show_events: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Each event's settings and watermark, kept in memory.
-    pub events: Events,
+    pub events: EventViews,
     /// Visitors seen polling, flushed to Redis once a second.
     pub presence: Presence,
     pub queue_signer: QueueSigner,

@@ -15,7 +15,7 @@ use redis::AsyncCommands;
 use super::credentials::{cookie, set_cookie};
 use super::{ADMISSION_COOKIE, QUEUE_COOKIE, QueueState, QueueView, poll_after_ms};
 use crate::error::GatewayError;
-use crate::events::EventView;
+use crate::event_views::EventView;
 use crate::state::AppState;
 
 pub struct Answer {

@@ -63,7 +63,7 @@ enum Entry {
     Unknown(Instant),
 }
 
-pub struct Events {
+pub struct EventViews {
     redis: Redis,
     entries: RwLock<HashMap<String, Entry>>,
     /// Events not asked about for this long stop being refreshed.
@@ -74,7 +74,7 @@ pub struct Events {
     epoch: Instant,
 }
 
-impl Events {
+impl EventViews {
     pub fn new(redis: Redis) -> Self {
         Self {
             redis,

@@ -107,9 +107,20 @@ pub struct Standing {
 }
 
 impl Standing {
-    /// Admitted and still holding a slot at `now_ms`.
+    /// Still holding a slot at `now_ms`.
     pub fn shopping(&self, now_ms: i64) -> bool {
-        self.admitted_at_ms.is_some() && self.slot_until_ms.is_some_and(|s| s > now_ms)
+        self.slot_until_ms.is_some_and(|s| s > now_ms)
+    }
+
+    /// When the visitor's session ends (ms), for a session of `session_ms`: from its recorded
+    /// admission, or, for a visitor admitted before admissions were recorded (by a worker of
+    /// an earlier version, during a rolling upgrade), its slot's end, which was then the
+    /// session's end.
+    pub fn session_end_ms(&self, session_ms: i64) -> Option<i64> {
+        match self.admitted_at_ms {
+            Some(at) => Some(at + session_ms),
+            None => self.slot_until_ms,
+        }
     }
 }
 
@@ -127,4 +138,29 @@ pub async fn standing<C: redis::aio::ConnectionLike>(
         admitted_at_ms: admitted_at.map(|v| v as i64),
         slot_until_ms: slot_until.map(|v| v as i64),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_visitor_admitted_before_sessions_were_recorded_keeps_its_session() {
+        let old = Standing {
+            admitted_at_ms: None,
+            slot_until_ms: Some(5_000),
+        };
+        assert!(old.shopping(4_000));
+        assert_eq!(old.session_end_ms(600_000), Some(5_000));
+        let new = Standing {
+            admitted_at_ms: Some(1_000),
+            slot_until_ms: Some(3_000),
+        };
+        assert_eq!(new.session_end_ms(600_000), Some(601_000));
+        assert!(
+            !new.shopping(3_000),
+            "the slot lapsed: bought, left or idle"
+        );
+        assert!(!Standing::default().shopping(0));
+    }
 }

@@ -123,8 +123,7 @@ async fn admitted_or_expired(
         .admitted_at_ms
         .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
     let until_ms = standing
-        .admitted_at_ms
-        .map(|at| at + session_ms)
+        .session_end_ms(session_ms)
         .filter(|_| standing.shopping(now.timestamp_millis()));
     match until_ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()) {
         Some(until) if until > now => {

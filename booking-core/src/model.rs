@@ -100,6 +100,17 @@ impl std::fmt::Display for BookingStatus {
     }
 }
 
+/// A seat's state, as the `seats.status` column and the seat map (JSON) spell it. A lapsed hold
+/// reads as `available` on the map (`crate::rules::seat_lapsed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Booked,
+}
+
 /// A booking as `GET /v1/bookings/{id}` and reserve return it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BookingView {

@@ -15,13 +15,14 @@ use sqlx::PgPool;
 use tokio::sync::broadcast;
 
 use crate::error::{ApiError, ApiResult};
+use crate::model::SeatStatus;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SeatView {
     pub id: String,
     pub row: String,
     pub number: i32,
-    pub status: String,
+    pub status: SeatStatus,
     #[serde(skip)]
     pub row_index: i32,
 }
@@ -74,10 +75,8 @@ impl Snapshot {
         self.index.contains_key(seat_id)
     }
 
-    pub fn status_of(&self, seat_id: &str) -> Option<&str> {
-        self.index
-            .get(seat_id)
-            .map(|&i| self.seats[i].status.as_str())
+    pub fn status_of(&self, seat_id: &str) -> Option<SeatStatus> {
+        self.index.get(seat_id).map(|&i| self.seats[i].status)
     }
 
     /// The preferred row (two thirds of the way back) and the centre seat number.
@@ -112,7 +111,7 @@ impl Snapshot {
             if !continues {
                 flush(&mut run, &mut blocks);
             }
-            if seat.status == "available" {
+            if seat.status == SeatStatus::Available {
                 run.push(seat);
             } else {
                 flush(&mut run, &mut blocks);
@@ -216,7 +215,7 @@ impl SeatMaps {
             row_name: String,
             row_index: i32,
             number: i32,
-            status: String,
+            status: SeatStatus,
             version: i64,
         }
         self.queries.inc();
@@ -301,12 +300,12 @@ impl SeatMaps {
 mod tests {
     use super::*;
 
-    fn seat(row_index: i32, number: i32, status: &str) -> SeatView {
+    fn seat(row_index: i32, number: i32, status: SeatStatus) -> SeatView {
         SeatView {
             id: format!("{row_index}-{number}"),
             row: row_index.to_string(),
             number,
-            status: status.into(),
+            status,
             row_index,
         }
     }
@@ -314,13 +313,13 @@ mod tests {
     #[test]
     fn blocks_are_runs_of_free_seats_in_one_row() {
         let seats = vec![
-            seat(0, 1, "available"),
-            seat(0, 2, "available"),
-            seat(0, 3, "held"),
-            seat(0, 4, "available"),
-            seat(1, 1, "available"),
-            seat(1, 2, "available"),
-            seat(1, 3, "available"),
+            seat(0, 1, SeatStatus::Available),
+            seat(0, 2, SeatStatus::Available),
+            seat(0, 3, SeatStatus::Held),
+            seat(0, 4, SeatStatus::Available),
+            seat(1, 1, SeatStatus::Available),
+            seat(1, 2, SeatStatus::Available),
+            seat(1, 3, SeatStatus::Available),
         ];
         let snap = Snapshot::build("s", seats, 1);
         let blocks = snap.adjacent_blocks(2);

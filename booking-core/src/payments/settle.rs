@@ -10,7 +10,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::stripe::Intent;
 use crate::error::{ApiError, ApiResult};
-use crate::model::BookingStatus;
+use crate::model::{BookingStatus, SeatStatus};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +129,7 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     // LOCKED: confirmation may wait a moment for a competing hold to decide).
     #[derive(sqlx::FromRow)]
     struct Seat {
-        status: String,
+        status: SeatStatus,
         booking_id: Option<String>,
         lapsed: bool,
     }
@@ -143,12 +143,13 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     .bind(&booking.seat_ids)
     .fetch_all(&mut *tx)
     .await?;
-    let ours =
-        |s: &Seat| s.booking_id.as_deref() == Some(booking.id.as_str()) && s.status == "held";
+    let ours = |s: &Seat| {
+        s.booking_id.as_deref() == Some(booking.id.as_str()) && s.status == SeatStatus::Held
+    };
     let free = seats.len() == booking.seat_ids.len()
         && seats
             .iter()
-            .all(|s| ours(s) || s.status == "available" || s.lapsed);
+            .all(|s| ours(s) || s.status == SeatStatus::Available || s.lapsed);
     if !free {
         return refund_instead(
             state,

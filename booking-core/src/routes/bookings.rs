@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, bearer_or_cookie, idempotency_key};
 use crate::holds::{self, Pick};
 use crate::idempotency;
-use crate::model::{Check, ReserveRequest, plausible_id};
+use crate::model::{Check, ReserveRequest, SeatStatus, plausible_id};
 use crate::state::AppState;
 
 use marquee_waitroom::admission::COOKIE as ADMISSION_COOKIE;
@@ -178,7 +178,7 @@ fn precheck(pick: &Pick, map: &crate::seatmap::Snapshot) -> ApiResult<()> {
     check.done()?;
     let sold: Vec<String> = ids
         .iter()
-        .filter(|id| map.status_of(id) == Some("booked"))
+        .filter(|id| map.status_of(id) == Some(SeatStatus::Booked))
         .cloned()
         .collect();
     if sold.is_empty() {

@@ -1,5 +1,11 @@
 //! Plumbing shared by every Marquee service: configuration, telemetry, RFC 9457 problem
 //! responses, the common HTTP layers (request ids, tracing, metrics) and graceful shutdown.
+//!
+//! Map. `config` (files + `MARQUEE_…` overrides, every problem reported at once; `secret`
+//! keeps secrets out of prints) and `cli` start every binary; `telemetry` sets up tracing;
+//! `http` is the outer layer stack and its helpers (request ids, client addresses, readiness);
+//! `problem` the RFC 9457 answers; `metrics` the HTTP metrics; `ids` the id rules;
+//! `shutdown` the SIGTERM switch and graceful drain.
 
 pub mod cli;
 pub mod config;

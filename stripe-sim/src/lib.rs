@@ -4,6 +4,10 @@
 //! declined, `pm_card_authenticationRequired` needs action). Every state change is sent as a
 //! webhook signed as Stripe signs (`Stripe-Signature: t=…,v1=…`), retried until accepted.
 //! `POST /_sim/faults` makes the next requests fail or hang, for resilience tests.
+//!
+//! Map. This file holds the store and the PaymentIntent and refund routes (each through
+//! `guard`: the key, injected faults, idempotent replays); `lists` the list calls; `signature`
+//! Stripe's webhook signature; `webhooks` delivers each event, retrying until accepted.
 
 mod lists;
 pub mod signature;

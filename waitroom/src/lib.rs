@@ -23,6 +23,7 @@ pub mod connect;
 pub mod keys;
 pub mod lease;
 pub mod live;
+pub mod pow;
 pub mod queue;
 pub mod queue_token;
 pub mod session;

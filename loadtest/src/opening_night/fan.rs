@@ -14,7 +14,6 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::record::{FanRecord, Outcome, Phase, Recorder};
 use super::stop::Stop;
@@ -103,25 +102,6 @@ pub fn place_in(token: &str) -> Option<u64> {
     let payload = token.split('.').next()?;
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     claims["p"].as_u64()
-}
-
-/// A nonce whose SHA-256 with the challenge starts with `bits` zero bits.
-fn solve(challenge: &str, bits: u8) -> String {
-    let zero_bits = |d: &[u8]| {
-        let mut n = 0;
-        for b in d {
-            if *b == 0 {
-                n += 8;
-            } else {
-                return n + b.leading_zeros();
-            }
-        }
-        n
-    };
-    (0u64..)
-        .map(|n| n.to_string())
-        .find(|nonce| zero_bits(&Sha256::digest(format!("{challenge}:{nonce}"))) >= u32::from(bits))
-        .expect("a nonce exists")
 }
 
 /// One fan, number `n`, arriving after `arrive_after`.
@@ -228,7 +208,7 @@ impl<'a> Fan<'a> {
                 let (challenge, bits) = (challenge.to_owned(), bits as u8);
                 let nonce = {
                     let c = challenge.clone();
-                    tokio::task::spawn_blocking(move || solve(&c, bits))
+                    tokio::task::spawn_blocking(move || marquee_waitroom::pow::solve(&c, bits))
                         .await
                         .expect("solver")
                 };
@@ -568,14 +548,6 @@ fn pick_together(free: &[(String, String, i64)], want: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_solved_challenge_has_the_zero_bits_asked_for() {
-        let nonce = solve("ev.1.abc.tag", 12);
-        let digest = Sha256::digest(format!("ev.1.abc.tag:{nonce}"));
-        assert_eq!(digest[0], 0);
-        assert_eq!(digest[1] & 0xf0, 0);
-    }
 
     #[test]
     fn picks_neighbours_in_one_row_then_anywhere() {

@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use marquee_waitroom::keys;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::valid_event_id;
 use crate::error::GatewayError;
@@ -65,18 +64,7 @@ pub struct Solution {
     pub nonce: String,
 }
 
-/// Leading zero bits of `digest`.
-pub fn leading_zero_bits(digest: &[u8]) -> u32 {
-    let mut bits = 0;
-    for byte in digest {
-        if *byte == 0 {
-            bits += 8;
-        } else {
-            return bits + byte.leading_zeros();
-        }
-    }
-    bits
-}
+pub use marquee_waitroom::pow::leading_zero_bits;
 
 /// Accept `solution` for a join to `event_id` needing `bits` (nothing to check at 0), once.
 pub async fn accept(
@@ -115,8 +103,7 @@ pub async fn accept(
     if expires <= Utc::now().timestamp() {
         return refuse("the challenge has expired; ask for a new one");
     }
-    let digest = Sha256::digest(format!("{}:{}", solution.challenge, solution.nonce));
-    if leading_zero_bits(&digest) < u32::from(bits) {
+    if !marquee_waitroom::pow::solves(&solution.challenge, &solution.nonce, bits) {
         return refuse(&format!(
             "SHA-256 of `challenge:nonce` must start with {bits} zero bits"
         ));
@@ -133,17 +120,4 @@ pub async fn accept(
         return refuse("the challenge was used already; ask for a new one");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_leading_zero_bits() {
-        assert_eq!(leading_zero_bits(&[0xff]), 0);
-        assert_eq!(leading_zero_bits(&[0x00, 0x10]), 11);
-        assert_eq!(leading_zero_bits(&[0x00, 0x00]), 16);
-        assert_eq!(leading_zero_bits(&[0x01, 0x00]), 7);
-    }
 }

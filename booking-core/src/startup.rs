@@ -12,7 +12,7 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 
 use crate::admission::Verifier;
-use crate::holds::ReserveLimiter;
+use crate::holds::ReserveGate;
 use crate::seatmap::SeatMaps;
 use crate::state::{App, AppState};
 
@@ -72,7 +72,7 @@ impl Application {
             &metrics.registry,
         ));
         let state = AppState(Arc::new(App {
-            limiter: ReserveLimiter::new(
+            reserve_gate: ReserveGate::new(
                 redis.clone(),
                 settings.booking.reserve_attempts_per_minute,
             ),

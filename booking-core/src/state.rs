@@ -7,7 +7,7 @@ use marquee_platform::metrics::HttpMetrics;
 use sqlx::PgPool;
 
 use crate::admission::Verifier;
-use crate::holds::ReserveLimiter;
+use crate::holds::ReserveGate;
 use crate::seatmap::SeatMaps;
 
 #[derive(Clone)]
@@ -31,7 +31,8 @@ pub struct App {
     pub redis: marquee_waitroom::connect::Redis,
     pub seatmaps: Arc<SeatMaps>,
     pub verifier: Verifier,
-    pub limiter: ReserveLimiter,
+    /// Before every hold: the visitor's slot under the cap and its allowance of attempts.
+    pub reserve_gate: ReserveGate,
     pub metrics: Arc<HttpMetrics>,
     pub operator_tokens: Vec<String>,
     pub stripe: crate::payments::stripe::StripeGateway,

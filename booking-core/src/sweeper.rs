@@ -161,7 +161,7 @@ async fn sweep(state: &AppState) {
 /// Once a minute: forget idle limiter entries, free seats of ended holds, purge old
 /// idempotency keys.
 async fn tidy(state: &AppState) {
-    state.limiter.tidy();
+    state.reserve_gate.tidy();
     match free_orphaned_seats(&state.db).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(seats = n, "freed seats of ended holds"),

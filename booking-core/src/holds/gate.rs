@@ -13,7 +13,7 @@ use crate::error::ApiError;
 /// (`marquee_waitroom::session`), and make at most N reserve attempts per minute, counted in
 /// Redis so that every booking-core replica shares one allowance. If Redis does not answer,
 /// this replica's own count decides, so an outage never blocks reserves.
-pub struct ReserveLimiter {
+pub struct ReserveGate {
     redis: marquee_waitroom::connect::Redis,
     per_minute: u32,
     local: DefaultKeyedRateLimiter<String>,
@@ -37,7 +37,7 @@ impl From<Refusal> for ApiError {
     }
 }
 
-impl ReserveLimiter {
+impl ReserveGate {
     pub fn new(redis: marquee_waitroom::connect::Redis, per_minute: u32) -> Self {
         let per_minute = per_minute.max(1);
         let n = NonZeroU32::new(per_minute).expect("nonzero");

@@ -38,7 +38,7 @@ mod release;
 mod reserve;
 mod shows;
 
-pub use gate::{Refusal, ReserveLimiter};
+pub use gate::{Refusal, ReserveGate};
 pub use release::{RecentHolds, release};
 pub use reserve::{Pick, new_reservation_id, reserve};
 pub use shows::{ShowInfo, ShowInfos, show_info};

@@ -147,7 +147,10 @@ async fn prepare_reserve(
             TokenError::WrongEvent => ApiError::Forbidden,
             other => ApiError::Unauthorized(other.to_string()),
         })?;
-    state.limiter.check(&show, &claims.sub, claims.exp).await?;
+    state
+        .reserve_gate
+        .check(&show, &claims.sub, claims.exp)
+        .await?;
     let mut canonical = raw.clone();
     if let Some(obj) = canonical.as_object_mut() {
         obj.remove("request_id");

@@ -352,7 +352,7 @@ async fn holds_work_through_the_parent_tables_when_partitions_are_unrecognised()
 async fn replicas_share_one_reserve_allowance_per_visitor() {
     let url = marquee_testkit::redis_url();
     let replica = || async {
-        booking_core::holds::ReserveLimiter::new(
+        booking_core::holds::ReserveGate::new(
             marquee_waitroom::connect::redis(&url, false, None)
                 .await
                 .unwrap(),
@@ -436,15 +436,11 @@ async fn the_reserve_allowance_falls_back_to_this_replica_when_redis_fails() {
         .query_async(&mut redis.clone())
         .await
         .unwrap();
-    let limiter = booking_core::holds::ReserveLimiter::new(redis, 10);
+    let gate = booking_core::holds::ReserveGate::new(redis, 10);
     let session_end = chrono::Utc::now().timestamp() + 600;
     let mut granted = 0;
     for _ in 0..15 {
-        if limiter
-            .check(&show(&event), "fan", session_end)
-            .await
-            .is_ok()
-        {
+        if gate.check(&show(&event), "fan", session_end).await.is_ok() {
             granted += 1;
         }
     }

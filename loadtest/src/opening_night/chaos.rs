@@ -263,10 +263,7 @@ impl Stack {
             .spawn()
             .with_context(|| format!("starting {name}"))?;
         self.children.insert(name, child);
-        match &spec.ready {
-            Ready::Http(url) => wait_ready(name, url, &self.dir).await,
-            Ready::Port(port) => wait_port(name, *port).await,
-        }
+        wait_ready(name, &spec.ready, &self.dir).await
     }
 
     /// SIGKILL `name` (no clean stop) and start it again.
@@ -318,16 +315,22 @@ impl Stack {
     }
 }
 
-async fn wait_ready(name: &str, url: &str, dir: &Path) -> anyhow::Result<()> {
+/// Wait up to 60 s for `name` to be ready as `ready` says.
+async fn wait_ready(name: &str, ready: &Ready, dir: &Path) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     for _ in 0..600 {
-        if http
-            .get(url)
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
+        let up = match ready {
+            Ready::Http(url) => http
+                .get(url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()),
+            Ready::Port(port) => tokio::net::TcpStream::connect(("127.0.0.1", *port))
+                .await
+                .is_ok(),
+        };
+        if up {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -336,19 +339,6 @@ async fn wait_ready(name: &str, url: &str, dir: &Path) -> anyhow::Result<()> {
         "{name} was not ready within 60 s; see {}",
         dir.join("logs").join(format!("{name}.log")).display()
     )
-}
-
-async fn wait_port(name: &str, port: u16) -> anyhow::Result<()> {
-    for _ in 0..600 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("{name} did not listen on {port} within 60 s")
 }
 
 /// Every `every`, the next fault in turn: the worker killed, Redis killed, Stripe failing.

@@ -14,8 +14,8 @@ if ((${#missing[@]})); then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-  log "installing playwright-core (npm)"
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+  log "installing playwright-core and axe-core (npm)"
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
 if [ ! -d tests/stripe-compat/node_modules/stripe ]; then

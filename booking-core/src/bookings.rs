@@ -32,6 +32,7 @@ pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
         currency: String,
         status_reason: Option<String>,
         seats: sqlx::types::Json<Vec<SeatRef>>,
+        show: Option<serde_json::Value>,
     }
     let show_id = show_of(db, id).await?;
     let row: Row = sqlx::query_as(concat!(
@@ -40,9 +41,16 @@ pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
         crate::hold_lapsed!("b"),
         " THEN 'expired' ELSE b.status END AS status,
                 b.expires_at, b.total_cents, b.currency, b.status_reason,
-                (SELECT coalesce(json_agg(json_build_object('id', s.seat_id, 'row', s.row_name, 'number', s.number)
+                (SELECT coalesce(json_agg(json_build_object('id', s.seat_id, 'row', s.row_name, 'number', s.number,
+                                                   'category', s.category, 'price_cents', s.price_cents)
                                  ORDER BY s.row_index, s.number), '[]'::json)
-                   FROM seats s WHERE s.show_id = $1 AND s.seat_id = ANY(b.seat_ids)) AS seats
+                   FROM seats s WHERE s.show_id = $1 AND s.seat_id = ANY(b.seat_ids)) AS seats,
+                (SELECT json_build_object('title', m.title, 'theater', t.name, 'city', t.city,
+                                          'screen', sc.name, 'starts_at', sh.starts_at,
+                                          'time_zone', t.time_zone)
+                   FROM shows sh JOIN movies m ON m.id = sh.movie_id
+                   JOIN screens sc ON sc.id = sh.screen_id JOIN theaters t ON t.id = sc.theater_id
+                  WHERE sh.id = $1) AS show
          FROM bookings b WHERE b.show_id = $1 AND b.id = $2"
     ))
     .bind(&show_id)
@@ -62,5 +70,6 @@ pub async fn get(db: &PgPool, id: &str) -> ApiResult<BookingView> {
         status_reason: row.status_reason,
         payment: None,
         ticket: None,
+        show: row.show,
     })
 }

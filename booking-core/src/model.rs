@@ -43,6 +43,9 @@ pub struct SeatRef {
     pub id: String,
     pub row: String,
     pub number: i32,
+    /// The seat's price category and price (the hold's total is the sum of its seats').
+    pub category: String,
+    pub price_cents: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,6 +56,9 @@ pub struct ReserveRequest {
     pub seat_ids: Option<Vec<String>>,
     #[serde(default)]
     pub quantity: Option<u32>,
+    /// With `quantity`: the price category to choose in (any, if absent).
+    #[serde(default)]
+    pub category: Option<String>,
     #[serde(default)]
     pub request_id: Option<String>,
 }
@@ -111,6 +117,27 @@ pub enum SeatStatus {
     Booked,
 }
 
+/// What a seat is for, as the `seats.kind` column and the seat map spell it: an ordinary seat,
+/// a wheelchair space, or a companion seat beside one (marked in the show's layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum SeatKind {
+    Standard,
+    Wheelchair,
+    Companion,
+}
+
+impl SeatKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Wheelchair => "wheelchair",
+            Self::Companion => "companion",
+        }
+    }
+}
+
 /// A booking as `GET /v1/bookings/{id}` and reserve return it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BookingView {
@@ -128,4 +155,8 @@ pub struct BookingView {
     pub payment: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket: Option<Ticket>,
+    /// What the ticket page shows of the show: `{title, theater, city, screen, starts_at,
+    /// time_zone}` (a booking looked up, not a hold just made).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show: Option<serde_json::Value>,
 }

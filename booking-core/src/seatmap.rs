@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio::sync::broadcast;
 
 use crate::error::{ApiError, ApiResult};
-use crate::model::SeatStatus;
+use crate::model::{SeatKind, SeatStatus};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SeatView {
@@ -23,8 +23,30 @@ pub struct SeatView {
     pub row: String,
     pub number: i32,
     pub status: SeatStatus,
+    pub category: String,
+    pub price_cents: i64,
+    pub kind: SeatKind,
+    /// An aisle follows this seat: the seats either side of it are not side by side.
+    pub gap_after: bool,
     #[serde(skip)]
     pub row_index: i32,
+}
+
+impl SeatView {
+    /// Whether best available may offer this seat: a free ordinary seat of the category asked
+    /// for (any, if none). Wheelchair spaces and companion seats are chosen by name only.
+    fn offered(&self, category: Option<&str>) -> bool {
+        self.status == SeatStatus::Available
+            && self.kind == SeatKind::Standard
+            && category.is_none_or(|c| c == self.category)
+    }
+}
+
+/// A price category as the seat map's legend lists it, front row's first.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CategoryView {
+    pub name: String,
+    pub price_cents: i64,
 }
 
 /// One show's map at one moment.
@@ -33,7 +55,8 @@ pub struct Snapshot {
     pub show_id: String,
     pub version: i64,
     pub seats: Vec<SeatView>,
-    /// `{show_id, version, seats}` as sent to clients.
+    pub categories: Vec<CategoryView>,
+    /// `{show_id, version, currency, categories, seats}` as sent to clients.
     pub body: Bytes,
     pub etag: String,
     /// Seat id → position in `seats`: a reserve checks its seats without scanning the map.
@@ -41,16 +64,29 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn build(show_id: &str, seats: Vec<SeatView>, version: i64) -> Self {
+    fn build(show_id: &str, currency: &str, seats: Vec<SeatView>, version: i64) -> Self {
         #[derive(Serialize)]
         struct Wire<'a> {
             show_id: &'a str,
             version: i64,
+            currency: &'a str,
+            categories: &'a [CategoryView],
             seats: &'a [SeatView],
+        }
+        let mut categories: Vec<CategoryView> = Vec::new();
+        for seat in &seats {
+            if !categories.iter().any(|c| c.name == seat.category) {
+                categories.push(CategoryView {
+                    name: seat.category.clone(),
+                    price_cents: seat.price_cents,
+                });
+            }
         }
         let body = serde_json::to_vec(&Wire {
             show_id,
             version,
+            currency,
+            categories: &categories,
             seats: &seats,
         })
         .expect("seat map serializes");
@@ -65,6 +101,7 @@ impl Snapshot {
             show_id: show_id.to_owned(),
             version,
             seats,
+            categories,
             body: Bytes::from(body),
             etag,
             index,
@@ -79,19 +116,32 @@ impl Snapshot {
         self.index.get(seat_id).map(|&i| self.seats[i].status)
     }
 
-    /// The preferred row (two thirds of the way back) and the centre seat number.
-    pub fn sweet_spot(&self) -> (i32, i32) {
-        let rows = self.seats.iter().map(|s| s.row_index).max().unwrap_or(0) + 1;
-        let widest = self.seats.iter().map(|s| s.number).max().unwrap_or(1);
-        ((rows * 2) / 3, (widest + 1) / 2)
+    /// The preferred row (two thirds of the way back through the rows of `category`, or of
+    /// the whole house) and the centre seat number.
+    pub fn sweet_spot(&self, category: Option<&str>) -> (i32, i32) {
+        let of = || {
+            self.seats
+                .iter()
+                .filter(move |s| category.is_none_or(|c| c == s.category))
+        };
+        let first = of().map(|s| s.row_index).min().unwrap_or(0);
+        let last = of().map(|s| s.row_index).max().unwrap_or(0);
+        let widest = of().map(|s| s.number).max().unwrap_or(1);
+        (first + ((last - first + 1) * 2) / 3, (widest + 1) / 2)
     }
 
-    /// Every run of `n` available seats side by side in one row, best first.
-    pub fn adjacent_blocks(&self, n: usize) -> Vec<Vec<String>> {
+    /// Whether the show has a category of this name.
+    pub fn has_category(&self, name: &str) -> bool {
+        self.categories.iter().any(|c| c.name == name)
+    }
+
+    /// Every run of `n` seats best available may offer (`SeatView::offered`) side by side in
+    /// one row, with no aisle between them, best first.
+    pub fn adjacent_blocks(&self, n: usize, category: Option<&str>) -> Vec<Vec<String>> {
         if n == 0 {
             return Vec::new();
         }
-        let (best_row, center) = self.sweet_spot();
+        let (best_row, center) = self.sweet_spot(category);
         let mut blocks: Vec<((i32, i32), Vec<String>)> = Vec::new();
         let mut run: Vec<&SeatView> = Vec::new();
         let flush = |run: &mut Vec<&SeatView>, blocks: &mut Vec<((i32, i32), Vec<String>)>| {
@@ -106,12 +156,14 @@ impl Snapshot {
         };
         for seat in &self.seats {
             let continues = run.last().is_some_and(|last| {
-                last.row_index == seat.row_index && last.number + 1 == seat.number
+                last.row_index == seat.row_index
+                    && last.number + 1 == seat.number
+                    && !last.gap_after
             });
             if !continues {
                 flush(&mut run, &mut blocks);
             }
-            if seat.status == SeatStatus::Available {
+            if seat.offered(category) {
                 run.push(seat);
             } else {
                 flush(&mut run, &mut blocks);
@@ -217,10 +269,16 @@ impl SeatMaps {
             number: i32,
             status: SeatStatus,
             version: i64,
+            category: String,
+            price_cents: i64,
+            kind: SeatKind,
+            gap_after: bool,
+            currency: String,
         }
         self.queries.inc();
         let rows: Vec<Row> = sqlx::query_as(concat!(
-            "SELECT seat_id, row_name, row_index, number, version,
+            "SELECT seat_id, row_name, row_index, number, version, category, price_cents, kind,
+                    gap_after, (SELECT currency FROM shows WHERE id = $1) AS currency,
                     CASE WHEN ",
             crate::seat_lapsed!(),
             " THEN 'available' ELSE status END AS status
@@ -233,6 +291,7 @@ impl SeatMaps {
             return Err(ApiError::NotFound("show"));
         }
         let version = rows.iter().map(|r| r.version).max().unwrap_or(0);
+        let currency = rows[0].currency.clone();
         let seats = rows
             .into_iter()
             .map(|r| SeatView {
@@ -240,10 +299,14 @@ impl SeatMaps {
                 row: r.row_name,
                 number: r.number,
                 status: r.status,
+                category: r.category,
+                price_cents: r.price_cents,
+                kind: r.kind,
+                gap_after: r.gap_after,
                 row_index: r.row_index,
             })
             .collect();
-        Ok(Snapshot::build(show_id, seats, version))
+        Ok(Snapshot::build(show_id, &currency, seats, version))
     }
 
     /// Subscribe to a show's changes: each message is a JSON `{version, seats:[{id,status}]}`
@@ -306,6 +369,10 @@ mod tests {
             row: row_index.to_string(),
             number,
             status,
+            category: if row_index == 0 { "Prime" } else { "Classic" }.into(),
+            price_cents: 1000,
+            kind: SeatKind::Standard,
+            gap_after: false,
             row_index,
         }
     }
@@ -321,11 +388,44 @@ mod tests {
             seat(1, 2, SeatStatus::Available),
             seat(1, 3, SeatStatus::Available),
         ];
-        let snap = Snapshot::build("s", seats, 1);
-        let blocks = snap.adjacent_blocks(2);
+        let snap = Snapshot::build("s", "gbp", seats, 1);
+        let blocks = snap.adjacent_blocks(2, None);
         assert_eq!(blocks.len(), 3);
         assert!(blocks.iter().all(|b| b.len() == 2));
         assert!(!blocks.iter().any(|b| b.contains(&"0-3".to_owned())));
-        assert!(snap.adjacent_blocks(4).is_empty());
+        assert!(snap.adjacent_blocks(4, None).is_empty());
+        assert_eq!(
+            snap.adjacent_blocks(2, Some("Prime")),
+            vec![vec!["0-1".to_owned(), "0-2".to_owned()]]
+        );
+        assert_eq!(snap.adjacent_blocks(3, Some("Classic")).len(), 1);
+    }
+
+    #[test]
+    fn blocks_never_cross_an_aisle_or_take_wheelchair_spaces() {
+        let mut seats: Vec<SeatView> = (1..=6).map(|n| seat(1, n, SeatStatus::Available)).collect();
+        seats[2].gap_after = true; // an aisle between 3 and 4
+        seats[5].kind = SeatKind::Wheelchair;
+        let snap = Snapshot::build("s", "gbp", seats, 1);
+        let blocks = snap.adjacent_blocks(2, None);
+        let ids = |b: &Vec<String>| b.join(",");
+        let all: Vec<String> = blocks.iter().map(ids).collect();
+        assert!(all.contains(&"1-1,1-2".to_owned()) && all.contains(&"1-4,1-5".to_owned()));
+        assert!(
+            !all.contains(&"1-3,1-4".to_owned()),
+            "across the aisle: {all:?}"
+        );
+        assert!(
+            !all.iter().any(|b| b.contains("1-6")),
+            "a wheelchair space: {all:?}"
+        );
+        assert!(snap.adjacent_blocks(4, None).is_empty());
+        assert_eq!(
+            snap.categories,
+            vec![CategoryView {
+                name: "Classic".into(),
+                price_cents: 1000
+            }]
+        );
     }
 }

@@ -73,6 +73,14 @@ fn tls_query(url: &url::Url) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Who ticket emails come from and where their ticket link points (`[mail]` settings).
+#[derive(Debug, Clone)]
+pub struct Letterhead {
+    pub from: String,
+    /// The public address of the gateway, whose `/t/{reservation_id}` is the ticket page.
+    pub ticket_base_url: String,
+}
+
 impl Mailer {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let m = &settings.mail;
@@ -105,8 +113,10 @@ impl Mailer {
         Ok(Self::Smtp(smtp(url, ca_file)?))
     }
 
-    /// The ticket email for a `BookingConfirmed` message: the code as text and as a QR image.
-    pub fn ticket_email(from: &str, message: &Value) -> Result<Message, MailError> {
+    /// The ticket email for a `BookingConfirmed` message: each seat with its category and
+    /// price, the total, the code as text and as a QR image, and the link to the ticket page.
+    pub fn ticket_email(head: &Letterhead, message: &Value) -> Result<Message, MailError> {
+        let from = head.from.as_str();
         let to = message["email"]
             .as_str()
             .ok_or(MailError::Incomplete("email"))?;
@@ -118,17 +128,34 @@ impl Mailer {
             .map(|s| s.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let id = message["message_id"].as_str().unwrap_or_default();
+        let booking = message["booking_id"].as_str().unwrap_or_default();
         let total = message["total_cents"].as_i64().unwrap_or(0);
         let currency = message["currency"]
             .as_str()
             .unwrap_or_default()
             .to_uppercase();
+        let money = |cents: i64| format!("{}.{:02} {currency}", cents / 100, cents % 100);
+        // One line a seat where the message lists them (`seat_details`), else the ids.
+        let lines: Vec<String> = match message["seat_details"].as_array() {
+            Some(details) if !details.is_empty() => details
+                .iter()
+                .map(|d| {
+                    format!(
+                        "  Row {} seat {}  {}  {}",
+                        d["row"].as_str().unwrap_or("?"),
+                        d["number"].as_i64().unwrap_or(0),
+                        d["category"].as_str().unwrap_or(""),
+                        money(d["price_cents"].as_i64().unwrap_or(0)),
+                    )
+                })
+                .collect(),
+            _ => seats.iter().map(|s| format!("  {s}")).collect(),
+        };
+        let link = format!("{}/t/{booking}", head.ticket_base_url.trim_end_matches('/'));
         let text = format!(
-            "Your booking {booking} is confirmed.\n\nSeats: {seats}\nPaid: {whole}.{cents:02} {currency}\nTicket code: {code}\n\nShow the attached QR code at the door.\n",
-            booking = message["booking_id"].as_str().unwrap_or_default(),
-            seats = seats.join(", "),
-            whole = total / 100,
-            cents = total % 100,
+            "Your booking {booking} is confirmed.\n\nSeats:\n{lines}\nTotal paid: {total}\nTicket code: {code}\n\nYour ticket, any time: {link}\nShow the attached QR code at the door.\n",
+            lines = lines.join("\n"),
+            total = money(total),
         );
         let qr = qrcode::QrCode::new(code.as_bytes())
             .map_err(|e| MailError::Build(e.to_string()))?

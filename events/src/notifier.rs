@@ -25,7 +25,7 @@ pub struct Notifier {
     pub producer: FutureProducer,
     pub dead_letter_topic: String,
     pub mailer: Mailer,
-    pub from: String,
+    pub letterhead: crate::mail::Letterhead,
     pub max_attempts: u32,
     /// The first retry waits this long; each later one twice as long (capped at 30 s).
     pub backoff: Duration,
@@ -93,7 +93,7 @@ impl Notifier {
         let mut delay = self.backoff;
         let mut last_error = String::new();
         for attempt in 1..=self.max_attempts {
-            let sent = match Mailer::ticket_email(&self.from, &message) {
+            let sent = match Mailer::ticket_email(&self.letterhead, &message) {
                 Ok(email) => self.mailer.send(email).await,
                 Err(e) => Err(e),
             };

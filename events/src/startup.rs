@@ -95,7 +95,10 @@ impl Application {
             producer: kafka::producer(&self.brokers.bootstrap)?,
             dead_letter_topic: s.kafka.dead_letter_topic.clone(),
             mailer: Mailer::from_settings(s)?,
-            from: s.mail.from.clone(),
+            letterhead: crate::mail::Letterhead {
+                from: s.mail.from.clone(),
+                ticket_base_url: s.mail.ticket_base_url.clone(),
+            },
             max_attempts: s.kafka.max_attempts.max(1),
             backoff: self.mail_backoff,
             metrics,

@@ -1,4 +1,13 @@
 //! Marquee's load generators as a library, so the end-to-end tests can play a small opening
 //! night against a stack of their own (`opening_night::run`), as the command line does.
+//!
+//! Map. The binary (`main.rs`) has one subcommand per generator; `loadtest/run.sh` runs each
+//! beside its baseline in the same run and writes the ratios into BENCHMARKS.md's tables:
+//! - `bare`: a bare hyper server answering a fixed body, the baseline for the gateway's polls
+//!   and booking-core's seat map;
+//! - `hot_show`: holds and releases on one show through booking-core, against pgbench;
+//! - `queue`: joins through the gateway (tokens for wrk), and Redis bytes per waiting visitor;
+//! - `opening_night` (this library): a whole sale by thousands of fans, audited afterwards;
+//!   its own `mod.rs` maps how a run flows.
 
 pub mod opening_night;

@@ -2,6 +2,9 @@
 //! environment variables (`[kafka] brokers` → `MARQUEE_KAFKA__BROKERS`). Every section is
 //! read and checked before any service binds a port, and every problem found is reported at
 //! once rather than one per restart.
+//!
+//! Over 400 lines with its tests (about 520 without): every section's settings and their
+//! checks, so every configurable value and its default is found in one file.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -202,6 +205,8 @@ pub struct MailSettings {
     #[serde(default)]
     pub smtp_ca_file: PathBuf,
     pub from: String,
+    /// The gateway's public address: ticket emails link to its `/t/{reservation_id}` page.
+    pub ticket_base_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! The pages: waiting room (`/e/{event}`), booking (`/b/{event}`) and the operator console
-//! (`/ops`). Plain HTML, CSS and JS with no build step; each asset is served under a name
+//! The pages: waiting room (`/e/{event}`), booking (`/b/{event}`), the ticket
+//! (`/t/{reservation_id}`) and the operator console (`/ops`). Plain HTML, CSS and JS with no build step; each asset is served under a name
 //! carrying its content hash with a year-long immutable cache header, so a CDN can hold them.
 
 use axum::extract::{Path, State};
@@ -26,8 +26,7 @@ pub async fn waiting_room(
     }
     Ok(no_store(state.assets.page(
         include_str!("../assets/waiting-room.html"),
-        &event,
-        "",
+        &[("event", &event)],
     )))
 }
 
@@ -46,17 +45,42 @@ pub async fn booking(
     } else {
         "simulator".to_owned()
     };
-    let html = state
-        .assets
-        .page(include_str!("../assets/booking.html"), &event, &payments);
+    let html = state.assets.page(
+        include_str!("../assets/booking.html"),
+        &[("event", &event), ("payments", &payments)],
+    );
     Ok(no_store(html))
+}
+
+/// The ticket page, the link ticket emails carry. The reservation id is the credential: the
+/// page is never cached and sends no referrer; the script reads the booking through the API.
+pub async fn ticket(
+    State(state): State<AppState>,
+    Path(reservation): Path<String>,
+) -> Result<Response, GatewayError> {
+    let plausible = (8..=64).contains(&reservation.len())
+        && reservation
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !plausible {
+        return Err(GatewayError::NotFound("ticket"));
+    }
+    let mut page = no_store(state.assets.page(
+        include_str!("../assets/ticket.html"),
+        &[("reservation", &reservation)],
+    ));
+    page.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(page)
 }
 
 pub async fn console(State(state): State<AppState>) -> Response {
     no_store(
         state
             .assets
-            .page(include_str!("../assets/console.html"), "", ""),
+            .page(include_str!("../assets/console.html"), &[]),
     )
 }
 

@@ -1,10 +1,11 @@
 //! The status poll's own way through the gateway. Every waiting fan's page polls for as long
 //! as the fan waits, so in a sale nearly every request the gateway serves is a status poll.
-//! It is answered here, in front of the router, with everything the router's stack gives it:
-//! the edge guard (`Guard::admit`, the request timeout), the request id (kept or made, and
-//! echoed), the request's span, the same HTTP metrics series and the panic guard. What it
-//! skips is the stack's machinery: route matching, the extension map entries for the matched
-//! path and its parameters, and a service clone and boxed future for each of seven layers.
+//! It is answered here, in front of the router, with everything the router gives it: it sits
+//! inside the same envelope (`marquee_platform::http::Envelope`: request id, span, panic
+//! guard; see `crate::routes::service`), meets the same edge guard (`Guard::admit`, the
+//! request timeout) and records the same HTTP metrics series. What it skips is the router's
+//! machinery: route matching, the extension map entries for the matched path and its
+//! parameters, and a service call and boxed future for each of its layers.
 //! Measured with `perf` under `loadtest/status.lua`, that machinery was a fifth of the
 //! gateway's time per poll (BENCHMARKS.md).
 //!
@@ -13,20 +14,15 @@
 //! route answers it with the same `status::poll`.
 
 use std::convert::Infallible;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use futures::FutureExt;
 use futures::future::{BoxFuture, Either};
 use http::Method;
-use marquee_platform::Problem;
-use marquee_platform::http::{REQUEST_ID, request_id, request_span};
 use marquee_platform::metrics::RouteMetrics;
-use tracing::Instrument;
 
 use crate::edge::Guard;
 use crate::error::GatewayError;
@@ -98,31 +94,16 @@ where
         let shared = self.shared.clone();
         Either::Left(Box::pin(async move {
             let start = Instant::now();
-            let id = request_id(req.headers());
-            let span = request_span(req.method(), req.uri().path(), Some(&id));
-            let answer = AssertUnwindSafe(shared.answer(&event, req).instrument(span.clone()))
-                .catch_unwind()
-                .await;
-            let mut response = answer.unwrap_or_else(|_| {
-                span.in_scope(|| tracing::error!("handler panicked"));
-                Problem::internal().into_response()
-            });
-            let elapsed = start.elapsed();
-            shared.metrics.record(response.status(), elapsed);
-            span.in_scope(|| {
-                if response.status().is_server_error() {
-                    tracing::error!(status = %response.status(), latency = ?elapsed, "response failed");
-                } else {
-                    tracing::debug!(status = %response.status(), latency = ?elapsed, "finished processing request");
-                }
-            });
-            response.headers_mut().insert(REQUEST_ID, id);
+            let response = shared.answer(&event, req).await;
+            // The same series the router's metrics layer records for this route.
+            shared.metrics.record(response.status(), start.elapsed());
             Ok(response)
         }))
     }
 }
 
 impl Shared {
+    /// The edge guard's checks and timeout, as `Guard`'s layer gives every routed request.
     async fn answer(&self, event: &str, req: Request) -> Response {
         let _permit = match self.guard.admit(&req) {
             Ok(permit) => permit,

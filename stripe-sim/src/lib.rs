@@ -8,6 +8,8 @@
 //! Map. This file holds the store and the PaymentIntent and refund routes (each through
 //! `guard`: the key, injected faults, idempotent replays); `lists` the list calls; `signature`
 //! Stripe's webhook signature; `webhooks` delivers each event, retrying until accepted.
+//! Over 400 lines because the PaymentIntent's state machine and its routes are one thing: the
+//! states each route may move between are read in one place.
 
 mod lists;
 pub mod signature;

@@ -1,6 +1,18 @@
 //! Test support shared by every crate's tests: each test gets its own database (cloned from a
 //! migrated template), its own Redis namespace and admission keys, and waits on conditions
 //! with deadlines instead of sleeping.
+//!
+//! - `database` / `TestEnv`: a test's own database, Redis prefix, admission keys and settings
+//!   (`TestEnv::source`, the test configuration with those filled in).
+//! - `admit` / `admit_all` / `claims`: an admitted visitor as the admission worker leaves one
+//!   (its slot and session in Redis, its signed token), for tests that start past the queue.
+//! - `api::Api`: the typed HTTP client every test talks to the services through.
+//! - `wait_for`: a condition awaited with a deadline (no fixed sleeps).
+//! - `RedisServer`: a Redis of a test's own, to kill and restart.
+
+pub mod api;
+
+pub use api::{Api, OPERATOR};
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -38,13 +38,13 @@ try {
   });
   if (!opened.ok) throw new Error(`opening the event failed: ${opened.status}`);
   await page.waitForURL(`${base}/b/${event}`, { timeout: 30000 });
-  await page.waitForSelector("button.seat", { timeout: 15000 });
-  console.log("booking page with", await page.locator("button.seat").count(), "seats");
+  await page.waitForSelector("[role=gridcell]", { timeout: 15000 });
+  console.log("booking page with", await page.locator("[role=gridcell]").count(), "seats");
 
   await page.selectOption("#quantity", "2");
   await page.click("#hold-best");
   await page.waitForFunction(() => /left/.test(document.getElementById("countdown").textContent), null, { timeout: 15000 });
-  console.log("held:", await page.textContent("#hold-detail"), "|", await page.textContent("#countdown"));
+  console.log("held:", (await page.locator("#hold-lines tr").allTextContents()).join("; "), "| total", await page.textContent("#hold-total"), "|", await page.textContent("#countdown"));
   await page.screenshot({ path: `${artifacts}/2-seats-held.png`, fullPage: true });
   const error = (await page.textContent("#error")).trim();
   if (error) throw new Error(`the page shows an error: ${error}`);

@@ -6,20 +6,20 @@ use std::time::Duration;
 
 use marquee_platform::config::Source;
 use marquee_platform::shutdown::Shutdown;
-use marquee_testkit::{TestEnv, unique};
+use marquee_testkit::{Api, TestEnv};
 use redis::AsyncCommands;
 use reqwest::Response;
 use serde_json::{Value, json};
 
-pub const OPERATOR: &str = "Bearer test-operator-token";
+pub use marquee_testkit::OPERATOR;
 
+/// The running system. It answers through `Api` (`Deref`) at the gateway's address, where
+/// everything a client does goes.
 pub struct Stack {
-    /// The gateway's address: everything a client does goes here.
-    pub url: String,
+    pub api: Api,
     pub booking_url: String,
     /// The Stripe simulator booking-core pays through.
     pub stripe_url: String,
-    pub http: reqwest::Client,
     pub env: TestEnv,
     /// Redis as the services reach it (one node, or the cluster with `redis.cluster`).
     pub redis: marquee_waitroom::connect::Redis,
@@ -36,6 +36,13 @@ pub struct Stack {
     /// Where the events service writes ticket emails (`.eml`).
     pub mail_dir: tempfile::TempDir,
     events_stop: Shutdown,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Drop for Stack {
@@ -119,14 +126,9 @@ pub async fn stack(workers: usize, tweak: impl Fn(Source) -> Source) -> Stack {
         .await
         .expect("Redis");
     Stack {
-        url,
+        api: Api::new(url),
         booking_url,
         stripe_url,
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(512)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
         env,
         redis,
         booking_stop,
@@ -242,73 +244,10 @@ impl Stack {
         url
     }
 
-    /// `POST /v1/bookings/reserve` through the gateway with an admission token (and the
-    /// visitor key a bound token needs); the answer whatever it is.
-    pub async fn reserve(&self, token: &str, visitor_key: Option<&str>, body: &Value) -> Response {
-        let mut req = self
-            .http
-            .post(self.at("/v1/bookings/reserve"))
-            .bearer_auth(token)
-            .json(body);
-        if let Some(key) = visitor_key {
-            req = req.header("x-visitor-key", key);
-        }
-        req.send().await.unwrap()
-    }
-
-    /// Pay for a held reservation as the booking page does: check out, confirm the
-    /// PaymentIntent at the simulator with `card` (a Stripe test payment method), then ask
-    /// booking-core to confirm. The last answer's status and body.
+    /// Pay for a held reservation as the booking page does (`Api::pay`), at this stack's
+    /// Stripe simulator.
     pub async fn pay(&self, reservation: &str, card: &str) -> (u16, Value) {
-        let intent: Value = self
-            .http
-            .post(self.at(&format!("/v1/bookings/{reservation}/checkout")))
-            .json(&json!({"email": "fan@example.com"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let pi = intent["payment_intent_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("checkout: {intent}"))
-            .to_owned();
-        self.http
-            .post(format!(
-                "{}/v1/payment_intents/{pi}/confirm",
-                self.stripe_url
-            ))
-            .header("authorization", "Bearer pk_test_demo")
-            .form(&[("payment_method", card)])
-            .send()
-            .await
-            .unwrap();
-        let res = self
-            .http
-            .post(self.at("/v1/bookings/confirm"))
-            .json(&json!({"reservation_id": reservation, "payment_intent_id": pi}))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.json().await.unwrap_or_default())
-    }
-
-    /// An operator's `GET` of `path` through the gateway; its JSON.
-    pub async fn admin_get(&self, path: &str) -> Value {
-        self.http
-            .get(self.at(path))
-            .header("authorization", OPERATOR)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    pub fn at(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
+        self.api.pay(&self.stripe_url, reservation, card).await
     }
 
     /// The body of a GET of `url` (a full URL: the services' `/metrics`, say).
@@ -323,28 +262,6 @@ impl Stack {
             .unwrap()
     }
 
-    /// Create an event through the gateway's admin route. `extra` overrides the defaults.
-    pub async fn event(&self, extra: Value) -> String {
-        let mut body = json!({
-            "id": unique("ev"), "name": "E2E on-sale", "opens_at": "2026-01-01T00:00:00Z", "state": "open",
-            "rate_per_minute": 6000, "max_active": 1000, "session_ttl_s": 600, "hold_ttl_s": 600,
-            "min_poll_interval_ms": 0, "abandon_after_s": 60,
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        let res = self
-            .http
-            .post(self.at("/admin/v1/events"))
-            .header("authorization", OPERATOR)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-        body["id"].as_str().expect("an event id").to_owned()
-    }
-
     pub async fn patch_event(&self, id: &str, body: Value) {
         let res = self.patch_event_request(id, &body).await;
         assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
@@ -352,37 +269,13 @@ impl Stack {
 
     /// An operator's `PATCH /admin/v1/events/{id}`; the answer whatever it is.
     pub async fn patch_event_request(&self, id: &str, body: &Value) -> Response {
-        self.http
-            .patch(self.at(&format!("/admin/v1/events/{id}")))
-            .header("authorization", OPERATOR)
-            .json(body)
-            .send()
+        self.admin_patch(&format!("/admin/v1/events/{id}"), body)
             .await
-            .unwrap()
     }
 
+    /// A show of `rows` × `per_row` seats in `event` (`Api::show`); its id.
     pub async fn show(&self, event: &str, rows: usize, per_row: usize) -> String {
-        let layout: Vec<Value> = (0..rows)
-            .map(|r| json!({"name": ((b'A' + r as u8) as char).to_string(), "seats": per_row}))
-            .collect();
-        let res = self
-            .http
-            .post(self.at("/admin/v1/shows"))
-            .header("authorization", OPERATOR)
-            .json(&json!({
-                "event_id": event, "movie": {"title": "E2E Film", "genres": ["drama"]},
-                "theater": {"name": "E2E Cinema", "city": "Testville", "time_zone": "UTC"},
-                "screen": "1", "starts_at": "2030-01-01T20:00:00Z", "price_cents": 900,
-                "currency": "usd", "layout": {"rows": layout},
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-        res.json::<Value>().await.unwrap()["show_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.api.show(event, rows, per_row, json!({})).await
     }
 
     pub async fn join(&self, event: &str, key_secret: Option<&str>) -> (Fan, Value) {
@@ -409,7 +302,7 @@ impl Stack {
     }
 
     pub async fn status(&self, event: &str, fan: &Fan) -> Response {
-        self.status_at(&self.url, event, fan).await
+        self.status_at(&self.base, event, fan).await
     }
 
     /// A status poll through the gateway at `base` (another replica, say).

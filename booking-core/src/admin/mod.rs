@@ -3,6 +3,7 @@
 
 mod events;
 mod fields;
+mod layout;
 mod shows;
 
 use axum::Router;

@@ -12,15 +12,12 @@ use serde_json::{Value, json};
 
 use super::Operator;
 use super::fields::Fields;
+use super::layout::{Layout, SeatSpec};
 use crate::error::ApiResult;
 use crate::extract::Body;
 use crate::live;
 use crate::model::valid_event_id;
 use crate::state::AppState;
-
-const MAX_ROWS: usize = 200;
-const MAX_SEATS_PER_ROW: i64 = 500;
-const MAX_SEATS: usize = 20_000;
 
 pub async fn create(
     _: Operator,
@@ -45,7 +42,8 @@ pub async fn create(
     }
     let screen = f.text("screen", 100, true);
     let starts_at = f.time("starts_at", true);
-    let price = f.int("price_cents", 0, 100_000_000, true);
+    // Required unless the layout names categories with prices of their own (`Layout::read`).
+    let price = f.int("price_cents", 0, 100_000_000, false);
     let currency = f.text("currency", 3, true).map(|c| c.to_lowercase());
     if let Some(c) = &currency {
         f.check.require(
@@ -56,20 +54,19 @@ pub async fn create(
     }
     let (title, genres) = movie(&mut f);
     let (theater, city, zone) = theater(&mut f);
-    let rows = layout(&mut f);
+    let layout = Layout::read(&mut f, price);
     f.done()?;
     let (
         Some(event_id),
         Some(screen),
         Some(starts_at),
-        Some(price),
         Some(currency),
         Some(title),
         Some(theater),
         Some(city),
         Some(zone),
     ) = (
-        event_id, screen, starts_at, price, currency, title, theater, city, zone,
+        event_id, screen, starts_at, currency, title, theater, city, zone,
     )
     else {
         unreachable!("required fields were checked");
@@ -125,18 +122,7 @@ pub async fn create(
         "s_{}",
         URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 9]>())
     );
-    let mut seat_ids = Vec::new();
-    let mut row_names = Vec::new();
-    let mut row_indexes = Vec::new();
-    let mut numbers = Vec::new();
-    for (index, (name, count)) in rows.iter().enumerate() {
-        for n in 1..=*count {
-            seat_ids.push(format!("{name}-{n}"));
-            row_names.push(name.clone());
-            row_indexes.push(index as i32);
-            numbers.push(n as i32);
-        }
-    }
+    let seats = layout.seats();
     sqlx::query(
         "INSERT INTO shows (id, event_id, movie_id, screen_id, starts_at, price_cents, currency, seat_count)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -146,30 +132,34 @@ pub async fn create(
     .bind(movie_id)
     .bind(screen_id)
     .bind(starts_at)
-    .bind(price)
+    .bind(layout.lowest_price())
     .bind(&currency)
-    .bind(seat_ids.len() as i32)
+    .bind(seats.len() as i32)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO seats (show_id, seat_id, row_name, row_index, number)
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[])",
+        "INSERT INTO seats (show_id, seat_id, row_name, row_index, number, category, price_cents, kind, gap_after)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::bigint[], $8::text[], $9::bool[])",
     )
     .bind(&show_id)
-    .bind(&seat_ids)
-    .bind(&row_names)
-    .bind(&row_indexes)
-    .bind(&numbers)
+    .bind(column(&seats, |s| s.id.clone()))
+    .bind(column(&seats, |s| s.row.clone()))
+    .bind(column(&seats, |s| s.row_index))
+    .bind(column(&seats, |s| s.number))
+    .bind(column(&seats, |s| s.category.clone()))
+    .bind(column(&seats, |s| s.price_cents))
+    .bind(column(&seats, |s| s.kind.as_str()))
+    .bind(column(&seats, |s| s.gap_after))
     .execute(&mut *tx)
     .await?;
     let settings = live::settings_for(&mut tx, &event_id).await?;
     let mut redis = state.redis.clone();
     live::publish(&mut redis, &state.settings.redis.events_key, &settings).await?;
     tx.commit().await?;
-    tracing::info!(show = %show_id, event = %event_id, seats = seat_ids.len(), "show created");
+    tracing::info!(show = %show_id, event = %event_id, seats = seats.len(), "show created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "show_id": show_id, "event_id": event_id, "seat_count": seat_ids.len() })),
+        Json(json!({ "show_id": show_id, "event_id": event_id, "seat_count": seats.len() })),
     )
         .into_response())
 }
@@ -244,51 +234,7 @@ fn theater(f: &mut Fields<'_>) -> (Option<String>, Option<String>, Option<String
     (get("name", 200), get("city", 100), get("time_zone", 64))
 }
 
-fn layout(f: &mut Fields<'_>) -> Vec<(String, i64)> {
-    let Some(l) = object(f, "layout") else {
-        return Vec::new();
-    };
-    let Some(Value::Array(rows)) = l.get("rows") else {
-        f.check
-            .require(false, "layout.rows", "must be a list of rows");
-        return Vec::new();
-    };
-    f.check.require(
-        !rows.is_empty() && rows.len() <= MAX_ROWS,
-        "layout.rows",
-        &format!("must have 1 to {MAX_ROWS} rows"),
-    );
-    let mut out: Vec<(String, i64)> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let name = row.get("name").and_then(Value::as_str);
-        let seats = row.get("seats").and_then(Value::as_i64);
-        let name_ok = name.is_some_and(|n| {
-            !n.is_empty() && n.len() <= 8 && n.bytes().all(|b| b.is_ascii_alphanumeric())
-        });
-        f.check.require(
-            name_ok,
-            &format!("layout.rows[{i}].name"),
-            "must be 1 to 8 letters or digits",
-        );
-        f.check.require(
-            seats.is_some_and(|s| (1..=MAX_SEATS_PER_ROW).contains(&s)),
-            &format!("layout.rows[{i}].seats"),
-            &format!("must be a count from 1 to {MAX_SEATS_PER_ROW}"),
-        );
-        if let (Some(n), Some(s)) = (name, seats) {
-            f.check.require(
-                !out.iter().any(|(o, _)| o == n),
-                &format!("layout.rows[{i}].name"),
-                "names a row twice",
-            );
-            out.push((n.to_owned(), s));
-        }
-    }
-    let total: i64 = out.iter().map(|(_, s)| *s).sum();
-    f.check.require(
-        total as usize <= MAX_SEATS,
-        "layout.rows",
-        &format!("at most {MAX_SEATS} seats in one show"),
-    );
-    out
+/// One field of every seat, as a column for `unnest`.
+fn column<T>(seats: &[SeatSpec], get: impl Fn(&SeatSpec) -> T) -> Vec<T> {
+    seats.iter().map(get).collect()
 }

@@ -102,12 +102,8 @@ async fn main() -> anyhow::Result<()> {
                     "theater": { "name": theater, "city": city, "time_zone": zone },
                     "screen": format!("Screen {}", 1 + m % 2),
                     "starts_at": starts.to_rfc3339(),
-                    "price_cents": 1200 + 100 * m as i64,
                     "currency": if *city == "Mumbai" { "inr" } else if *city == "London" { "gbp" } else { "usd" },
-                    "layout": { "rows": (0..12).map(|r| json!({
-                        "name": ((b'A' + r as u8) as char).to_string(),
-                        "seats": 16 + 2 * (r / 3),
-                    })).collect::<Vec<_>>() },
+                    "layout": layout(1200 + 100 * m as i64),
                 });
                 post(&http, &admin("/shows"), &auth, &body).await?;
                 shows += 1;
@@ -116,6 +112,38 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("{shows} shows created in {} cities", THEATERS.len());
     Ok(())
+}
+
+/// A cinema's house: Classic at the front (rows A-E), Prime in the middle (F-J) and Recliners
+/// at the back (K-L), rows widening towards the back with aisles after the fourth seat and
+/// before the last four, and two wheelchair spaces with companion seats in row A.
+fn layout(base_cents: i64) -> Value {
+    let rows: Vec<Value> = (0..12)
+        .map(|r| {
+            let seats = 16 + 2 * (r / 3);
+            let category = match r {
+                0..=4 => "Classic",
+                5..=9 => "Prime",
+                _ => "Recliner",
+            };
+            json!({
+                "name": ((b'A' + r as u8) as char).to_string(),
+                "seats": seats,
+                "category": category,
+                "gaps_after": [4, seats - 4],
+            })
+        })
+        .collect();
+    json!({
+        "categories": [
+            {"name": "Classic", "price_cents": base_cents},
+            {"name": "Prime", "price_cents": base_cents + 300},
+            {"name": "Recliner", "price_cents": base_cents + 900},
+        ],
+        "rows": rows,
+        "wheelchair": [{"row": "A", "number": 1}, {"row": "A", "number": 16}],
+        "companion": [{"row": "A", "number": 2}, {"row": "A", "number": 15}],
+    })
 }
 
 async fn post(

@@ -74,13 +74,16 @@ pub async fn expire_lapsed(
     Ok(())
 }
 
-/// Free seats right now, counting lapsed holds as free and locked rows as whatever they are.
-pub async fn free_count(db: &PgPool, show_id: &str) -> ApiResult<i64> {
+/// Free seats best available may offer right now (ordinary seats, of `category` if named),
+/// counting lapsed holds as free and locked rows as whatever they are.
+pub async fn free_count(db: &PgPool, show_id: &str, category: Option<&str>) -> ApiResult<i64> {
     Ok(sqlx::query_scalar(concat!(
-        "SELECT count(*) FROM seats WHERE show_id = $1 AND ",
+        "SELECT count(*) FROM seats
+         WHERE show_id = $1 AND kind = 'standard' AND ($2::text IS NULL OR category = $2) AND ",
         crate::seat_free!()
     ))
     .bind(show_id)
+    .bind(category)
     .fetch_one(db)
     .await?)
 }

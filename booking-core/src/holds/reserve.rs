@@ -22,8 +22,12 @@ use crate::seatmap::Snapshot;
 pub enum Pick {
     /// Exactly these.
     Seats(Vec<String>),
-    /// The best `quantity` free seats, adjacent in one row where possible.
-    Best(u32),
+    /// The best `quantity` free ordinary seats (of `category`, if named), adjacent in one row
+    /// where possible. Wheelchair spaces and companion seats are only held by name.
+    Best {
+        quantity: u32,
+        category: Option<String>,
+    },
 }
 
 /// Why one attempt took nothing.
@@ -48,7 +52,9 @@ pub async fn reserve(
     let db = lane.pool();
     let outcome = match pick {
         Pick::Seats(ids) => hold_once(lane, show, visitor, Lock::Seats(ids)).await?,
-        Pick::Best(quantity) => reserve_best(lane, show, visitor, *quantity, seatmap).await?,
+        Pick::Best { quantity, category } => {
+            reserve_best(lane, show, visitor, *quantity, category.as_deref(), seatmap).await?
+        }
     };
     match outcome {
         Ok(view) => Ok(view),
@@ -61,13 +67,13 @@ pub async fn reserve(
             )),
         },
         Err(Miss::Short) => {
-            let asked = match pick {
-                Pick::Best(q) => *q,
-                Pick::Seats(s) => s.len() as u32,
+            let (asked, category) = match pick {
+                Pick::Best { quantity, category } => (*quantity, category.as_deref()),
+                Pick::Seats(s) => (s.len() as u32, None),
             };
             Err(ApiError::NotEnoughSeats {
                 asked,
-                free: free_count(db, &show.id).await?,
+                free: free_count(db, &show.id, category).await?,
             })
         }
     }
@@ -82,10 +88,11 @@ async fn reserve_best(
     show: &ShowInfo,
     visitor: &str,
     quantity: u32,
+    category: Option<&str>,
     seatmap: &Snapshot,
 ) -> ApiResult<Result<BookingView, Miss>> {
-    let (best_row, center) = seatmap.sweet_spot();
-    let blocks = seatmap.adjacent_blocks(quantity as usize);
+    let (best_row, center) = seatmap.sweet_spot(category);
+    let blocks = seatmap.adjacent_blocks(quantity as usize, category);
     let mut tried = std::collections::HashSet::new();
     for attempt in 0..40u32 {
         if attempt < 4 && !blocks.is_empty() {
@@ -106,11 +113,12 @@ async fn reserve_best(
             quantity,
             best_row,
             center,
+            category,
         };
         match hold_once(lane, show, visitor, lock).await? {
             Ok(view) => return Ok(Ok(view)),
             Err(Miss::Short) => {
-                if free_count(lane.pool(), &show.id).await? < i64::from(quantity) {
+                if free_count(lane.pool(), &show.id, category).await? < i64::from(quantity) {
                     return Ok(Err(Miss::Short));
                 }
                 // Seats are free but locked by requests still deciding; let them finish.
@@ -129,12 +137,13 @@ enum Lock<'a> {
         quantity: u32,
         best_row: i32,
         center: i32,
+        category: Option<&'a str>,
     },
 }
 
 /// The hold statement around its locking step (`$1` show, `$2` visitor, `$3` new reservation
-/// id, `$4` event, `$5` price per seat, `$6` currency, `$7` hold seconds; the locking step's
-/// own parameters from `$8`). One statement, so one round trip and one implicit transaction:
+/// id, `$4` event, `$5` currency, `$6` hold seconds; the locking step's own parameters from
+/// `$7`). The booking's total is the sum of its seats' prices. One statement, so one round trip and one implicit transaction:
 /// it finds the visitor's live hold if any, locks the candidate seats with `FOR UPDATE SKIP
 /// LOCKED`, and only if the visitor holds nothing and every wanted seat was locked does it
 /// insert the booking and its index entry and mark the seats. Otherwise it changes nothing
@@ -164,7 +173,7 @@ macro_rules! hold_statement {
              b AS (
                 INSERT INTO {bookings} AS bookings (id, show_id, event_id, visitor_id, status, seat_ids, total_cents, currency, expires_at)
                 SELECT $3, $1, $4, $2, 'held', array_agg(seat_id ORDER BY row_index, number),
-                       $5 * count(*), $6, now() + make_interval(secs => $7)
+                       sum(price_cents), $5, now() + make_interval(secs => $6)
                 FROM locked HAVING (SELECT ok FROM go)
                 RETURNING id, show_id, seat_ids, expires_at),
              i AS (INSERT INTO booking_index (id, show_id) SELECT id, show_id FROM b),
@@ -177,6 +186,8 @@ macro_rules! hold_statement {
                     coalesce(array_agg(seat_id ORDER BY row_index, number), '{}') AS seat_ids,
                     coalesce(array_agg(row_name ORDER BY row_index, number), '{}') AS row_names,
                     coalesce(array_agg(number ORDER BY row_index, number), '{}') AS numbers,
+                    coalesce(array_agg(category ORDER BY row_index, number), '{}') AS categories,
+                    coalesce(array_agg(price_cents ORDER BY row_index, number), '{}') AS prices,
                     coalesce(array_agg(DISTINCT booking_id) FILTER (WHERE booking_id IS NOT NULL), '{}') AS lapsed
              FROM locked"
         )
@@ -188,25 +199,30 @@ macro_rules! hold_statement {
 static HOLD_SEATS: PerPartition = PerPartition::new(|| {
     partitions::variants(hold_statement!(
         concat!(
-            "SELECT seat_id, row_name, number, row_index, booking_id FROM {seats} AS seats
-                 WHERE show_id = $1 AND seat_id = ANY($8) AND ",
+            "SELECT seat_id, row_name, number, row_index, booking_id, category, price_cents
+                 FROM {seats} AS seats
+                 WHERE show_id = $1 AND seat_id = ANY($7) AND ",
             crate::seat_free!(),
             " FOR UPDATE SKIP LOCKED"
         ),
-        "cardinality($8)"
+        "cardinality($7)"
     ))
 });
 
+/// Best available takes ordinary seats only (`$10`, the category, or any when NULL): a
+/// wheelchair space or companion seat is held by name.
 static HOLD_BEST: PerPartition = PerPartition::new(|| {
     partitions::variants(hold_statement!(
         concat!(
-            "SELECT seat_id, row_name, number, row_index, booking_id FROM {seats} AS seats
-                 WHERE show_id = $1 AND ",
+            "SELECT seat_id, row_name, number, row_index, booking_id, category, price_cents
+                 FROM {seats} AS seats
+                 WHERE show_id = $1 AND kind = 'standard' AND ($10::text IS NULL OR category = $10)
+                   AND ",
             crate::seat_free!(),
-            " ORDER BY abs(row_index - $8), abs(number - $9), row_index, number
-                  LIMIT $10 FOR UPDATE SKIP LOCKED"
+            " ORDER BY abs(row_index - $7), abs(number - $8), row_index, number
+                  LIMIT $9 FOR UPDATE SKIP LOCKED"
         ),
-        "$10"
+        "$9"
     ))
 });
 
@@ -221,6 +237,8 @@ struct Held {
     seat_ids: Vec<String>,
     row_names: Vec<String>,
     numbers: Vec<i32>,
+    categories: Vec<String>,
+    prices: Vec<i64>,
     /// The lapsed holds those seats belonged to.
     lapsed: Vec<String>,
 }
@@ -282,7 +300,6 @@ async fn try_hold(
         .bind(visitor)
         .bind(&id)
         .bind(&show.event_id)
-        .bind(show.price_cents)
         .bind(&show.currency)
         .bind(f64::from(show.hold_ttl_s));
     let query = match lock {
@@ -291,10 +308,12 @@ async fn try_hold(
             quantity,
             best_row,
             center,
+            category,
         } => query
             .bind(*best_row)
             .bind(*center)
-            .bind(i64::from(*quantity)),
+            .bind(i64::from(*quantity))
+            .bind(*category),
     };
     let mut conn = lane.acquire().await?;
     let held = query.fetch_one(&mut *conn).await;
@@ -326,7 +345,7 @@ async fn try_hold(
         let lapsed: Vec<&str> = held.lapsed.iter().map(String::as_str).collect();
         expire_lapsed(&mut *lane.pool().acquire().await?, &show.id, &lapsed).await?;
     }
-    let total = show.price_cents * held.seat_ids.len() as i64;
+    let total = held.prices.iter().sum();
     Ok(Ok(BookingView {
         reservation_id: id,
         show_id: show.id.clone(),
@@ -337,7 +356,14 @@ async fn try_hold(
             .into_iter()
             .zip(held.row_names)
             .zip(held.numbers)
-            .map(|((id, row), number)| SeatRef { id, row, number })
+            .zip(held.categories.into_iter().zip(held.prices))
+            .map(|(((id, row), number), (category, price_cents))| SeatRef {
+                id,
+                row,
+                number,
+                category,
+                price_cents,
+            })
             .collect(),
         expires_at,
         total_cents: total,
@@ -345,6 +371,7 @@ async fn try_hold(
         status_reason: None,
         payment: None,
         ticket: None,
+        show: None,
     }))
 }
 

@@ -105,6 +105,11 @@ async fn prepare_reserve(
                     "names a seat twice",
                 );
             }
+            check.require(
+                req.category.is_none(),
+                "category",
+                "goes with quantity (best available), not seat_ids",
+            );
             Pick::Seats(ids.clone())
         }
         (None, Some(q)) => {
@@ -113,11 +118,24 @@ async fn prepare_reserve(
                 "quantity",
                 &format!("must be between 1 and {max}"),
             );
-            Pick::Best(q)
+            if let Some(c) = &req.category {
+                check.require(
+                    !c.is_empty() && c.chars().count() <= 40,
+                    "category",
+                    "must be a category name",
+                );
+            }
+            Pick::Best {
+                quantity: q,
+                category: req.category.clone(),
+            }
         }
         _ => {
             check.require(false, "seat_ids", "send either seat_ids or quantity");
-            Pick::Best(0)
+            Pick::Best {
+                quantity: 0,
+                category: None,
+            }
         }
     };
     let header_key = idempotency_key(headers)?;
@@ -164,11 +182,23 @@ async fn prepare_reserve(
     })
 }
 
-/// Unknown seats are a 422; the cached map may answer 409 at once, but only for seats it
-/// knows are sold (a held seat may lapse any moment, so only the lock decides those).
+/// Unknown seats and categories are a 422; the cached map may answer 409 at once, but only
+/// for seats it knows are sold (a held seat may lapse any moment, so only the lock decides
+/// those).
 fn precheck(pick: &Pick, map: &crate::seatmap::Snapshot) -> ApiResult<()> {
-    let Pick::Seats(ids) = pick else {
-        return Ok(());
+    let ids = match pick {
+        Pick::Seats(ids) => ids,
+        Pick::Best { category, .. } => {
+            let mut check = Check::default();
+            if let Some(c) = category {
+                check.require(
+                    map.has_category(c),
+                    "category",
+                    "no such category in this show",
+                );
+            }
+            return check.done();
+        }
     };
     let mut check = Check::default();
     for (i, id) in ids.iter().enumerate() {

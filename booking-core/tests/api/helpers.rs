@@ -1,23 +1,30 @@
 //! Starting booking-core for one test and talking to it.
 
-use std::time::Duration;
-
 use marquee_platform::shutdown::Shutdown;
-use marquee_testkit::{TestEnv, unique};
-use reqwest::{Response, StatusCode};
+use marquee_testkit::{Api, TestEnv};
+use reqwest::Response;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-pub const OPERATOR: &str = "Bearer test-operator-token";
+pub use marquee_testkit::OPERATOR;
+pub use marquee_testkit::api::row_name;
 
+/// A booking-core of the test's own; it answers through `Api` (`Deref`), with shorthands for
+/// what its tests do most.
 pub struct TestApp {
-    pub url: String,
+    pub api: Api,
     /// The Stripe simulator this booking-core talks to.
     pub stripe: String,
-    pub http: reqwest::Client,
     pub db: PgPool,
     pub env: TestEnv,
     pub shutdown: Shutdown,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Drop for TestApp {
@@ -76,13 +83,8 @@ pub async fn spawn_full(
     tokio::spawn(async move { axum::serve(sim_listener, router).await });
     let db = PgPool::connect(&env.database_url).await.expect("db");
     TestApp {
-        url,
+        api: Api::new(url),
         stripe,
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(512)
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap(),
         db,
         env,
         shutdown,
@@ -90,55 +92,19 @@ pub async fn spawn_full(
 }
 
 impl TestApp {
-    pub fn at(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    pub async fn admin_post(&self, path: &str, body: &Value) -> Response {
-        self.http
-            .post(self.at(path))
-            .header("authorization", OPERATOR)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// A fresh open event with `hold_ttl_s`.
+    /// A fresh open event with `hold_ttl_s` (`Api::event`); its id.
     pub async fn event(&self, hold_ttl_s: u32) -> String {
-        let id = unique("ev");
-        let res = self
-            .admin_post(
-                "/admin/v1/events",
-                &json!({
-                    "id": id, "name": "Test on-sale", "opens_at": "2026-01-01T00:00:00Z",
-                    "state": "open", "rate_per_minute": 600, "max_active": 1000,
-                    "session_ttl_s": 600, "hold_ttl_s": hold_ttl_s,
-                }),
-            )
-            .await;
-        assert_eq!(
-            res.status(),
-            StatusCode::CREATED,
-            "{}",
-            res.text().await.unwrap()
-        );
-        id
+        self.api
+            .event(json!({"rate_per_minute": 600, "hold_ttl_s": hold_ttl_s}))
+            .await
     }
 
-    /// A show of `rows` rows × `per_row` seats in `event`; its id.
+    /// A show of `rows` rows × `per_row` seats in `event` (`Api::show`); its id.
     pub async fn show(&self, event: &str, rows: usize, per_row: usize) -> String {
-        self.show_in(
-            event,
-            rows,
-            per_row,
-            "Testville",
-            "Europe/London",
-            "2030-06-01T19:30:00+01:00",
-        )
-        .await
+        self.api.show(event, rows, per_row, json!({})).await
     }
 
+    /// A show in `city` (time zone `zone`) starting at `starts_at`; its id.
     pub async fn show_in(
         &self,
         event: &str,
@@ -148,31 +114,12 @@ impl TestApp {
         zone: &str,
         starts_at: &str,
     ) -> String {
-        let layout: Vec<Value> = (0..rows)
-            .map(|r| json!({"name": row_name(r), "seats": per_row}))
-            .collect();
-        let res = self
-            .admin_post(
-                "/admin/v1/shows",
-                &json!({
-                    "event_id": event,
-                    "movie": {"title": format!("Film {city}"), "genres": ["drama"]},
-                    "theater": {"name": format!("Cinema {city}"), "city": city, "time_zone": zone},
-                    "screen": "1", "starts_at": starts_at, "price_cents": 1000, "currency": "GBP",
-                    "layout": {"rows": layout},
-                }),
-            )
-            .await;
-        assert_eq!(
-            res.status(),
-            StatusCode::CREATED,
-            "{}",
-            res.text().await.unwrap()
-        );
-        res.json::<Value>().await.unwrap()["show_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        let place = json!({
+            "movie": {"title": format!("Film {city}"), "genres": ["drama"]},
+            "theater": {"name": format!("Cinema {city}"), "city": city, "time_zone": zone},
+            "starts_at": starts_at,
+        });
+        self.api.show(event, rows, per_row, place).await
     }
 
     /// An admitted visitor's token: its slot under the cap and its session are in Redis, as
@@ -200,23 +147,9 @@ impl TestApp {
             .to_owned()
     }
 
+    /// `Api::reserve` with a token that needs no visitor key.
     pub async fn reserve(&self, token: &str, body: &Value) -> Response {
-        self.http
-            .post(self.at("/v1/bookings/reserve"))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// `DELETE /v1/bookings/{id}`: release a hold.
-    pub async fn release(&self, id: &str) -> Response {
-        self.http
-            .delete(self.at(&format!("/v1/bookings/{id}")))
-            .send()
-            .await
-            .unwrap()
+        self.api.reserve(token, None, body).await
     }
 
     /// Every seat of `show` as the table has it: id, status, holder, in seat order.
@@ -254,26 +187,6 @@ impl TestApp {
         .execute(&self.db)
         .await
         .unwrap();
-    }
-
-    pub async fn seat_map(&self, show: &str) -> Value {
-        self.http
-            .get(self.at(&format!("/v1/shows/{show}/seats")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-/// Row names A..Z, then AA, AB, …
-pub fn row_name(r: usize) -> String {
-    if r < 26 {
-        ((b'A' + r as u8) as char).to_string()
-    } else {
-        format!("{}{}", row_name(r / 26 - 1), row_name(r % 26))
     }
 }
 

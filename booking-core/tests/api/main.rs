@@ -3,6 +3,7 @@
 mod admin;
 mod bad_input;
 mod catalog;
+mod categories;
 mod expiry;
 mod helpers;
 mod idempotency;

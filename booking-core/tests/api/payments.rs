@@ -1,4 +1,7 @@
 //! Invariants 3 and 7 with payments: through the Stripe simulator, with real webhooks.
+//!
+//! Over 400 lines because it is invariants 3 and 7's payment half in one place: each test is
+//! one path a payment can take (paid, declined, late, slow, replayed, refunded).
 
 use std::time::Duration;
 
@@ -7,50 +10,21 @@ use serde_json::{Value, json};
 use crate::helpers::{OPERATOR, TestApp, spawn, spawn_full, spawn_without_webhooks};
 
 async fn checkout(app: &TestApp, id: &str) -> Value {
-    let res = app
-        .http
-        .post(app.at(&format!("/v1/bookings/{id}/checkout")))
-        .json(&json!({"email": "fan@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    res.json().await.unwrap()
+    app.checkout(id, "fan@example.com").await
 }
 
 /// Checkout; the PaymentIntent's id.
 async fn payment_intent(app: &TestApp, id: &str) -> String {
-    checkout(app, id).await["payment_intent_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.api.payment_intent(id).await
 }
 
 /// What the page does with Stripe.js: confirm the PaymentIntent with a test card.
 async fn pay(app: &TestApp, payment_intent: &str, method: &str) -> reqwest::StatusCode {
-    app.http
-        .post(format!(
-            "{}/v1/payment_intents/{payment_intent}/confirm",
-            app.stripe
-        ))
-        .header("authorization", "Bearer pk_test_demo")
-        .form(&[("payment_method", method)])
-        .send()
-        .await
-        .unwrap()
-        .status()
+    marquee_testkit::api::stripe_confirm(&app.http, &app.stripe, payment_intent, method).await
 }
 
 async fn confirm(app: &TestApp, id: &str, pi: &str) -> (u16, Value) {
-    let res = app
-        .http
-        .post(app.at("/v1/bookings/confirm"))
-        .json(&json!({"reservation_id": id, "payment_intent_id": pi}))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
+    app.api.confirm(id, pi).await
 }
 
 /// A seat's status and holder as the table has them.

@@ -1,3 +1,7 @@
+//! Holding seats (invariant 1's public half): chosen and best-available holds, the token
+//! and slot checks in front of them, quantities, releases, and the answers a fan gets.
+//! Over 400 lines because each test is one rule of the reserve call, kept together.
+
 use serde_json::{Value, json};
 
 use booking_core::holds::{Refusal, ShowInfo};

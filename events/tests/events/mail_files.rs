@@ -10,7 +10,10 @@ use serde_json::json;
 
 fn ticket(n: usize) -> lettre::Message {
     Mailer::ticket_email(
-        "Marquee Tickets <tickets@marquee.test>",
+        &marquee_events::mail::Letterhead {
+            from: "Marquee Tickets <tickets@marquee.test>".into(),
+            ticket_base_url: "https://tickets.example".into(),
+        },
         &json!({"email": "fan@example.test", "ticket_code": format!("MQ-FILE-{n}"),
                 "seats": ["A-1", "A-2"], "message_id": format!("file-{n}")}),
     )

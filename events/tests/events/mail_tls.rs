@@ -12,7 +12,10 @@ fn ca_file() -> std::path::PathBuf {
 
 fn ticket() -> lettre::Message {
     Mailer::ticket_email(
-        "Marquee Tickets <tickets@marquee.test>",
+        &marquee_events::mail::Letterhead {
+            from: "Marquee Tickets <tickets@marquee.test>".into(),
+            ticket_base_url: "https://tickets.example".into(),
+        },
         &json!({"email": "fan@example.test", "ticket_code": "MQ-TLS-1", "seats": ["A-1"],
                 "message_id": "tls-1"}),
     )

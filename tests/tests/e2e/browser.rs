@@ -21,7 +21,7 @@ async fn a_fan_waits_is_admitted_and_holds_seats_in_a_real_browser() {
     let artifacts = dir.join("artifacts");
     let run = tokio::process::Command::new("node")
         .arg(dir.join("fan-journey.mjs"))
-        .arg(&s.url)
+        .arg(&s.base)
         .arg(&event)
         .arg("test-operator-token")
         .arg(&artifacts)

@@ -26,7 +26,7 @@ async fn the_edge_sheds_times_out_and_limits_each_client() {
             .send()
     };
 
-    let mut stuck = tokio::net::TcpStream::connect(s.url.trim_start_matches("http://"))
+    let mut stuck = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
         .await
         .unwrap();
     stuck

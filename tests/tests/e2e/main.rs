@@ -4,6 +4,7 @@ mod admission;
 mod browser;
 mod cluster;
 mod edge;
+mod fan_pages;
 mod observability;
 mod opening_night;
 mod queue_api;

@@ -53,7 +53,7 @@ async fn metrics_are_valid_and_cover_the_dashboard_and_alerts() {
 
     let mut exported = BTreeSet::new();
     for url in [
-        s.url.clone(),
+        s.base.clone(),
         s.booking_url.clone(),
         s.worker_urls[0].clone(),
         s.events_url.clone(),

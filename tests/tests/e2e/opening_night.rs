@@ -21,7 +21,7 @@ async fn a_small_opening_night_sells_every_seat_once_fairly_and_loses_nothing() 
     let redis_url = marquee_testkit::redis_url();
     let args = [
         "--gateway",
-        &s.url,
+        &s.base,
         "--operator-token",
         "test-operator-token",
         "--fans",

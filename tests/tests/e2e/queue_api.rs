@@ -43,7 +43,7 @@ async fn join_gives_a_place_a_token_and_a_cookie_and_rejoining_keeps_it() {
     assert_eq!(body["position"], 2, "second in line");
 
     // Joining again with the same token returns the same place, not a new one.
-    let again = s.rejoin_at(&s.url, &event, &first).await;
+    let again = s.rejoin_at(&s.base, &event, &first).await;
     assert_eq!(again["position"], 1);
     assert_eq!(again["queue_token"], first.queue_token.as_str());
 

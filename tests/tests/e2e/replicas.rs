@@ -59,7 +59,7 @@ async fn a_fan_can_land_on_any_gateway_replica() {
 
     // Both replicas publish the same signing keys.
     let mut published = Vec::new();
-    for base in [&s.url, &other] {
+    for base in [&s.base, &other] {
         let jwks: Value = s
             .http
             .get(format!("{base}/.well-known/jwks.json"))

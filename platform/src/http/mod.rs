@@ -1,5 +1,5 @@
-//! HTTP plumbing every service shares: the outer layers (request id, trace, metrics, panic
-//! guard), health routes, and the client address behind trusted proxies.
+//! HTTP plumbing every service shares: the request's envelope (request id, span, panic guard),
+//! metrics and health routes, and the client address behind trusted proxies.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -7,20 +7,28 @@ use std::sync::Arc;
 use axum::Router;
 use axum::response::IntoResponse;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::Problem;
 use crate::metrics::{self, HttpMetrics};
 
+mod envelope;
+
+pub use envelope::{Envelope, EnvelopeLayer};
+
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wrap a service's routes in the layers every Marquee service has. Read top to bottom:
-/// the request id is set first so the trace span and every log line carry it; the panic
-/// guard sits innermost so a bug becomes a logged 500 problem instead of a dropped connection.
+/// Wrap a service's routes in what every Marquee service has: its metrics and health routes,
+/// the HTTP metrics of every matched route, a problem answer for an unknown route, and the
+/// request's envelope (`Envelope`: request id, span, panic guard) around all of it.
 pub fn common_layers(router: Router, metrics: Arc<HttpMetrics>) -> Router {
+    common_routes(router, metrics).layer(EnvelopeLayer)
+}
+
+/// `common_layers` without the envelope, for a service that puts the envelope further out
+/// (the gateway, whose status poll is answered in front of the router but inside the same
+/// envelope). The metrics layer is a route layer: it labels each series with the matched
+/// route's template, which only exists once the router has matched.
+pub fn common_routes(router: Router, metrics: Arc<HttpMetrics>) -> Router {
     router
         .route_layer(metrics::Track(metrics.clone()))
         .route(
@@ -28,26 +36,6 @@ pub fn common_layers(router: Router, metrics: Arc<HttpMetrics>) -> Router {
             axum::routing::get(metrics::endpoint).with_state(metrics),
         )
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId))
-                .layer(
-                    TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
-                        request_span(
-                            req.method(),
-                            req.uri().path(),
-                            req.headers().get(REQUEST_ID),
-                        )
-                    }),
-                )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(
-                    |_: Box<dyn std::any::Any + Send>| {
-                        tracing::error!("handler panicked");
-                        Problem::internal().into_response()
-                    },
-                )),
-        )
         .fallback(|| async { Problem::not_found("route") })
 }
 
@@ -66,23 +54,14 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 }
 
 /// A new request id: a random (v4) UUID from the thread's userspace generator, which the OS
-/// seeds, rather than a `getrandom` system call per request as `MakeRequestUuid` makes.
+/// seeds, rather than a `getrandom` system call per request as tower-http's `MakeRequestUuid`
+/// makes.
 pub fn new_request_id() -> HeaderValue {
     use rand::Rng;
     let id = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
     let mut buf = uuid::Uuid::encode_buffer();
     HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
         .expect("a UUID is a valid header value")
-}
-
-/// Request ids for `SetRequestIdLayer`: `new_request_id`.
-#[derive(Clone, Copy, Default)]
-pub struct MakeRequestId;
-
-impl tower_http::request_id::MakeRequestId for MakeRequestId {
-    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
-        Some(RequestId::new(new_request_id()))
-    }
 }
 
 /// `/readyz` answer from a list of dependency checks (name, error if failing).
@@ -218,12 +197,9 @@ mod tests {
 
     #[test]
     fn request_ids_are_distinct_v4_uuids() {
-        use tower_http::request_id::MakeRequestId as _;
-        let req = http::Request::new(());
         let ids: std::collections::HashSet<String> = (0..1000)
             .map(|_| {
-                let id = MakeRequestId.make_request_id(&req).unwrap();
-                let text = id.header_value().to_str().unwrap().to_owned();
+                let text = new_request_id().to_str().unwrap().to_owned();
                 let parsed = uuid::Uuid::parse_str(&text).unwrap();
                 assert_eq!(parsed.get_version_num(), 4, "{text}");
                 text

@@ -1,0 +1,180 @@
+// The fan's pages as a phone and a laptop see them (issue 14): for each size, a fan waits in
+// the waiting room, is admitted, sees the whole seat map (every seat inside the visible map,
+// or the map scrolls with a cue), chooses two seats with the keyboard alone, holds them, sees
+// each seat's price and the total, pays, and opens the ticket page. axe-core checks the
+// waiting, booking, ticket and console pages; any serious or critical violation fails.
+// Screenshots of each page at each size go to ARTIFACT_DIR. Prints one JSON line per fan
+// (`{"size":…,"reservation":…,"seats":[…],"total_cents":…}`) for the Rust test to audit, then
+// DONE.
+//
+// Usage: node fan-pages.mjs BASE_URL WAITING_EVENT OPEN_EVENT OPERATOR_TOKEN ARTIFACT_DIR
+import { chromium } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const [base, waitingEvent, openEvent, operatorToken, artifacts] = process.argv.slice(2);
+if (!artifacts) {
+  console.error("usage: node fan-pages.mjs BASE_URL WAITING_EVENT OPEN_EVENT OPERATOR_TOKEN ARTIFACT_DIR");
+  process.exit(2);
+}
+mkdirSync(artifacts, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const SIZES = [
+  { name: "phone", width: 360, height: 740 },
+  { name: "laptop", width: 1280, height: 800 },
+];
+
+function fail(msg) { throw new Error(msg); }
+
+// axe-core on the page as it is now; serious and critical violations fail the run.
+async function audit(page, what) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+  });
+  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of result) console.error(`axe ${what}: ${v.impact} ${v.id} — ${v.help} ${JSON.stringify(v.nodes)}`);
+  if (bad.length) fail(`axe found ${bad.length} serious or critical violation(s) on ${what}: ${bad.map((v) => v.id).join(", ")}`);
+  console.error(`axe ${what}: no serious or critical violations (${result.length} lesser)`);
+}
+
+// Where the seats are: how many lie outside the map's visible area, whether the map scrolls
+// sideways and shows its cue, and the smallest seat box. Seats outside are only allowed where
+// the map scrolls, and a sideways scroll must show its cue.
+async function seatsVisibleOrScrollCue(page, what) {
+  const r = await page.evaluate(() => {
+    const v = document.getElementById("viewport");
+    const vp = v.getBoundingClientRect();
+    const cells = [...document.querySelectorAll("[role=gridcell]")];
+    const boxes = cells.map((c) => c.getBoundingClientRect());
+    const outside = boxes.filter((b) => b.left < vp.left - 0.5 || b.right > vp.right + 0.5 || b.top < vp.top - 0.5 || b.bottom > vp.bottom + 0.5).length;
+    return {
+      seats: cells.length,
+      outside,
+      sideways: v.scrollWidth > v.clientWidth + 2,
+      down: v.scrollHeight > v.clientHeight + 2,
+      cue: !document.getElementById("scroll-cue").hidden,
+      smallest: Math.min(...boxes.map((b) => Math.min(b.width, b.height))),
+    };
+  });
+  if (r.outside > 0 && !r.sideways && !r.down) fail(`${what}: ${r.outside} seats cut off and the map does not scroll: ${JSON.stringify(r)}`);
+  if (r.sideways && !r.cue) fail(`${what}: the map scrolls sideways without its cue: ${JSON.stringify(r)}`);
+  return r;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+});
+try {
+  for (const size of SIZES) {
+    const context = await browser.newContext({ viewport: { width: size.width, height: size.height }, reducedMotion: "reduce" });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
+    const shot = (n) => page.screenshot({ path: `${artifacts}/${size.name}-${n}.png`, fullPage: true });
+
+    // The waiting room of a paused sale: the fan's place, announced politely.
+    await page.goto(`${base}/e/${waitingEvent}`);
+    await page.waitForFunction(() => /in line|next|paused/i.test(document.getElementById("headline").textContent), null, { timeout: 15000 });
+    if (!(await page.locator("[aria-live=polite]").count())) fail("the waiting page has no polite live region");
+    await shot("1-waiting-room");
+    await audit(page, `waiting room (${size.name})`);
+
+    // An open sale: admitted straight on to the booking page.
+    await page.goto(`${base}/e/${openEvent}`);
+    await page.waitForURL(`${base}/b/${openEvent}`, { timeout: 30000 });
+    await page.waitForFunction(() => document.querySelectorAll("[role=gridcell]").length > 0, null, { timeout: 15000 });
+    const whole = await seatsVisibleOrScrollCue(page, `${size.name} whole map`);
+    if (whole.outside !== 0) fail(`${size.name}: the whole-map view leaves ${whole.outside} seats outside the map`);
+    console.error(`${size.name} whole map:`, JSON.stringify(whole));
+    const legend = await page.textContent("#legend");
+    for (const c of ["Classic", "Prime", "Recliner", "Wheelchair", "Companion"]) if (!legend.includes(c)) fail(`the legend misses ${c}: ${legend}`);
+    await shot("2-seat-map");
+    await audit(page, `booking page (${size.name})`);
+
+    // Zoomed in far enough to aim a finger: seats at least 24 px, and the map scrolls with a cue
+    // wherever it no longer fits.
+    await page.click("#zoom-in");
+    const zoomed = await seatsVisibleOrScrollCue(page, `${size.name} zoomed`);
+    if (zoomed.smallest < 24) fail(`${size.name}: zoomed-in seats are ${zoomed.smallest} px, under 24`);
+    console.error(`${size.name} zoomed:`, JSON.stringify(zoomed));
+    await shot("3-zoomed");
+
+    // The keyboard alone: Tab into the map, arrows to a Prime seat, Space twice, Tab to Hold.
+    await page.focus("#show");
+    let inGrid = false;
+    for (let i = 0; i < 25 && !inGrid; i++) {
+      await page.keyboard.press("Tab");
+      inGrid = await page.evaluate(() => document.activeElement?.getAttribute("role") === "gridcell");
+    }
+    if (!inGrid) fail("Tab never reaches the seat map");
+    // From the first free seat (row A) down to row H, a Prime row.
+    for (let i = 0; i < 7; i++) await page.keyboard.press("ArrowDown");
+    // Each size's fan takes its own two seats (the phone's fan bought H-11 and H-12).
+    for (let i = 0; i < (size.name === "phone" ? 10 : 14); i++) await page.keyboard.press("ArrowRight");
+    const first = await page.evaluate(() => document.activeElement.getAttribute("aria-label"));
+    await page.keyboard.press("Space");
+    await page.keyboard.press("ArrowRight");
+    const second = await page.evaluate(() => document.activeElement.getAttribute("aria-label"));
+    await page.keyboard.press(" ");
+    const chosen = await page.locator("[role=gridcell][aria-selected=true]").count();
+    if (chosen !== 2) fail(`two seats chosen from the keyboard, found ${chosen} (${first} | ${second})`);
+    for (const label of [first, second]) if (!/^Row [A-Z]+, seat \d+, Prime, .+, (available|chosen)/.test(label)) fail(`accessible name: ${label}`);
+    console.error(`${size.name} chose:`, first, "|", second);
+    await page.keyboard.press("Tab");
+    const onHold = await page.evaluate(() => document.activeElement.id);
+    if (onHold !== "hold") fail(`Tab from the map goes to ${onHold}, not the Hold button`);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#hold-card:not([hidden])", { timeout: 15000 });
+    await page.waitForFunction(() => /left to pay/.test(document.getElementById("countdown").textContent), null, { timeout: 5000 });
+    const lines = await page.locator("#hold-lines tr").allTextContents();
+    const total = await page.textContent("#hold-total");
+    if (lines.length !== 2 || !lines.every((l) => l.includes("Prime"))) fail(`the hold lists ${JSON.stringify(lines)}`);
+    console.error(`${size.name} held:`, JSON.stringify(lines), "total", total);
+    // The countdown stays in view while the fan fills in the payment form.
+    await page.focus("#email");
+    const countdownVisible = await page.evaluate(() => {
+      const b = document.getElementById("countdown-bar").getBoundingClientRect();
+      return b.top >= 0 && b.bottom <= window.innerHeight + 0.5 && b.height > 0;
+    });
+    if (!countdownVisible) fail("the countdown is out of view while paying");
+    await shot("4-held");
+    await audit(page, `booking page with a hold (${size.name})`);
+
+    await page.fill("#email", "fan@example.com");
+    await page.selectOption("#card", "pm_card_visa");
+    await page.click("#pay");
+    await page.waitForSelector("#ticket-card:not([hidden]) svg", { timeout: 15000 });
+    const link = await page.getAttribute("#ticket-link", "href");
+    const reservation = decodeURIComponent(link.replace(/^\/t\//, ""));
+    await shot("5-paid");
+
+    // The ticket page: every seat with its price, the total, the QR code.
+    await page.goto(`${base}${link}`);
+    await page.waitForSelector("#code-card:not([hidden]) svg", { timeout: 15000 });
+    const ticketLines = await page.locator("#lines tr").allTextContents();
+    const ticketTotal = await page.textContent("#total");
+    if (ticketLines.length !== 2 || ticketTotal !== total) fail(`ticket page: ${JSON.stringify(ticketLines)} total ${ticketTotal}, held ${total}`);
+    await shot("6-ticket");
+    await audit(page, `ticket page (${size.name})`);
+    const seatsHeld = lines.map((l) => l.match(/Row ([A-Z]+), seat (\d+)/)).map((m) => `${m[1]}-${m[2]}`);
+    console.log(JSON.stringify({ size: size.name, reservation, seats: seatsHeld, total }));
+
+    // The operator console, signed out and signed in.
+    await page.goto(`${base}/ops`);
+    await page.waitForSelector("#token");
+    await audit(page, `console, signed out (${size.name})`);
+    await page.fill("#token", operatorToken);
+    await page.click("#signin");
+    await page.waitForSelector("#events-card:not([hidden])", { timeout: 10000 });
+    await shot("7-console");
+    await audit(page, `console (${size.name})`);
+    await context.close();
+  }
+  console.log("DONE");
+} finally {
+  await browser.close();
+}

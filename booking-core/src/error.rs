@@ -14,6 +14,8 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("admission token is for another event")]
     Forbidden,
+    #[error("operator may not: {0}")]
+    NotPermitted(String),
     #[error("the visitor's turn has ended")]
     SessionEnded,
     #[error("seats unavailable: {0:?}")]
@@ -92,6 +94,11 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "wrong-event",
                 "the admission token is for another event",
+            ),
+            Self::NotPermitted(what) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "not-permitted",
+                format!("your operator role may not {what}"),
             ),
             Self::SessionEnded => Problem::new(
                 StatusCode::UNAUTHORIZED,

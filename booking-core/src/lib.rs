@@ -10,10 +10,13 @@
 //! trigger writes. `rules` holds the SQL conditions many statements share (a seat is free, a
 //! hold is live); `model` the request and answer shapes and `BookingStatus`; `error` the one
 //! mapping to problem responses. `sweeper` runs the background jobs, `live` keeps each event's
-//! settings in Redis, `admin` serves operators.
+//! settings in Redis, `admin` serves operators: `operators` says who is calling and what their
+//! role lets them do, and `audit` appends every change they make to the audit trail in the
+//! change's own transaction.
 
 pub mod admin;
 pub mod admission;
+pub mod audit;
 pub mod bookings;
 pub mod catalog;
 pub mod error;
@@ -24,6 +27,7 @@ pub mod idempotency;
 pub mod lane;
 pub mod live;
 pub mod model;
+pub mod operators;
 pub mod outage;
 pub mod partitions;
 pub mod payments;

@@ -1,5 +1,8 @@
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use marquee_platform::cli::Cli;
+
+use booking_core::audit::CLI;
+use booking_core::operators::{Role, store};
 
 /// booking-core: catalog, seat maps, holds, bookings and the admin API.
 #[derive(Parser)]
@@ -10,6 +13,39 @@ struct Args {
     /// Apply pending database migrations and exit (the deployment's migration job).
     #[arg(long)]
     migrate: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Named operators of the admin API (each change goes into the audit trail as `cli`).
+    Operators {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator and print its token, once: keep it, it is never shown again.
+    Add {
+        name: String,
+        /// admin, event_manager or scanner.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// An event an event manager may manage (repeat for more; none for every event).
+        #[arg(long = "event")]
+        events: Vec<String>,
+    },
+    /// List operators (never their tokens).
+    List,
+    /// Revoke an operator: its token stops working at once.
+    Revoke { name: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "must be admin, event_manager or scanner".into())
 }
 
 #[tokio::main]
@@ -23,7 +59,59 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("migrations applied");
         return Ok(());
     }
+    if let Some(Command::Operators { command }) = args.command {
+        let db = sqlx::PgPool::connect(settings.database.url.expose()).await?;
+        return operators(&db, command).await;
+    }
     let app = booking_core::Application::build(settings).await?;
     tracing::info!(port = app.port(), "booking-core listening");
     app.run_until_stopped().await
+}
+
+async fn operators(db: &sqlx::PgPool, command: OperatorCommand) -> anyhow::Result<()> {
+    let fail = |e: booking_core::error::ApiError| {
+        let p = e.to_problem();
+        let fields: Vec<String> = p
+            .errors
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect();
+        anyhow::anyhow!("{} {}", p.detail, fields.join("; "))
+    };
+    match command {
+        OperatorCommand::Add { name, role, events } => {
+            let token = store::add(db, CLI, &name, role, &events)
+                .await
+                .map_err(fail)?;
+            eprintln!(
+                "operator {name} added as {}; its token (shown once):",
+                role.as_str()
+            );
+            println!("{token}");
+        }
+        OperatorCommand::List => {
+            for o in store::list(db).await.map_err(fail)? {
+                let events = if o.events.is_empty() {
+                    "all events".to_owned()
+                } else {
+                    o.events.join(",")
+                };
+                let revoked = o
+                    .revoked_at
+                    .map(|t| format!("  revoked {t}"))
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{}\t{events}\tadded {}{revoked}",
+                    o.name,
+                    o.role.as_str(),
+                    o.created_at
+                );
+            }
+        }
+        OperatorCommand::Revoke { name } => {
+            store::revoke(db, CLI, &name).await.map_err(fail)?;
+            eprintln!("operator {name} revoked");
+        }
+    }
+    Ok(())
 }

@@ -48,10 +48,11 @@ pub struct Scan {
 /// `POST /v1/tickets/validate` (operator or scanner token): the first scan admits, a second
 /// says it was already used.
 pub async fn validate(
-    _: Operator,
+    op: Operator,
     State(state): State<AppState>,
     Body(scan): Body<Scan>,
 ) -> ApiResult<Json<Value>> {
+    op.may(crate::operators::Act::Scan)?;
     let code = scan.code.trim();
     if code.is_empty() || code.len() > 64 {
         return Err(ApiError::field("code", "must be a ticket code"));

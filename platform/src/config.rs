@@ -151,7 +151,8 @@ pub struct AdmissionSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OperatorSettings {
-    /// Comma-separated bearer tokens accepted on the admin API.
+    /// Comma-separated bearer tokens accepted on the admin API as admins named `config-1`,
+    /// `config-2`, … (besides the named operators in Postgres); may be empty.
     pub tokens: Secret,
 }
 
@@ -342,11 +343,8 @@ impl Partial {
             );
         }
         if let Some(op) = &self.operator {
+            // Empty is allowed: operators can all be named ones (`booking-core operators add`).
             let tokens = op.token_list();
-            need(
-                !tokens.is_empty(),
-                "[operator] tokens must name at least one token",
-            );
             need(
                 !production || !tokens.iter().any(|t| t.starts_with("demo-")),
                 "[operator] tokens must not use the demo token in production",

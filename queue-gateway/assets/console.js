@@ -1,4 +1,6 @@
-// The operator console: live figures for every event, open/pause/close, rate and cap.
+// The operator console: who is signed in, live figures for the events this operator may
+// manage, open/pause/close, rate and cap, and the audit trail. Everything an operator or the
+// trail supplies is shown as text, never as HTML.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -11,15 +13,48 @@
       body: body && JSON.stringify(body),
     });
     const data = await r.json().catch(() => ({}));
-    if (r.status === 401) { $("login").hidden = false; throw new Error("Sign in with an operator token."); }
+    if (r.status === 401) { me = null; $("login").hidden = false; $("who").hidden = true; throw new Error("Sign in with an operator token."); }
     if (!r.ok) throw new Error(data.detail || `${method} ${path}: ${r.status}`);
     return data;
   }
 
   function cell(text) { const td = document.createElement("td"); td.textContent = text == null ? "–" : String(text); return td; }
 
+  let me = null;
+  const ROLE = { admin: "admin", event_manager: "event manager", scanner: "door scanner" };
+
+  async function whoAmI() {
+    me = await admin("GET", "/me");
+    const limited = me.events.length ? ` for ${me.events.join(", ")}` : "";
+    $("who-text").textContent = `Signed in as ${me.name} (${ROLE[me.role] || me.role}${limited}).`;
+    $("who").hidden = false;
+    $("login").hidden = true;
+  }
+
+  async function refreshAudit() {
+    const path = me.may.audit_all ? "/audit?limit=20" : me.events.length ? `/audit?limit=20&event_id=${encodeURIComponent(me.events[0])}` : null;
+    if (!path) return;
+    const { entries } = await admin("GET", path);
+    const body = $("audit");
+    body.innerHTML = "";
+    for (const a of entries) {
+      const tr = document.createElement("tr");
+      // A creation lists everything it set: say "created" and keep the rest for the tooltip.
+      const change = !a.before && a.after ? "created" : a.after ? Object.entries(a.after).map(([k, v]) => `${k}: ${a.before && k in a.before ? JSON.stringify(a.before[k]) + " → " : ""}${JSON.stringify(v)}`).join("; ") : "";
+      [new Date(a.at).toLocaleString(), a.operator, a.action, a.target, change].forEach((v) => tr.appendChild(cell(v)));
+      if (a.after) tr.lastChild.title = JSON.stringify(a.after);
+      body.appendChild(tr);
+    }
+    $("audit-card").hidden = false;
+  }
+
   async function refresh() {
     try {
+      if (!me) await whoAmI();
+      if (me.role === "scanner") {
+        $("events-card").hidden = true; $("create-card").hidden = true; $("audit-card").hidden = true;
+        return show(new Error("Door scanners validate tickets at the door; there is nothing to manage here."));
+      }
       const { events } = await admin("GET", "/events");
       const body = $("events");
       body.innerHTML = "";
@@ -45,14 +80,20 @@
         tr.appendChild(actions);
         body.appendChild(tr);
       }
-      $("events-card").hidden = false; $("create-card").hidden = false; $("login").hidden = true;
+      $("events-card").hidden = false; $("create-card").hidden = !me.may.create_events; $("login").hidden = true;
+      await refreshAudit();
       show();
     } catch (e) { show(e); }
   }
 
   function show(e) { $("error").textContent = e ? e.message : ""; }
 
-  $("signin").onclick = () => { token = $("token").value.trim(); sessionStorage.setItem("marquee.operator", token); refresh(); };
+  $("signin").onclick = () => { token = $("token").value.trim(); me = null; sessionStorage.setItem("marquee.operator", token); refresh(); };
+  $("signout").onclick = () => {
+    token = ""; me = null; sessionStorage.removeItem("marquee.operator");
+    for (const id of ["events-card", "create-card", "audit-card", "who"]) $(id).hidden = true;
+    $("login").hidden = false;
+  };
   $("create").onclick = () => {
     const opens = $("new-opens").value ? new Date($("new-opens").value).toISOString() : new Date().toISOString();
     admin("POST", "/events", {

@@ -35,6 +35,9 @@
     $("title").textContent = v.event_name || "Waiting room";
     const head = $("headline"), detail = $("detail");
     head.className = "big state-" + v.state;
+    // Changes are announced politely, but not the pre-queue's countdown, which ticks every
+    // second: a screen reader would read nothing else.
+    head.parentElement.setAttribute("aria-live", v.state === "prequeue" ? "off" : "polite");
     let pct = 0;
     switch (v.state) {
       case "prequeue": {

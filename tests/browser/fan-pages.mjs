@@ -170,6 +170,9 @@ try {
     await page.fill("#token", operatorToken);
     await page.click("#signin");
     await page.waitForSelector("#events-card:not([hidden])", { timeout: 10000 });
+    await page.waitForSelector("#audit-card:not([hidden])", { timeout: 10000 });
+    const who = await page.textContent("#who-text");
+    if (!/Signed in as config-1 \(admin\)/.test(who)) fail(`the console says: ${who}`);
     await shot("7-console");
     await audit(page, `console (${size.name})`);
     await context.close();

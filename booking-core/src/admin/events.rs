@@ -12,16 +12,18 @@ use serde_json::{Value, json};
 
 use super::Operator;
 use super::fields::Fields;
+use crate::audit::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Body;
 use crate::live::{self, EventRow};
 use crate::model::valid_event_id;
+use crate::operators::Act;
 use crate::state::AppState;
 
 const DAY_S: i64 = 86_400;
 
 pub async fn create(
-    _: Operator,
+    op: Operator,
     State(state): State<AppState>,
     Body(body): Body<Value>,
 ) -> ApiResult<Response> {
@@ -61,6 +63,7 @@ pub async fn create(
     let pow_bits = f.int("pow_bits", 0, 24, false).unwrap_or(0);
     let st = state_field(&mut f);
     f.done()?;
+    op.may(Act::CreateEvent)?;
     let (
         Some(name),
         Some(opens_at),
@@ -98,6 +101,14 @@ pub async fn create(
     if inserted == 0 {
         return Err(ApiError::Conflict(format!("event `{id}` already exists")));
     }
+    let after = settings_json(&mut tx, &id).await?;
+    audit::record(
+        &mut tx,
+        &Entry::by(&op, "event.create", &id)
+            .event(&id)
+            .change(None, after),
+    )
+    .await?;
     let settings = live::settings_for(&mut tx, &id).await?;
     let mut redis = state.redis.clone();
     live::publish(&mut redis, &state.settings.redis.events_key, &settings).await?;
@@ -107,7 +118,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&row, &settings, None))).into_response())
 }
 
-pub async fn list(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn list(op: Operator, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let rows: Vec<EventRow> = sqlx::query_as(concat!(
         "SELECT ",
         crate::event_columns!(),
@@ -116,7 +127,7 @@ pub async fn list(_: Operator, State(state): State<AppState>) -> ApiResult<Json<
     .fetch_all(&state.db)
     .await?;
     let mut events = Vec::with_capacity(rows.len());
-    for row in rows {
+    for row in rows.into_iter().filter(|r| op.sees(&r.id)) {
         let figures = figures(&state, &row.id).await;
         let mut conn = state.db.acquire().await?;
         let live = live::settings_for(&mut conn, &row.id).await?;
@@ -126,13 +137,14 @@ pub async fn list(_: Operator, State(state): State<AppState>) -> ApiResult<Json<
 }
 
 pub async fn get(
-    _: Operator,
+    op: Operator,
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     if !valid_event_id(&event_id) {
         return Err(ApiError::NotFound("event"));
     }
+    op.may(Act::Manage(&event_id))?;
     let row = load(&state, &event_id).await?;
     let mut conn = state.db.acquire().await?;
     let live = live::settings_for(&mut conn, &event_id).await?;
@@ -141,7 +153,7 @@ pub async fn get(
 }
 
 pub async fn update(
-    _: Operator,
+    op: Operator,
     State(state): State<AppState>,
     Path(event_id): Path<String>,
     Body(body): Body<Value>,
@@ -149,6 +161,7 @@ pub async fn update(
     if !valid_event_id(&event_id) {
         return Err(ApiError::NotFound("event"));
     }
+    op.may(Act::Manage(&event_id))?;
     let mut f = Fields::new(&body)?;
     f.only(&[
         "name",
@@ -178,6 +191,15 @@ pub async fn update(
 
     let to_i32 = |v: Option<i64>| v.map(|n| n as i32);
     let mut tx = state.db.begin().await?;
+    // Locked, so the entry's "before" is what this change replaced.
+    let before: Option<Value> =
+        sqlx::query_scalar("SELECT to_jsonb(e) FROM events e WHERE id = $1 FOR UPDATE")
+            .bind(&event_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(before) = before else {
+        return Err(ApiError::NotFound("event"));
+    };
     let updated = sqlx::query(
         "UPDATE events SET
             name = coalesce($2, name), opens_at = coalesce($3, opens_at),
@@ -207,6 +229,20 @@ pub async fn update(
     if updated == 0 {
         return Err(ApiError::NotFound("event"));
     }
+    let after = settings_json(&mut tx, &event_id).await?.unwrap_or_default();
+    let (was, now) = audit::changed(&before, &after, &["updated_at", "created_at"]);
+    let action = if was.get("state").is_some() {
+        "event.state"
+    } else {
+        "event.update"
+    };
+    audit::record(
+        &mut tx,
+        &Entry::by(&op, action, &event_id)
+            .event(&event_id)
+            .change(Some(was), Some(now)),
+    )
+    .await?;
     let live = live::settings_for(&mut tx, &event_id).await?;
     let mut redis = state.redis.clone();
     live::publish(&mut redis, &state.settings.redis.events_key, &live).await?;
@@ -215,6 +251,16 @@ pub async fn update(
     let row = load(&state, &event_id).await?;
     let figures = figures(&state, &event_id).await;
     Ok(Json(view(&row, &live, Some(figures))))
+}
+
+/// The event's row as JSON, as the audit trail records settings.
+async fn settings_json(conn: &mut sqlx::PgConnection, id: &str) -> ApiResult<Option<Value>> {
+    Ok(sqlx::query_scalar(
+        "SELECT to_jsonb(e) - 'created_at' - 'updated_at' FROM events e WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 fn state_field(f: &mut Fields<'_>) -> Option<EventState> {

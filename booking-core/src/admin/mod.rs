@@ -1,5 +1,7 @@
 //! The operators' admin API: events (the on-sale unit with its queue settings) and shows.
-//! Every route needs `Authorization: Bearer <operator token>`.
+//! Every route needs `Authorization: Bearer <operator token>` (`crate::operators`) and asks
+//! `Operator::may` before acting; every change is written to the audit trail (`crate::audit`)
+//! in its own transaction.
 
 mod events;
 mod fields;
@@ -7,12 +9,9 @@ mod layout;
 mod shows;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::routing::{get, post};
-use subtle::ConstantTimeEq;
 
-use crate::error::ApiError;
+pub use crate::operators::Operator;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -23,35 +22,21 @@ pub fn router() -> Router<AppState> {
             get(events::get).patch(events::update),
         )
         .route("/admin/v1/shows", post(shows::create))
+        .route("/admin/v1/audit", get(crate::audit::list))
+        .route("/admin/v1/me", get(me))
 }
 
-/// Proof that the request carries a valid operator token.
-pub struct Operator;
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| ApiError::Unauthorized("operator token missing".into()))?;
-        if state
-            .operator_tokens
-            .iter()
-            .any(|t| bool::from(t.as_bytes().ct_eq(presented.as_bytes())))
-        {
-            Ok(Operator)
-        } else {
-            Err(ApiError::Unauthorized(
-                "operator token not recognised".into(),
-            ))
-        }
-    }
+/// `GET /admin/v1/me`: who this token belongs to and what it may do, for the console.
+async fn me(op: Operator) -> axum::Json<serde_json::Value> {
+    use crate::operators::Act;
+    axum::Json(serde_json::json!({
+        "name": op.name,
+        "role": op.role,
+        "events": op.events,
+        "may": {
+            "create_events": op.may(Act::CreateEvent).is_ok(),
+            "audit_all": op.may(Act::AuditAll).is_ok(),
+            "scan": op.may(Act::Scan).is_ok(),
+        },
+    }))
 }

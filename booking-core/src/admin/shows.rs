@@ -13,14 +13,16 @@ use serde_json::{Value, json};
 use super::Operator;
 use super::fields::Fields;
 use super::layout::{Layout, SeatSpec};
+use crate::audit::{self, Entry};
 use crate::error::ApiResult;
 use crate::extract::Body;
 use crate::live;
 use crate::model::valid_event_id;
+use crate::operators::Act;
 use crate::state::AppState;
 
 pub async fn create(
-    _: Operator,
+    op: Operator,
     State(state): State<AppState>,
     Body(body): Body<Value>,
 ) -> ApiResult<Response> {
@@ -72,6 +74,7 @@ pub async fn create(
         unreachable!("required fields were checked");
     };
 
+    op.may(Act::Manage(&event_id))?;
     let mut tx = state.db.begin().await?;
     let zone_known: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
@@ -151,6 +154,20 @@ pub async fn create(
     .bind(column(&seats, |s| s.kind.as_str()))
     .bind(column(&seats, |s| s.gap_after))
     .execute(&mut *tx)
+    .await?;
+    let summary = json!({
+        "movie": title, "theater": theater, "city": city, "screen": screen,
+        "starts_at": starts_at, "currency": currency, "seat_count": seats.len(),
+        "categories": layout.categories.iter()
+            .map(|c| json!({"name": c.name, "price_cents": c.price_cents}))
+            .collect::<Vec<_>>(),
+    });
+    audit::record(
+        &mut tx,
+        &Entry::by(&op, "show.create", &show_id)
+            .event(&event_id)
+            .change(None, Some(summary)),
+    )
     .await?;
     let settings = live::settings_for(&mut tx, &event_id).await?;
     let mut redis = state.redis.clone();

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::settle::{self, Settled};
 use super::stripe::StripeFailure;
 use crate::admin::Operator;
+use crate::audit::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, idempotency_key};
 use crate::idempotency;
@@ -315,7 +316,7 @@ pub async fn view_with_payment(state: &AppState, id: &str) -> ApiResult<crate::m
 
 /// `POST /admin/v1/bookings/{id}/refund`: refund a confirmed booking; its seats go back on sale.
 pub async fn admin_refund(
-    _: Operator,
+    op: Operator,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<crate::model::BookingView>> {
@@ -323,6 +324,7 @@ pub async fn admin_refund(
         return Err(ApiError::NotFound("booking"));
     }
     let booking = crate::bookings::get(&state.db, &id).await?;
+    op.may(crate::operators::Act::Manage(&booking.event_id))?;
     if booking.status == BookingStatus::Refunded {
         return Ok(axum::Json(view_with_payment(&state, &id).await?));
     }
@@ -340,11 +342,29 @@ pub async fn admin_refund(
     .await?;
     let pi =
         pi.ok_or_else(|| ApiError::Conflict("this booking has no payment to refund".into()))?;
+    // The intent is on the record before Stripe is asked; the outcome after (API.md: an action
+    // with an outside effect writes its intent, acts, then records the outcome).
+    let entry = |action| {
+        Entry::by(&op, action, &id).event(&booking.event_id).change(
+            None,
+            Some(json!({"total_cents": booking.total_cents, "currency": booking.currency})),
+        )
+    };
+    let mut conn = state.db.acquire().await?;
+    audit::record(&mut conn, &entry("booking.refund.requested")).await?;
+    drop(conn);
     // Stripe first (idempotent per PaymentIntent): if it fails, nothing has changed here.
-    state.stripe.refund(&pi, "refunded by an operator").await?;
+    if let Err(e) = state.stripe.refund(&pi, "refunded by an operator").await {
+        let mut conn = state.db.acquire().await?;
+        let failed =
+            entry("booking.refund.failed").change(None, Some(json!({"error": e.to_string()})));
+        audit::record(&mut conn, &failed).await?;
+        return Err(e.into());
+    }
     let mut tx = state.db.begin().await?;
     let row = settle::lock_booking(&mut tx, &id).await?;
     settle::confirmed_booking_refunded(&mut tx, &row, "refunded by an operator").await?;
+    audit::record(&mut tx, &entry("booking.refund.done")).await?;
     tx.commit().await?;
     tracing::info!(booking = %id, "refunded by an operator");
     Ok(axum::Json(view_with_payment(&state, &id).await?))

@@ -10,6 +10,7 @@ mod idempotency;
 mod integrity;
 mod lane;
 mod lapse_race;
+mod operators;
 mod payments;
 mod quantity_race;
 mod reserve;

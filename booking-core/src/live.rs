@@ -23,6 +23,8 @@ pub struct EventRow {
     pub abandon_after_s: i32,
     pub idle_after_s: i32,
     pub pow_bits: i16,
+    pub hold_extend_s: i32,
+    pub max_hold_s: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -32,7 +34,8 @@ pub struct EventRow {
 macro_rules! event_columns {
     () => {
         "id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s, hold_ttl_s, \
-         min_poll_interval_ms, abandon_after_s, idle_after_s, pow_bits, created_at, updated_at"
+         min_poll_interval_ms, abandon_after_s, idle_after_s, pow_bits, hold_extend_s, max_hold_s, \
+         created_at, updated_at"
     };
 }
 

@@ -359,6 +359,15 @@
     }
     $("hold-total").textContent = money(h.total_cents, h.currency);
     $("countdown-bar").hidden = false;
+    $("extend").hidden = !!h.extended;
+    startCountdown(h);
+    for (const s of seats.values()) paintSeat(s);
+    summarise();
+    $("hold-title").focus?.();
+    $("hold-card").scrollIntoView({ block: "start", behavior: reduceMotion ? "auto" : "smooth" });
+  }
+
+  function startCountdown(h) {
     clearInterval(timer);
     let announced = false;
     const tick = () => {
@@ -370,6 +379,7 @@
       if (left === 0) {
         clearInterval(timer);
         hold = null;
+        $("extend").hidden = true;
         $("hold-card").hidden = true;
         for (const s of seats.values()) paintSeat(s);
         summarise();
@@ -377,11 +387,23 @@
     };
     tick();
     timer = setInterval(tick, 1000);
-    for (const s of seats.values()) paintSeat(s);
-    summarise();
-    $("hold-title").focus?.();
-    $("hold-card").scrollIntoView({ block: "start", behavior: reduceMotion ? "auto" : "smooth" });
   }
+
+  // One extension per hold, as long as the event allows (the answer says the new expiry).
+  $("extend").onclick = async () => {
+    if (!hold) return;
+    error();
+    const { status, data } = await api("POST", `/v1/bookings/${hold.reservation_id}/extend`);
+    $("extend").hidden = true;
+    hold.extended = true;
+    if (status === 200) {
+      hold.expires_at = data.expires_at;
+      startCountdown(hold);
+      $("session").textContent = "Your hold was extended.";
+    } else {
+      error(data.detail || `Could not extend the hold (${status}).`);
+    }
+  };
 
   // Payment: a test card at the simulator in the demo; Stripe.js with real Stripe.
   const payments = document.body.dataset.payments || "simulator";

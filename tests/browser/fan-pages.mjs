@@ -141,6 +141,10 @@ try {
       return b.top >= 0 && b.bottom <= window.innerHeight + 0.5 && b.height > 0;
     });
     if (!countdownVisible) fail("the countdown is out of view while paying");
+    // More time, once: the countdown moves on by the event's extension (10 + 5 minutes).
+    await page.click("#extend");
+    await page.waitForFunction(() => /^1[45]:\d\d left/.test(document.getElementById("countdown").textContent), null, { timeout: 5000 });
+    if (await page.isVisible("#extend")) fail("the extension is offered twice");
     await shot("4-held");
     await audit(page, `booking page with a hold (${size.name})`);
 

@@ -40,6 +40,8 @@ pub async fn create(
         "abandon_after_s",
         "idle_after_s",
         "pow_bits",
+        "hold_extend_s",
+        "max_hold_s",
         "state",
     ]);
     let id = f.text("id", 64, false);
@@ -61,6 +63,15 @@ pub async fn create(
         .int("idle_after_s", 1, DAY_S, false)
         .unwrap_or(i64::from(marquee_waitroom::live::default_idle_after_s()));
     let pow_bits = f.int("pow_bits", 0, 24, false).unwrap_or(0);
+    let hold_extend = f.int("hold_extend_s", 0, 3600, false).unwrap_or(300);
+    let max_hold = f.int("max_hold_s", 1, 7200, false);
+    if let (Some(max), Some(ttl)) = (max_hold, hold_ttl) {
+        f.check.require(
+            max >= ttl,
+            "max_hold_s",
+            "must be at least hold_ttl_s (a hold's whole life, its extension included)",
+        );
+    }
     let st = state_field(&mut f);
     f.done()?;
     op.may(Act::CreateEvent)?;
@@ -80,8 +91,9 @@ pub async fn create(
     let mut tx = state.db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO events (id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s,
-                             hold_ttl_s, min_poll_interval_ms, abandon_after_s, pow_bits, idle_after_s)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+                             hold_ttl_s, min_poll_interval_ms, abandon_after_s, pow_bits, idle_after_s,
+                             hold_extend_s, max_hold_s)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&id)
     .bind(&name)
@@ -95,6 +107,8 @@ pub async fn create(
     .bind(abandon as i32)
     .bind(pow_bits as i16)
     .bind(idle as i32)
+    .bind(hold_extend as i32)
+    .bind(max_hold.map(|n| n as i32))
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -174,6 +188,8 @@ pub async fn update(
         "abandon_after_s",
         "idle_after_s",
         "pow_bits",
+        "hold_extend_s",
+        "max_hold_s",
         "state",
     ]);
     let name = f.text("name", 200, false);
@@ -186,6 +202,8 @@ pub async fn update(
     let abandon = f.int("abandon_after_s", 5, DAY_S, false);
     let idle = f.int("idle_after_s", 1, DAY_S, false);
     let pow_bits = f.int("pow_bits", 0, 24, false);
+    let hold_extend = f.int("hold_extend_s", 0, 3600, false);
+    let max_hold = f.int("max_hold_s", 1, 7200, false);
     let st = state_field(&mut f);
     f.done()?;
 
@@ -208,6 +226,7 @@ pub async fn update(
             min_poll_interval_ms = coalesce($8, min_poll_interval_ms),
             abandon_after_s = coalesce($9, abandon_after_s), state = coalesce($10, state),
             pow_bits = coalesce($11, pow_bits), idle_after_s = coalesce($12, idle_after_s),
+            hold_extend_s = coalesce($13, hold_extend_s), max_hold_s = coalesce($14, max_hold_s),
             updated_at = now()
          WHERE id = $1",
     )
@@ -223,6 +242,8 @@ pub async fn update(
     .bind(st.map(EventState::as_str))
     .bind(pow_bits.map(|n| n as i16))
     .bind(to_i32(idle))
+    .bind(to_i32(hold_extend))
+    .bind(to_i32(max_hold))
     .execute(&mut *tx)
     .await?
     .rows_affected();

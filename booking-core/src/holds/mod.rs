@@ -6,7 +6,7 @@
 //! A reserve flows: `gate` (the visitor still holds its slot under the cap, within its
 //! allowance) → `shows` (what the show needs, cached a second) → `reserve` (one statement takes
 //! the seats or nothing; best available tries blocks from the cached map first). A release is
-//! `release`. The rules every statement shares are `crate::rules`; the step that frees an
+//! `release`, an extension `extend`. The rules every statement shares are `crate::rules`; the step that frees an
 //! ended hold's seats is the macro below.
 
 use sqlx::PgPool;
@@ -33,11 +33,13 @@ macro_rules! free_ended_seats {
     };
 }
 
+mod extend;
 mod gate;
 mod release;
 mod reserve;
 mod shows;
 
+pub use extend::extend;
 pub use gate::{Refusal, ReserveGate};
 pub use release::{RecentHolds, release};
 pub use reserve::{Pick, new_reservation_id, reserve};

@@ -233,6 +233,21 @@ pub async fn get(
     ))
 }
 
+/// `POST /v1/bookings/{id}/extend`: more time to pay, once (`holds::extend`).
+pub async fn extend(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    if !plausible_id(&id) {
+        return Err(ApiError::NotFound("booking"));
+    }
+    let expires_at = holds::extend(&state.db, &id).await?;
+    tracing::info!(booking = %id, %expires_at, "hold extended");
+    Ok(axum::Json(
+        serde_json::json!({"reservation_id": id, "expires_at": expires_at}),
+    ))
+}
+
 pub async fn release(
     State(state): State<AppState>,
     Path(id): Path<String>,

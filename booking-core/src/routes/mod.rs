@@ -28,6 +28,10 @@ pub fn router(state: AppState) -> Router {
             post(crate::payments::routes::checkout),
         )
         .route(
+            "/v1/bookings/{reservation_id}/extend",
+            post(bookings::extend),
+        )
+        .route(
             "/v1/payments/stripe/webhook",
             post(crate::payments::webhook::receive),
         )

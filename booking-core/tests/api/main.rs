@@ -5,6 +5,7 @@ mod bad_input;
 mod catalog;
 mod categories;
 mod expiry;
+mod extend;
 mod helpers;
 mod idempotency;
 mod integrity;

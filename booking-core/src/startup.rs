@@ -58,6 +58,11 @@ impl Application {
             .await
             .context("connecting to Redis")?;
         let verifier = Verifier::from_settings(&settings).context("loading admission keys")?;
+        let ticket_keys = marquee_waitroom::Keyring::load_dir(
+            &settings.booking.ticket_keys_dir,
+            settings.admission.generate_if_missing,
+        )
+        .context("loading ticket signing keys")?;
         let stripe = crate::payments::stripe::StripeGateway::from_settings(&settings)
             .context("configuring the Stripe client")?;
         let listener = TcpListener::bind(settings.booking.listen)
@@ -84,6 +89,7 @@ impl Application {
             redis,
             seatmaps,
             verifier,
+            ticket_keys,
             metrics,
             stripe,
             shows: Default::default(),

@@ -31,6 +31,8 @@ pub struct App {
     pub redis: marquee_waitroom::connect::Redis,
     pub seatmaps: Arc<SeatMaps>,
     pub verifier: Verifier,
+    /// The keys that sign tickets' QR codes (`crate::tickets`).
+    pub ticket_keys: marquee_waitroom::Keyring,
     /// Before every hold: the visitor's slot under the cap and its allowance of attempts.
     pub reserve_gate: ReserveGate,
     pub metrics: Arc<HttpMetrics>,

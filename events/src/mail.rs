@@ -157,7 +157,10 @@ impl Mailer {
             lines = lines.join("\n"),
             total = money(total),
         );
-        let qr = qrcode::QrCode::new(code.as_bytes())
+        // The QR code carries the ticket's signed payload (booking-core's `tickets`), or the
+        // bare code for a ticket issued before payloads were signed.
+        let qr_text = message["ticket_qr"].as_str().unwrap_or(code);
+        let qr = qrcode::QrCode::new(qr_text.as_bytes())
             .map_err(|e| MailError::Build(e.to_string()))?
             .render::<qrcode::render::svg::Color<'_>>()
             .min_dimensions(240, 240)

@@ -127,6 +127,10 @@ pub struct BookingSettings {
     /// Where booking-core fetches the admission keys when it has no key files of its own.
     #[serde(default)]
     pub jwks_url: String,
+    /// The ticket signing keys (`{kid}.pem`, Ed25519; the newest signs, all verify): a key of
+    /// their own, not an admission key, since tickets outlive a sale's key rotations. Made
+    /// when missing under the same rule as the admission keys (`generate_if_missing`).
+    pub ticket_keys_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

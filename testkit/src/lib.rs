@@ -151,6 +151,10 @@ impl TestEnv {
             .set("redis.url", redis_url())
             .set("redis.events_key", &self.events_key)
             .set("admission.keys_dir", self.keys_dir.path().display())
+            .set(
+                "booking.ticket_keys_dir",
+                self.keys_dir.path().join("tickets").display(),
+            )
     }
 
     pub fn settings(&self) -> Settings {

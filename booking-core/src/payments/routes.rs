@@ -307,8 +307,8 @@ pub async fn view_with_payment(state: &AppState, id: &str) -> ApiResult<crate::m
     });
     if view.status == BookingStatus::Confirmed {
         let mut conn = state.db.acquire().await?;
-        if let Some(code) = settle::ticket_code(&mut conn, id).await? {
-            view.ticket = Some(crate::tickets::ticket(code));
+        if let Some((code, payload)) = settle::ticket_of(&mut conn, id).await? {
+            view.ticket = Some(crate::tickets::ticket(code, payload));
         }
     }
     Ok(view)

@@ -51,8 +51,16 @@ pub async fn lock_booking(tx: &mut PgConnection, id: &str) -> ApiResult<BookingR
 }
 
 pub async fn ticket_code(conn: &mut PgConnection, booking_id: &str) -> ApiResult<Option<String>> {
+    Ok(ticket_of(conn, booking_id).await?.map(|(code, _)| code))
+}
+
+/// A booking's ticket: its code and the signed payload its QR code carries.
+pub async fn ticket_of(
+    conn: &mut PgConnection,
+    booking_id: &str,
+) -> ApiResult<Option<(String, Option<String>)>> {
     Ok(
-        sqlx::query_scalar("SELECT code FROM tickets WHERE booking_id = $1")
+        sqlx::query_as("SELECT code, qr_payload FROM tickets WHERE booking_id = $1")
             .bind(booking_id)
             .fetch_optional(&mut *conn)
             .await?,
@@ -205,13 +213,20 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     sold?;
     // The ticket first: the trigger announcing the confirmation reads its code.
     let code = crate::tickets::new_code();
+    let payload = crate::tickets::sign(
+        &state.ticket_keys,
+        &code,
+        &booking.show_id,
+        &booking.seat_ids,
+    )?;
     sqlx::query(
-        "INSERT INTO tickets (code, booking_id, show_id, seat_ids) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO tickets (code, booking_id, show_id, seat_ids, qr_payload) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&code)
     .bind(&booking.id)
     .bind(&booking.show_id)
     .bind(&booking.seat_ids)
+    .bind(&payload)
     .execute(&mut *tx)
     .await?;
     sqlx::query(

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
             post(crate::payments::webhook::receive),
         )
         .route("/v1/tickets/validate", post(crate::tickets::validate))
+        .route("/v1/tickets/keys", get(crate::tickets::keys))
         .route(
             "/admin/v1/bookings/{reservation_id}/refund",
             post(crate::payments::routes::admin_refund),

@@ -16,3 +16,4 @@ mod payments;
 mod quantity_race;
 mod reserve;
 mod seat_race;
+mod tickets;

@@ -31,6 +31,7 @@ pub mod operators;
 pub mod outage;
 pub mod partitions;
 pub mod payments;
+pub mod pii_sweep;
 pub mod routes;
 pub mod rules;
 pub mod seatmap;

@@ -24,6 +24,9 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Reseal every fan's email under the newest `[pii] keys` entry (add the new key last,
+    /// run this, then retire the old key once the Kafka topic's retention has passed).
+    RotatePiiKey,
 }
 
 #[derive(Subcommand)]
@@ -59,9 +62,25 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("migrations applied");
         return Ok(());
     }
-    if let Some(Command::Operators { command }) = args.command {
-        let db = sqlx::PgPool::connect(settings.database.url.expose()).await?;
-        return operators(&db, command).await;
+    match args.command {
+        Some(Command::Operators { command }) => {
+            let db = sqlx::PgPool::connect(settings.database.url.expose()).await?;
+            return operators(&db, command).await;
+        }
+        Some(Command::RotatePiiKey) => {
+            let db = sqlx::PgPool::connect(settings.database.url.expose()).await?;
+            let pii = marquee_platform::pii::Pii::from_settings(&settings.pii)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let swept = booking_core::pii_sweep::run(&db, &pii, true).await?;
+            eprintln!(
+                "sealed {} values in clear, resealed {} under key {}",
+                swept.sealed,
+                swept.resealed,
+                pii.current_kid()
+            );
+            return Ok(());
+        }
+        None => {}
     }
     let app = booking_core::Application::build(settings).await?;
     tracing::info!(port = app.port(), "booking-core listening");

@@ -63,6 +63,12 @@ impl Application {
             settings.admission.generate_if_missing,
         )
         .context("loading ticket signing keys")?;
+        let pii = marquee_platform::pii::Pii::from_settings(&settings.pii)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Emails written in clear before they were sealed are sealed now (instant when none).
+        crate::pii_sweep::run(&db, &pii, false)
+            .await
+            .context("sealing emails still in clear")?;
         let stripe = crate::payments::stripe::StripeGateway::from_settings(&settings)
             .context("configuring the Stripe client")?;
         let listener = TcpListener::bind(settings.booking.listen)
@@ -90,6 +96,7 @@ impl Application {
             seatmaps,
             verifier,
             ticket_keys,
+            pii,
             metrics,
             stripe,
             shows: Default::default(),

@@ -31,6 +31,8 @@ pub struct App {
     pub redis: marquee_waitroom::connect::Redis,
     pub seatmaps: Arc<SeatMaps>,
     pub verifier: Verifier,
+    /// Seals fans' emails and hashes them for lookups (`marquee_platform::pii`).
+    pub pii: marquee_platform::pii::Pii,
     /// The keys that sign tickets' QR codes (`crate::tickets`).
     pub ticket_keys: marquee_waitroom::Keyring,
     /// Before every hold: the visitor's slot under the cap and its allowance of attempts.

@@ -79,6 +79,8 @@ pub struct Letterhead {
     pub from: String,
     /// The public address of the gateway, whose `/t/{reservation_id}` is the ticket page.
     pub ticket_base_url: String,
+    /// The keys that open the sealed email (`email_enc`) each message carries.
+    pub pii: Option<marquee_platform::pii::Pii>,
 }
 
 impl Mailer {
@@ -117,9 +119,22 @@ impl Mailer {
     /// price, the total, the code as text and as a QR image, and the link to the ticket page.
     pub fn ticket_email(head: &Letterhead, message: &Value) -> Result<Message, MailError> {
         let from = head.from.as_str();
-        let to = message["email"]
-            .as_str()
-            .ok_or(MailError::Incomplete("email"))?;
+        // The one place the fan's email is opened: to send this email (DESIGN.md 9). A
+        // message from before emails were sealed carries it as `email`.
+        let opened;
+        let to = match (&head.pii, message.get("email_enc").filter(|v| !v.is_null())) {
+            (Some(pii), Some(sealed)) => {
+                let sealed: marquee_platform::pii::Sealed = serde_json::from_value(sealed.clone())
+                    .map_err(|_| MailError::Incomplete("email_enc"))?;
+                opened = pii
+                    .open(&sealed)
+                    .map_err(|e| MailError::Build(e.to_string()))?;
+                opened.as_str()
+            }
+            _ => message["email"]
+                .as_str()
+                .ok_or(MailError::Incomplete("email"))?,
+        };
         let code = message["ticket_code"]
             .as_str()
             .ok_or(MailError::Incomplete("ticket_code"))?;

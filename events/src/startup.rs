@@ -98,6 +98,10 @@ impl Application {
             letterhead: crate::mail::Letterhead {
                 from: s.mail.from.clone(),
                 ticket_base_url: s.mail.ticket_base_url.clone(),
+                pii: Some(
+                    marquee_platform::pii::Pii::from_settings(&s.pii)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                ),
             },
             max_attempts: s.kafka.max_attempts.max(1),
             backoff: self.mail_backoff,

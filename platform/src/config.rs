@@ -33,6 +33,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub stripe: StripeSettings,
     pub shutdown: ShutdownSettings,
+    pub pii: crate::pii::PiiSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -471,6 +472,21 @@ impl Settings {
         let shutdown = section(&raw, "shutdown", &mut errors);
         let events = section(&raw, "events", &mut errors);
         let mail: Option<MailSettings> = section(&raw, "mail", &mut errors);
+        let pii: Option<crate::pii::PiiSettings> = section(&raw, "pii", &mut errors);
+        if let Some(p) = &pii {
+            if let Err(e) = crate::pii::Pii::from_settings(p) {
+                errors.push(e.to_string());
+            } else if source.environment == "production"
+                && (p
+                    .keys
+                    .expose()
+                    .split(',')
+                    .any(|k| k.trim().starts_with("demo"))
+                    || p.lookup_key.expose().trim() == crate::pii::DEMO_LOOKUP_KEY)
+            {
+                errors.push("[pii] keys must not be the demo keys in production".into());
+            }
+        }
         if let Some(m) = &mail
             && m.transport != "file"
             && m.transport != "smtp"
@@ -491,8 +507,8 @@ impl Settings {
         else {
             return Err(ConfigErrors(errors));
         };
-        match (log, stripe, shutdown, events, mail) {
-            (Some(log), Some(stripe), Some(shutdown), Some(events), Some(mail))
+        match (log, stripe, shutdown, events, mail, pii) {
+            (Some(log), Some(stripe), Some(shutdown), Some(events), Some(mail), Some(pii))
                 if errors.is_empty() =>
             {
                 Ok(Settings {
@@ -510,6 +526,7 @@ impl Settings {
                     mail,
                     stripe,
                     shutdown,
+                    pii,
                 })
             }
             _ => Err(ConfigErrors(errors)),
@@ -556,7 +573,9 @@ mod tests {
         source.environment = "production".into();
         let source = source
             .set("operator.tokens", "op-abc")
-            .set("admission.queue_token_secret", "x".repeat(40));
+            .set("admission.queue_token_secret", "x".repeat(40))
+            .set("pii.keys", format!("p1={}", crate::pii::new_key()))
+            .set("pii.lookup_key", crate::pii::new_key());
         Settings::load(&source).unwrap();
     }
 

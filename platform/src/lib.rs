@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod pii;
 pub mod problem;
 pub mod secret;
 pub mod shutdown;

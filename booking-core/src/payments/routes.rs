@@ -62,7 +62,8 @@ pub async fn checkout(
         Ok(k) => k,
         Err(e) => return axum::response::IntoResponse::into_response(e),
     };
-    let canonical = json!({"email": req.email});
+    // The request's fingerprint holds the email's keyed hash, never the email.
+    let canonical = json!({"email_hash": state.pii.lookup_hash(&req.email)});
     let key = key.as_deref().map(|k| idempotency::Key {
         scope: &id,
         route: "checkout",
@@ -140,8 +141,8 @@ async fn checkout_inner(state: &AppState, id: &str, email: &str) -> ApiResult<Va
                 .await?;
             sqlx::query(
                 "INSERT INTO payment_attempts (payment_intent_id, booking_id, show_id, attempt, stripe_status,
-                                               amount_cents, currency, client_secret, email)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                                               amount_cents, currency, client_secret, email_enc, email_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
             )
             .bind(&intent.id)
             .bind(id)
@@ -151,7 +152,8 @@ async fn checkout_inner(state: &AppState, id: &str, email: &str) -> ApiResult<Va
             .bind(intent.amount)
             .bind(&booking.currency)
             .bind(&intent.client_secret)
-            .bind(email)
+            .bind(sqlx::types::Json(state.pii.seal(email)))
+            .bind(state.pii.lookup_hash(email))
             .execute(&state.db)
             .await?;
             // A concurrent checkout may have opened the attempt first: answer with that one.

@@ -32,14 +32,13 @@ pub struct BookingRow {
     pub seat_ids: Vec<String>,
     pub total_cents: i64,
     pub currency: String,
-    pub email: Option<String>,
     pub payment_intent_id: Option<String>,
 }
 
 /// Lock a booking by reservation id inside `tx`.
 pub async fn lock_booking(tx: &mut PgConnection, id: &str) -> ApiResult<BookingRow> {
     sqlx::query_as(
-        "SELECT b.id, b.show_id, b.event_id, b.visitor_id, b.status, b.seat_ids, b.total_cents, b.currency, b.email,
+        "SELECT b.id, b.show_id, b.event_id, b.visitor_id, b.status, b.seat_ids, b.total_cents, b.currency,
                 b.payment_intent_id
          FROM bookings b WHERE b.show_id = $1 AND b.id = $2 FOR UPDATE",
     )
@@ -76,15 +75,16 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
         .ok_or(ApiError::NotFound("booking for this payment"))?;
     let mut tx = state.db.begin().await?;
     let booking = lock_booking(&mut tx, &booking_id).await?;
-    let email: Option<String> = sqlx::query_scalar(
+    // The fan's email, sealed, and its lookup hash, as checkout stored them (never in clear).
+    let email: Option<(Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
         "UPDATE payment_attempts SET state = 'succeeded', stripe_status = 'succeeded', updated_at = now()
-         WHERE payment_intent_id = $1 AND booking_id = $2 RETURNING email",
+         WHERE payment_intent_id = $1 AND booking_id = $2 RETURNING email_enc, email_hash",
     )
     .bind(&intent.id)
     .bind(&booking.id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(email) = email else {
+    let Some((email_enc, email_hash)) = email else {
         // Not an attempt we started for this booking: give the money back.
         return refund_instead(
             state,
@@ -231,13 +231,14 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     .await?;
     sqlx::query(
         "UPDATE bookings SET status = 'confirmed', status_reason = NULL, confirmed_at = now(),
-                payment_intent_id = $3, email = $4, updated_at = now()
+                payment_intent_id = $3, email_enc = $4, email_hash = $5, updated_at = now()
          WHERE show_id = $1 AND id = $2",
     )
     .bind(&booking.show_id)
     .bind(&booking.id)
     .bind(&intent.id)
-    .bind(&email)
+    .bind(&email_enc)
+    .bind(&email_hash)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -13,6 +13,7 @@ mod lane;
 mod lapse_race;
 mod operators;
 mod payments;
+mod pii;
 mod quantity_race;
 mod reserve;
 mod seat_race;

@@ -117,7 +117,11 @@ async fn pay_confirm_and_get_a_ticket_once() {
             .await
             .unwrap();
     assert_eq!(msg["seats"], json!(["A-1", "A-2"]));
-    assert_eq!(msg["email"], "fan@example.com");
+    let sealed: marquee_platform::pii::Sealed =
+        serde_json::from_value(msg["email_enc"].clone()).unwrap();
+    let pii = marquee_platform::pii::Pii::from_settings(&app.env.settings().pii).unwrap();
+    assert_eq!(pii.open(&sealed).unwrap(), "fan@example.com");
+    assert!(msg.get("email").is_none());
     assert_eq!(msg["event_id"], event.as_str());
 
     // At the door: valid once, then already used; a made-up code is unknown.

@@ -29,7 +29,16 @@ async fn a_confirmed_booking_is_published_with_its_fields() {
     assert_eq!(m["schema_version"], 1);
     assert_eq!(m["event_id"], "gala");
     assert_eq!(m["seats"], serde_json::json!(["A-1", "A-2"]));
-    assert_eq!(m["email"], "ana@example.com");
+    // The email is on the topic sealed only (DESIGN.md 9): nothing in the message reads as
+    // an address, and the notifier's keys open it.
+    assert!(m.get("email").is_none(), "{m}");
+    assert!(!m.to_string().contains('@'), "{m}");
+    let sealed: marquee_platform::pii::Sealed =
+        serde_json::from_value(m["email_enc"].clone()).unwrap();
+    assert_eq!(
+        crate::helpers::test_pii().open(&sealed).unwrap(),
+        "ana@example.com"
+    );
     assert_eq!(m["total_cents"], 2400);
     assert_eq!(m["currency"], "eur");
     assert!(

@@ -93,6 +93,13 @@ pub async fn launch(p: Prepared, brokers: Option<MockKafka>) -> Events {
     }
 }
 
+/// The PII keys of the test configuration (the notifier's).
+pub fn test_pii() -> marquee_platform::pii::Pii {
+    let source = marquee_platform::config::Source::for_tests(marquee_testkit::config_dir());
+    let settings = marquee_platform::Settings::load(&source).expect("test settings");
+    marquee_platform::pii::Pii::from_settings(&settings.pii).expect("test PII keys")
+}
+
 impl Events {
     pub async fn confirmed_booking(&self, email: &str) -> String {
         confirmed_booking(&self.db, email).await
@@ -120,12 +127,16 @@ pub async fn confirmed_booking(db: &PgPool, email: &str) -> String {
             .execute(&mut *tx)
             .await
             .unwrap();
+    // Sealed as checkout seals it, with the test configuration's keys.
+    let pii = test_pii();
     sqlx::query(
-        "UPDATE bookings SET status = 'confirmed', email = $2 WHERE show_id = $3 AND id = $1",
+        "UPDATE bookings SET status = 'confirmed', email_enc = $2, email_hash = $4
+         WHERE show_id = $3 AND id = $1",
     )
     .bind(&id)
-    .bind(email)
+    .bind(sqlx::types::Json(pii.seal(email)))
     .bind(show)
+    .bind(pii.lookup_hash(email))
     .execute(&mut *tx)
     .await
     .unwrap();

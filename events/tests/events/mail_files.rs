@@ -13,6 +13,7 @@ fn ticket(n: usize) -> lettre::Message {
         &marquee_events::mail::Letterhead {
             from: "Marquee Tickets <tickets@marquee.test>".into(),
             ticket_base_url: "https://tickets.example".into(),
+            pii: None,
         },
         &json!({"email": "fan@example.test", "ticket_code": format!("MQ-FILE-{n}"),
                 "seats": ["A-1", "A-2"], "message_id": format!("file-{n}")}),

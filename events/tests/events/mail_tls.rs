@@ -15,6 +15,7 @@ fn ticket() -> lettre::Message {
         &marquee_events::mail::Letterhead {
             from: "Marquee Tickets <tickets@marquee.test>".into(),
             ticket_base_url: "https://tickets.example".into(),
+            pii: None,
         },
         &json!({"email": "fan@example.test", "ticket_code": "MQ-TLS-1", "seats": ["A-1"],
                 "message_id": "tls-1"}),

@@ -26,6 +26,7 @@ pub mod holds;
 pub mod idempotency;
 pub mod lane;
 pub mod live;
+pub mod lookup;
 pub mod model;
 pub mod operators;
 pub mod outage;

@@ -83,6 +83,24 @@ pub struct Letterhead {
     pub pii: Option<marquee_platform::pii::Pii>,
 }
 
+/// The fan's address, opened from the message's sealed `email_enc`: the one place an email is
+/// opened, to send that fan this email (DESIGN.md 9). A message from before emails were
+/// sealed carries it as `email`.
+fn recipient(head: &Letterhead, message: &Value) -> Result<String, MailError> {
+    match (&head.pii, message.get("email_enc").filter(|v| !v.is_null())) {
+        (Some(pii), Some(sealed)) => {
+            let sealed: marquee_platform::pii::Sealed = serde_json::from_value(sealed.clone())
+                .map_err(|_| MailError::Incomplete("email_enc"))?;
+            pii.open(&sealed)
+                .map_err(|e| MailError::Build(e.to_string()))
+        }
+        _ => message["email"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(MailError::Incomplete("email")),
+    }
+}
+
 impl Mailer {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let m = &settings.mail;
@@ -115,26 +133,45 @@ impl Mailer {
         Ok(Self::Smtp(smtp(url, ca_file)?))
     }
 
+    /// The find-my-booking email for a `BookingsLookup` message: a link to the ticket page of
+    /// each of the fan's confirmed bookings.
+    pub fn lookup_email(head: &Letterhead, message: &Value) -> Result<Message, MailError> {
+        let to = recipient(head, message)?;
+        let ids: Vec<&str> = message["booking_ids"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Err(MailError::Incomplete("booking_ids"));
+        }
+        let base = head.ticket_base_url.trim_end_matches('/');
+        let links: Vec<String> = ids.iter().map(|id| format!("  {base}/t/{id}")).collect();
+        let text = format!(
+            "You asked for your Marquee bookings. Each link opens a ticket page with its QR code:\n\n{}\n\nIf you did not ask, you can ignore this email: the links are only sent to you.\n",
+            links.join("\n")
+        );
+        let id = message["message_id"].as_str().unwrap_or_default();
+        Message::builder()
+            .from(
+                head.from
+                    .parse()
+                    .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?,
+            )
+            .to(to
+                .parse()
+                .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?)
+            .subject("Your Marquee bookings")
+            .message_id(Some(format!("<{id}@marquee>")))
+            .singlepart(SinglePart::plain(text))
+            .map_err(|e| MailError::Build(e.to_string()))
+    }
+
     /// The ticket email for a `BookingConfirmed` message: each seat with its category and
     /// price, the total, the code as text and as a QR image, and the link to the ticket page.
     pub fn ticket_email(head: &Letterhead, message: &Value) -> Result<Message, MailError> {
         let from = head.from.as_str();
-        // The one place the fan's email is opened: to send this email (DESIGN.md 9). A
-        // message from before emails were sealed carries it as `email`.
-        let opened;
-        let to = match (&head.pii, message.get("email_enc").filter(|v| !v.is_null())) {
-            (Some(pii), Some(sealed)) => {
-                let sealed: marquee_platform::pii::Sealed = serde_json::from_value(sealed.clone())
-                    .map_err(|_| MailError::Incomplete("email_enc"))?;
-                opened = pii
-                    .open(&sealed)
-                    .map_err(|e| MailError::Build(e.to_string()))?;
-                opened.as_str()
-            }
-            _ => message["email"]
-                .as_str()
-                .ok_or(MailError::Incomplete("email"))?,
-        };
+        let opened = recipient(head, message)?;
+        let to = opened.as_str();
         let code = message["ticket_code"]
             .as_str()
             .ok_or(MailError::Incomplete("ticket_code"))?;

@@ -68,14 +68,17 @@ impl Notifier {
             tracing::warn!("a message that is not JSON; skipped");
             return Ok(());
         };
-        if message["type"] != "BookingConfirmed" {
-            return Ok(());
-        }
+        // Which email a message asks for: the ticket, or the links of a find-my-booking.
+        let compose = match message["type"].as_str() {
+            Some("BookingConfirmed") => Mailer::ticket_email,
+            Some("BookingsLookup") => Mailer::lookup_email,
+            _ => return Ok(()),
+        };
         let Some(message_id) = message["message_id"]
             .as_str()
             .and_then(|s| s.parse::<uuid::Uuid>().ok())
         else {
-            tracing::warn!("BookingConfirmed without a message_id; skipped");
+            tracing::warn!("a message without a message_id; skipped");
             return Ok(());
         };
         let seen: bool =
@@ -86,14 +89,16 @@ impl Notifier {
         if seen {
             return Ok(());
         }
+        // The booking the email is about (a lookup's first), for the record and the logs.
         let booking = message["booking_id"]
             .as_str()
+            .or_else(|| message["booking_ids"][0].as_str())
             .unwrap_or_default()
             .to_owned();
         let mut delay = self.backoff;
         let mut last_error = String::new();
         for attempt in 1..=self.max_attempts {
-            let sent = match Mailer::ticket_email(&self.letterhead, &message) {
+            let sent = match compose(&self.letterhead, &message) {
                 Ok(email) => self.mailer.send(email).await,
                 Err(e) => Err(e),
             };
@@ -101,12 +106,12 @@ impl Notifier {
                 Ok(()) => {
                     self.record(message_id, &booking, "sent", attempt).await?;
                     self.metrics.sent.inc();
-                    tracing::info!(%booking, attempt, "ticket emailed");
+                    tracing::info!(%booking, attempt, kind = %message["type"], "emailed");
                     return Ok(());
                 }
                 Err(e) => {
                     last_error = e.to_string();
-                    tracing::warn!(%booking, attempt, error = %last_error, "ticket email failed");
+                    tracing::warn!(%booking, attempt, error = %last_error, "email failed");
                     if attempt < self.max_attempts {
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(30));

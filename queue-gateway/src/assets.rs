@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::response::Html;
 use sha2::{Digest, Sha256};
 
-const FILES: [(&str, &str, &str); 5] = [
+const FILES: [(&str, &str, &str); 6] = [
     (
         "marquee.css",
         "text/css; charset=utf-8",
@@ -31,6 +31,11 @@ const FILES: [(&str, &str, &str); 5] = [
         "ticket.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/ticket.js"),
+    ),
+    (
+        "find.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/find.js"),
     ),
 ];
 
@@ -73,7 +78,8 @@ impl Assets {
             .replace("{{waiting_js}}", &self.url("waiting-room.js"))
             .replace("{{booking_js}}", &self.url("booking.js"))
             .replace("{{console_js}}", &self.url("console.js"))
-            .replace("{{ticket_js}}", &self.url("ticket.js"));
+            .replace("{{ticket_js}}", &self.url("ticket.js"))
+            .replace("{{find_js}}", &self.url("find.js"));
         for (name, value) in slots {
             html = html.replace(&format!("{{{{{name}}}}}"), value);
         }

@@ -18,6 +18,15 @@ impl ClientLimiter {
         ))
     }
 
+    /// `per_minute` a minute, in bursts of up to `burst`.
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        let rate = NonZeroU32::new(per_minute.max(1)).expect("nonzero");
+        let burst = NonZeroU32::new(burst.max(1)).expect("nonzero");
+        Self(RateLimiter::keyed(
+            Quota::per_minute(rate).allow_burst(burst),
+        ))
+    }
+
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
         self.0.check_key(&ip).map_err(|not_until| {
             not_until

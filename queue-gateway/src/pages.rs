@@ -1,5 +1,5 @@
 //! The pages: waiting room (`/e/{event}`), booking (`/b/{event}`), the ticket
-//! (`/t/{reservation_id}`) and the operator console (`/ops`). Plain HTML, CSS and JS with no build step; each asset is served under a name
+//! (`/t/{reservation_id}`), find my booking (`/find`) and the operator console (`/ops`). Plain HTML, CSS and JS with no build step; each asset is served under a name
 //! carrying its content hash with a year-long immutable cache header, so a CDN can hold them.
 
 use axum::extract::{Path, State};
@@ -74,6 +74,11 @@ pub async fn ticket(
         HeaderValue::from_static("no-referrer"),
     );
     Ok(page)
+}
+
+/// Find my booking: a fan enters an email and is sent links to their tickets.
+pub async fn find(State(state): State<AppState>) -> Response {
+    no_store(state.assets.page(include_str!("../assets/find.html"), &[]))
 }
 
 pub async fn console(State(state): State<AppState>) -> Response {

@@ -54,6 +54,9 @@ impl Application {
                 settings.gateway.per_ip_per_second,
                 settings.gateway.per_ip_burst,
             ),
+            // Five lookups a minute per client address: a fan retyping an address is fine, a
+            // script probing addresses is not (booking-core also caps each address an hour).
+            lookup_limiter: ClientLimiter::per_minute(5, 5),
             keys,
             redis: redis.clone(),
             upstream,
@@ -102,7 +105,10 @@ impl Application {
                                 tracing::warn!(error = %e, "presence flush failed; will retry");
                             }
                         }
-                        _ = tidy.tick() => state.limiter.tidy(),
+                        _ = tidy.tick() => {
+                            state.limiter.tidy();
+                            state.lookup_limiter.tidy();
+                        }
                         () = stop.wait() => {
                             let _ = state.presence.flush(&state.redis).await;
                             return;

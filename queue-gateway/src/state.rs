@@ -30,6 +30,8 @@ pub struct App {
     pub redis: marquee_waitroom::connect::Redis,
     pub upstream: Upstream,
     pub limiter: ClientLimiter,
+    /// Find-my-booking requests a client address may make (`routes::booking::lookup`).
+    pub lookup_limiter: ClientLimiter,
     pub trusted: Vec<IpRange>,
     pub metrics: Arc<HttpMetrics>,
     /// Show id → event id, learnt from booking-core (a show never changes event).

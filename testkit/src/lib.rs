@@ -130,6 +130,9 @@ pub struct TestEnv {
     pub events_key: String,
     pub keys_dir: tempfile::TempDir,
     pub keys: Keyring,
+    /// This test's own lookup-hash key, so keys derived from emails (the find-my-booking
+    /// limit in Redis, say) never meet another test's or another run's.
+    pub lookup_key: String,
 }
 
 impl TestEnv {
@@ -141,6 +144,7 @@ impl TestEnv {
             events_key: unique("wr:test-events"),
             keys_dir,
             keys,
+            lookup_key: marquee_platform::pii::new_key(),
         }
     }
 
@@ -155,6 +159,7 @@ impl TestEnv {
                 "booking.ticket_keys_dir",
                 self.keys_dir.path().join("tickets").display(),
             )
+            .set("pii.lookup_key", &self.lookup_key)
     }
 
     pub fn settings(&self) -> Settings {

@@ -167,6 +167,14 @@ try {
     const seatsHeld = lines.map((l) => l.match(/Row ([A-Z]+), seat (\d+)/)).map((m) => `${m[1]}-${m[2]}`);
     console.log(JSON.stringify({ size: size.name, reservation, seats: seatsHeld, total }));
 
+    // Find my booking: the answer never says whether the address booked.
+    await page.goto(`${base}/find`);
+    await page.fill("#email", "fan@example.com");
+    await page.click("#send");
+    await page.waitForFunction(() => /If that address has bookings/.test(document.getElementById("result").textContent), null, { timeout: 10000 });
+    await shot("6b-find");
+    await audit(page, `find my booking (${size.name})`);
+
     // The operator console, signed out and signed in.
     await page.goto(`${base}/ops`);
     await page.waitForSelector("#token");

@@ -63,6 +63,12 @@ pub fn reserve_attempts(event: &str, visitor: &str) -> String {
     format!("wr:{{{event}}}:reserve:{visitor}")
 }
 
+/// `bk:lookup:{hash}`: find-my-booking requests for one email address (by its keyed lookup
+/// hash, never the address) in the current hour, shared by every booking-core.
+pub fn lookups(email_hash: &str) -> String {
+    format!("bk:lookup:{email_hash}")
+}
+
 /// Fields of [`state`].
 pub mod field {
     /// The place the next joining visitor gets.

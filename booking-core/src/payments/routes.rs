@@ -40,7 +40,8 @@ pub struct CheckoutRequest {
     email: String,
 }
 
-fn valid_email(e: &str) -> bool {
+/// Whether `e` looks like an email address (the one rule, for checkout and lookups).
+pub fn valid_email(e: &str) -> bool {
     let Some((local, domain)) = e.split_once('@') else {
         return false;
     };

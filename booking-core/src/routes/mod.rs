@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/shows/{show_id}/seats", get(seats::seat_map))
         .route("/v1/shows/{show_id}/seats/events", get(seats::seat_events))
         .route("/v1/bookings/reserve", post(bookings::reserve))
+        .route("/v1/bookings/lookup", post(crate::lookup::lookup))
         .route(
             "/v1/bookings/confirm",
             post(crate::payments::routes::confirm),

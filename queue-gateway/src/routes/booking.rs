@@ -51,6 +51,19 @@ pub async fn pass(
     }
 }
 
+/// `POST /v1/bookings/lookup` (find my booking): limited per client address here, then
+/// booking-core (which limits each email address) answers.
+pub async fn lookup(State(state): State<AppState>, req: Request) -> Response {
+    let client = crate::edge::client_ip(&state, &req);
+    if let Err(retry_after_s) = state.lookup_limiter.check(client) {
+        return GatewayError::TooManyRequests { retry_after_s }.into_response();
+    }
+    match state.upstream.forward(req, client).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `POST /v1/bookings/reserve`: refuse without a valid admission token for the show's event.
 pub async fn reserve(State(state): State<AppState>, req: Request) -> Response {
     match check_reserve(&state, req).await {

@@ -60,6 +60,8 @@ pub fn router(state: AppState, guard: Guard) -> Router {
         .route("/ops", get(crate::pages::console))
         .route("/assets/{file}", get(crate::pages::asset))
         .route("/v1/bookings/reserve", post(booking::reserve))
+        .route("/v1/bookings/lookup", post(booking::lookup))
+        .route("/find", get(crate::pages::find))
         .route("/v1/movies", proxied.clone())
         .route("/v1/shows/{*rest}", proxied.clone())
         .route("/v1/bookings/{*rest}", proxied.clone())

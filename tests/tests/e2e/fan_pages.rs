@@ -146,17 +146,37 @@ async fn fans_choose_hold_and_pay_on_a_phone_and_a_laptop_with_the_keyboard_alon
     }
 
     // Each fan's email lists its seats with their prices and links to the ticket page.
-    let mails =
-        marquee_testkit::wait_for("both ticket emails", Duration::from_secs(60), || async {
+    // Both ticket emails, and the find-my-booking email the pages asked for (at each size).
+    let all = marquee_testkit::wait_for(
+        "the ticket and lookup emails",
+        Duration::from_secs(60),
+        || async {
             let texts: Vec<String> = std::fs::read_dir(s.mail_dir.path())
                 .unwrap()
                 .filter_map(Result::ok)
                 .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
                 .map(|e| std::fs::read_to_string(e.path()).unwrap())
                 .collect();
-            (texts.len() == 2).then_some(texts)
-        })
-        .await;
+            let tickets = texts
+                .iter()
+                .filter(|m| m.contains("Subject: Your tickets"))
+                .count();
+            let lookups = texts
+                .iter()
+                .filter(|m| m.contains("Subject: Your Marquee bookings"))
+                .count();
+            (tickets == 2 && lookups == 2).then_some(texts)
+        },
+    )
+    .await;
+    let lookups: Vec<&String> = all
+        .iter()
+        .filter(|m| m.contains("Subject: Your Marquee bookings"))
+        .collect();
+    let mails: Vec<&String> = all
+        .iter()
+        .filter(|m| m.contains("Subject: Your tickets"))
+        .collect();
     for fan in &fans {
         let id = fan["reservation"].as_str().unwrap();
         let mail = mails
@@ -172,5 +192,9 @@ async fn fans_choose_hold_and_pay_on_a_phone_and_a_laptop_with_the_keyboard_alon
         }
         assert!(mail.contains("Total paid: 28.00 GBP"), "{mail}");
         assert!(mail.contains(&format!("/t/{id}")), "{mail}");
+        assert!(
+            lookups.iter().any(|m| m.contains(&format!("/t/{id}"))),
+            "{lookups:?}"
+        );
     }
 }

@@ -5,6 +5,7 @@ mod browser;
 mod cluster;
 mod edge;
 mod fan_pages;
+mod lookup;
 mod observability;
 mod opening_night;
 mod queue_api;

@@ -34,7 +34,7 @@ impl Application {
         let redis = marquee_waitroom::connect::from_settings(&settings.redis)
             .await
             .context("connecting to Redis")?;
-        let listener = TcpListener::bind(settings.worker.listen)
+        let listener = marquee_platform::http::listen(settings.worker.listen)
             .await
             .with_context(|| format!("binding {}", settings.worker.listen))?;
         Ok(Self {

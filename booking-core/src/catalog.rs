@@ -79,7 +79,7 @@ pub async fn movies(
          JOIN movies m ON m.id = s.movie_id
          JOIN screens sc ON sc.id = s.screen_id
          JOIN theaters t ON t.id = sc.theater_id
-         WHERE s.starts_at > now()
+         WHERE s.starts_at > now() AND s.status = 'on_sale'
            AND ($1::text IS NULL OR lower(t.city) = lower($1))
            AND ($2::date IS NULL OR (s.starts_at AT TIME ZONE t.time_zone)::date = $2)
            AND ($3::text IS NULL OR lower($3) = ANY (SELECT lower(g) FROM unnest(m.genres) g))

@@ -18,6 +18,7 @@ pub mod admin;
 pub mod admission;
 pub mod audit;
 pub mod bookings;
+pub mod cancellation;
 pub mod catalog;
 pub mod error;
 pub mod expiring;

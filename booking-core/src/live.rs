@@ -39,13 +39,13 @@ macro_rules! event_columns {
     };
 }
 
-/// Whether any show of the event has a seat that could be held now. An event with no shows
-/// yet is not sold out.
+/// Whether any show of the event has a seat that could be held now (a cancelled show's seats
+/// never count). An event with no shows yet is not sold out.
 pub async fn sold_out(conn: &mut PgConnection, event_id: &str) -> ApiResult<bool> {
     let (shows, free): (i64, bool) = sqlx::query_as(concat!(
         "SELECT (SELECT count(*) FROM shows WHERE event_id = $1),
                 EXISTS (SELECT 1 FROM shows sh JOIN seats s ON s.show_id = sh.id
-                        WHERE sh.event_id = $1 AND ",
+                        WHERE sh.event_id = $1 AND sh.status = 'on_sale' AND ",
         crate::seat_free!("s"),
         ")"
     ))

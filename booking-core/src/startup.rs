@@ -71,7 +71,7 @@ impl Application {
             .context("sealing emails still in clear")?;
         let stripe = crate::payments::stripe::StripeGateway::from_settings(&settings)
             .context("configuring the Stripe client")?;
-        let listener = TcpListener::bind(settings.booking.listen)
+        let listener = marquee_platform::http::listen(settings.booking.listen)
             .await
             .with_context(|| format!("binding {}", settings.booking.listen))?;
         let port = listener.local_addr()?.port();

@@ -211,6 +211,18 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
                 }
             }
         }),
+        // Show cancellations: each pass carries one as far as it goes (`cancellation`).
+        every(Duration::from_millis(500), shutdown.clone(), {
+            let state = state.clone();
+            move || {
+                let state = state.clone();
+                async move {
+                    if let Err(e) = crate::cancellation::run_once(&state).await {
+                        tracing::warn!(error = %e, "show cancellation stopped; will resume");
+                    }
+                }
+            }
+        }),
         every(Duration::from_secs(60), shutdown, move || {
             let state = state.clone();
             async move { tidy(&state).await }

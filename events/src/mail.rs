@@ -133,6 +133,43 @@ impl Mailer {
         Ok(Self::Smtp(smtp(url, ca_file)?))
     }
 
+    /// The refund notice for a `BookingRefunded` message: why, and how much goes back.
+    pub fn refund_email(head: &Letterhead, message: &Value) -> Result<Message, MailError> {
+        let to = recipient(head, message)?;
+        let booking = message["booking_id"].as_str().unwrap_or_default();
+        let total = message["total_cents"].as_i64().unwrap_or(0);
+        let currency = message["currency"]
+            .as_str()
+            .unwrap_or_default()
+            .to_uppercase();
+        let why = match message["reason"].as_str() {
+            Some("show_cancelled") => {
+                "The show was cancelled, and every ticket for it refunded. We are sorry."
+            }
+            Some("operator") => "The organiser refunded your booking.",
+            _ => "Your payment arrived after your seats' hold had ended, so it goes back to you.",
+        };
+        let text = format!(
+            "{why}\n\nBooking {booking}: {}.{:02} {currency} is on its way back to your card; banks take a few days to show it. Any ticket for it is no longer valid.\n",
+            total / 100,
+            total % 100,
+        );
+        let id = message["message_id"].as_str().unwrap_or_default();
+        Message::builder()
+            .from(
+                head.from
+                    .parse()
+                    .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?,
+            )
+            .to(to
+                .parse()
+                .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?)
+            .subject("Your Marquee booking was refunded")
+            .message_id(Some(format!("<{id}@marquee>")))
+            .singlepart(SinglePart::plain(text))
+            .map_err(|e| MailError::Build(e.to_string()))
+    }
+
     /// The find-my-booking email for a `BookingsLookup` message: a link to the ticket page of
     /// each of the fan's confirmed bookings.
     pub fn lookup_email(head: &Letterhead, message: &Value) -> Result<Message, MailError> {

@@ -72,6 +72,9 @@ impl Notifier {
         let compose = match message["type"].as_str() {
             Some("BookingConfirmed") => Mailer::ticket_email,
             Some("BookingsLookup") => Mailer::lookup_email,
+            // A refund notice, to a fan who gave an address (a payment refunded because its
+            // hold was lost may come from a booking that never recorded one).
+            Some("BookingRefunded") if !message["email_enc"].is_null() => Mailer::refund_email,
             _ => return Ok(()),
         };
         let Some(message_id) = message["message_id"]

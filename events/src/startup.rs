@@ -46,7 +46,7 @@ impl Application {
             .await
             .context("connecting to the database")?;
         let brokers = Brokers::from_settings(&settings).context("reaching Kafka")?;
-        let listener = TcpListener::bind(settings.events.listen)
+        let listener = marquee_platform::http::listen(settings.events.listen)
             .await
             .with_context(|| format!("binding {}", settings.events.listen))?;
         Ok(Self {

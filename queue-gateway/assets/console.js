@@ -48,11 +48,43 @@
     $("audit-card").hidden = false;
   }
 
+  // Each show with what a cancellation has done so far; cancelling asks first.
+  async function refreshShows() {
+    const { shows } = await admin("GET", "/shows");
+    const body = $("shows");
+    body.innerHTML = "";
+    for (const sh of shows) {
+      const tr = document.createElement("tr");
+      const when = new Date(sh.starts_at).toLocaleString([], { timeZone: sh.time_zone, dateStyle: "medium", timeStyle: "short" });
+      const c = sh.cancellation;
+      const status = sh.status !== "cancelled" ? "on sale"
+        : !c ? "cancelled"
+        : c.done ? `cancelled: ${c.refunded} refunded`
+        : `cancelling: ${c.refunded} of ${c.total == null ? "?" : c.total} refunded…`;
+      [`${sh.title} — ${sh.theater}, ${sh.city}`, when, sh.event_id, `${sh.sold_seats} / ${sh.seat_count}`, status].forEach((v) => tr.appendChild(cell(v)));
+      const actions = document.createElement("td");
+      if (sh.status !== "cancelled") {
+        const b = document.createElement("button");
+        b.className = "secondary";
+        b.textContent = "Cancel show";
+        b.setAttribute("aria-label", `Cancel show: ${sh.title} at ${sh.theater}, ${when}`);
+        b.onclick = () => {
+          if (!window.confirm(`Cancel ${sh.title} at ${sh.theater}, ${when}? Every ticket is refunded and every fan emailed. This cannot be undone.`)) return;
+          admin("POST", `/shows/${sh.show_id}/cancel`, {}).then(refresh, show);
+        };
+        actions.appendChild(b);
+      }
+      tr.appendChild(actions);
+      body.appendChild(tr);
+    }
+    $("shows-card").hidden = false;
+  }
+
   async function refresh() {
     try {
       if (!me) await whoAmI();
       if (me.role === "scanner") {
-        $("events-card").hidden = true; $("create-card").hidden = true; $("audit-card").hidden = true;
+        for (const id of ["events-card", "create-card", "shows-card", "audit-card"]) $(id).hidden = true;
         return show(new Error("Door scanners validate tickets at the door; there is nothing to manage here."));
       }
       const { events } = await admin("GET", "/events");
@@ -81,6 +113,7 @@
         body.appendChild(tr);
       }
       $("events-card").hidden = false; $("create-card").hidden = !me.may.create_events; $("login").hidden = true;
+      await refreshShows();
       await refreshAudit();
       show();
     } catch (e) { show(e); }
@@ -91,7 +124,7 @@
   $("signin").onclick = () => { token = $("token").value.trim(); me = null; sessionStorage.setItem("marquee.operator", token); refresh(); };
   $("signout").onclick = () => {
     token = ""; me = null; sessionStorage.removeItem("marquee.operator");
-    for (const id of ["events-card", "create-card", "audit-card", "who"]) $(id).hidden = true;
+    for (const id of ["events-card", "create-card", "shows-card", "audit-card", "who"]) $(id).hidden = true;
     $("login").hidden = false;
   };
   $("create").onclick = () => {

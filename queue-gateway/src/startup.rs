@@ -39,7 +39,7 @@ impl Application {
         let upstream = Upstream::new(&settings.gateway.booking_url)?;
         let metrics = HttpMetrics::new("queue_gateway");
         metrics.registry.register(Box::new(redis.up_gauge()))?;
-        let listener = TcpListener::bind(settings.gateway.listen)
+        let listener = marquee_platform::http::listen(settings.gateway.listen)
             .await
             .with_context(|| format!("binding {}", settings.gateway.listen))?;
         let port = listener.local_addr()?.port();

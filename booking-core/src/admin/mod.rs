@@ -21,7 +21,9 @@ pub fn router() -> Router<AppState> {
             "/admin/v1/events/{event_id}",
             get(events::get).patch(events::update),
         )
-        .route("/admin/v1/shows", post(shows::create))
+        .route("/admin/v1/shows", get(shows::list).post(shows::create))
+        .route("/admin/v1/shows/{show_id}", get(shows::get))
+        .route("/admin/v1/shows/{show_id}/cancel", post(shows::cancel))
         .route("/admin/v1/audit", get(crate::audit::list))
         .route("/admin/v1/me", get(me))
 }

@@ -255,3 +255,80 @@ fn theater(f: &mut Fields<'_>) -> (Option<String>, Option<String>, Option<String
 fn column<T>(seats: &[SeatSpec], get: impl Fn(&SeatSpec) -> T) -> Vec<T> {
     seats.iter().map(get).collect()
 }
+
+/// `GET /admin/v1/shows/{show_id}`: the show's status, seat counts and, once cancelled, the
+/// cancellation's progress.
+pub async fn get(
+    op: Operator,
+    State(state): State<AppState>,
+    axum::extract::Path(show_id): axum::extract::Path<String>,
+) -> ApiResult<Json<Value>> {
+    let show = crate::cancellation::status_of(&state.db, &show_id).await?;
+    op.may(Act::Manage(show["event_id"].as_str().unwrap_or_default()))?;
+    Ok(Json(show))
+}
+
+/// `POST /admin/v1/shows/{show_id}/cancel`: `202`, the refunds follow
+/// (`crate::cancellation`).
+pub async fn cancel(
+    op: Operator,
+    State(state): State<AppState>,
+    axum::extract::Path(show_id): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    let show = crate::cancellation::request(&state.db, &op, &show_id).await?;
+    state.shows.forget(&show_id);
+    Ok((StatusCode::ACCEPTED, Json(show)).into_response())
+}
+
+/// `GET /admin/v1/shows`: the shows of the events this operator manages, soonest first (at
+/// most 500), each with its status, seats sold and, once cancelled, the cancellation's
+/// progress, for the console.
+pub async fn list(op: Operator, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: String,
+        event_id: String,
+        title: String,
+        theater: String,
+        city: String,
+        starts_at: chrono::DateTime<chrono::Utc>,
+        time_zone: String,
+        status: String,
+        seat_count: i32,
+        sold: i64,
+        refunded: Option<i32>,
+        total: Option<i32>,
+        done: Option<bool>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT s.id, s.event_id, m.title, t.name AS theater, t.city, s.starts_at, t.time_zone,
+                s.status, s.seat_count,
+                (SELECT count(*) FROM sold_seats ss WHERE ss.show_id = s.id) AS sold,
+                c.refunded, c.total, c.done_at IS NOT NULL AS done
+         FROM shows s JOIN movies m ON m.id = s.movie_id
+         JOIN screens sc ON sc.id = s.screen_id JOIN theaters t ON t.id = sc.theater_id
+         LEFT JOIN show_cancellations c ON c.show_id = s.id
+         ORDER BY s.starts_at, s.id LIMIT 500",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let shows: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| op.sees(&r.event_id))
+        .map(|r| {
+            let mut v = json!({
+                "show_id": r.id, "event_id": r.event_id, "title": r.title,
+                "theater": r.theater, "city": r.city, "starts_at": r.starts_at,
+                "time_zone": r.time_zone, "status": r.status, "seat_count": r.seat_count,
+                "sold_seats": r.sold,
+            });
+            if let Some(done) = r.done {
+                v["cancellation"] = json!({
+                    "refunded": r.refunded.unwrap_or(0), "total": r.total, "done": done,
+                });
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "shows": shows })))
+}

@@ -19,11 +19,12 @@ use crate::error::ApiResult;
 /// request's insert may be waiting on this very booking, when both are the same fan's). A
 /// seat skipped is being taken by someone, or else read as free anyway and tidied by the
 /// sweeper (`free_orphaned_seats`).
+#[macro_export]
 macro_rules! free_ended_seats {
     () => {
         concat!(
             "freed AS (UPDATE seats SET ",
-            crate::seat_back_on_sale!(),
+            $crate::seat_back_on_sale!(),
             " WHERE (show_id, seat_id) IN (
                 SELECT seats.show_id, seats.seat_id FROM seats JOIN ended
                   ON seats.show_id = ended.show_id AND seats.seat_id = ANY(ended.seat_ids)

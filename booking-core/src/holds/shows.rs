@@ -19,6 +19,8 @@ pub struct ShowInfo {
     /// The event's idle time: how long an admitted fan keeps its slot under the cap beyond
     /// its hold (see `marquee_waitroom::session`).
     pub idle_after_s: i32,
+    /// The show was cancelled (`crate::cancellation`): nothing more may be held.
+    pub cancelled: bool,
     /// The partition of `seats` and `bookings` holding this show's rows, when known.
     #[sqlx(default)]
     pub partition: Option<i32>,
@@ -32,7 +34,8 @@ pub async fn show_info(db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
         None
     });
     sqlx::query_as(
-        "SELECT s.id, s.event_id, s.price_cents, s.currency, e.hold_ttl_s, e.idle_after_s
+        "SELECT s.id, s.event_id, s.price_cents, s.currency, e.hold_ttl_s, e.idle_after_s,
+                s.status = 'cancelled' AS cancelled
          FROM shows s JOIN events e ON e.id = s.event_id WHERE s.id = $1",
     )
     .bind(show_id)
@@ -61,5 +64,11 @@ impl ShowInfos {
         let info = show_info(db, show_id).await?;
         self.0.insert(show_id.to_owned(), info.clone());
         Ok(info)
+    }
+
+    /// Forget a show, so this replica reads it afresh at once (it was just cancelled here;
+    /// other replicas see it within the second).
+    pub fn forget(&self, show_id: &str) {
+        self.0.take(show_id);
     }
 }

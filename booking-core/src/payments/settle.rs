@@ -95,6 +95,16 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
         )
         .await;
     };
+    // The show's row, shared with every other confirmation and exclusive to a cancellation
+    // (`crate::cancellation`): a show cancelled before this point is refunded, never sold.
+    let show_status: String =
+        sqlx::query_scalar("SELECT status FROM shows WHERE id = $1 FOR KEY SHARE")
+            .bind(&booking.show_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if show_status == "cancelled" && booking.status != BookingStatus::Confirmed {
+        return refund_instead(state, tx, &booking, intent, crate::cancellation::REASON).await;
+    }
 
     match booking.status {
         BookingStatus::Confirmed
@@ -349,11 +359,29 @@ pub async fn attempt_closed(
 }
 
 /// A confirmed booking's money went back (an operator's refund, or one made in Stripe's
-/// dashboard): void the ticket and put the seats back on sale.
+/// dashboard): void the ticket and put the seats back on sale. With `Refund::Pending` the
+/// money is still to be asked of Stripe (`send_refund` after the commit; reconciliation if
+/// that fails or the process dies first).
 pub async fn confirmed_booking_refunded(
     tx: &mut PgConnection,
     booking: &BookingRow,
     reason: &str,
+) -> ApiResult<bool> {
+    booking_refunded(tx, booking, reason, Refund::Done).await
+}
+
+/// Where a refund stands at Stripe when the booking is marked refunded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refund {
+    Done,
+    Pending,
+}
+
+pub async fn booking_refunded(
+    tx: &mut PgConnection,
+    booking: &BookingRow,
+    reason: &str,
+    refund: Refund,
 ) -> ApiResult<bool> {
     if booking.status != BookingStatus::Confirmed {
         return Ok(false);
@@ -387,15 +415,22 @@ pub async fn confirmed_booking_refunded(
         .execute(&mut *tx)
         .await?;
     if let Some(pi) = &booking.payment_intent_id {
-        sqlx::query(
-            "INSERT INTO refunds (payment_intent_id, booking_id, reason, state) VALUES ($1, $2, $3, 'succeeded')
-             ON CONFLICT (payment_intent_id) DO UPDATE SET state = 'succeeded', updated_at = now()",
-        )
-        .bind(pi)
-        .bind(&booking.id)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?;
+        let query = match refund {
+            Refund::Done => {
+                "INSERT INTO refunds (payment_intent_id, booking_id, reason, state) VALUES ($1, $2, $3, 'succeeded')
+                 ON CONFLICT (payment_intent_id) DO UPDATE SET state = 'succeeded', updated_at = now()"
+            }
+            Refund::Pending => {
+                "INSERT INTO refunds (payment_intent_id, booking_id, reason) VALUES ($1, $2, $3)
+                 ON CONFLICT (payment_intent_id) DO NOTHING"
+            }
+        };
+        sqlx::query(query)
+            .bind(pi)
+            .bind(&booking.id)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(true)
 }

@@ -154,6 +154,11 @@ async fn prepare_reserve(
     check.done()?;
 
     let show = state.shows.get(&state.db, &req.show_id).await?;
+    if show.cancelled {
+        return Err(ApiError::Conflict(
+            "this show was cancelled; nothing more can be held".into(),
+        ));
+    }
     let token = bearer_or_cookie(headers, ADMISSION_COOKIE)
         .ok_or_else(|| ApiError::Unauthorized("missing".into()))?;
     let visitor_key = headers.get("x-visitor-key").and_then(|v| v.to_str().ok());

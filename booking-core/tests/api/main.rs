@@ -2,6 +2,7 @@
 
 mod admin;
 mod bad_input;
+mod cancellation;
 mod catalog;
 mod categories;
 mod expiry;

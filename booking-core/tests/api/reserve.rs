@@ -414,6 +414,7 @@ fn show(event: &str) -> ShowInfo {
         currency: "usd".into(),
         hold_ttl_s: 600,
         idle_after_s: 180,
+        cancelled: false,
         partition: None,
     }
 }

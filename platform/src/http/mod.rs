@@ -39,6 +39,22 @@ pub fn common_routes(router: Router, metrics: Arc<HttpMetrics>) -> Router {
         .fallback(|| async { Problem::not_found("route") })
 }
 
+/// A listening socket for a service, with a deep accept queue: a crowd connecting at once
+/// (an opening night's first second, a test's two thousand racing fans) waits in the queue
+/// instead of overflowing Tokio's default of 1,024, where the kernel drops the handshake's
+/// last step and the client's first bytes are answered with a reset. The kernel caps it at
+/// `net.core.somaxconn`.
+pub async fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
+}
+
 /// The span a request's log lines sit in.
 pub fn request_span(method: &Method, path: &str, id: Option<&HeaderValue>) -> tracing::Span {
     let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -2,6 +2,7 @@
 
 mod admission;
 mod browser;
+mod cancellation;
 mod cluster;
 mod edge;
 mod fan_pages;

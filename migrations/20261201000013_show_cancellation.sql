@@ -23,7 +23,11 @@ CREATE TABLE show_cancellations (
 );
 CREATE INDEX show_cancellations_open ON show_cancellations (requested_at) WHERE done_at IS NULL;
 
--- Refund announcements say why: the operator, the show's cancellation, or a hold lost.
+-- The announcement of a booking change, as it now is (migrations 8, 11 and 12 added to it):
+-- each seat with its row, number, category and price (`seat_details`, for the email), the
+-- fan's email sealed (`email_enc`, never the clear one), the ticket's signed QR payload
+-- (`ticket_qr`), and for a refund why (`reason`: the operator, the show's cancellation, or a
+-- hold lost).
 CREATE OR REPLACE FUNCTION announce_booking_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     kind text := CASE NEW.status

@@ -83,6 +83,28 @@ pub struct Letterhead {
     pub pii: Option<marquee_platform::pii::Pii>,
 }
 
+/// A plain-text email to `to` from the letterhead's sender, its id from the message's.
+fn plain(
+    head: &Letterhead,
+    to: &str,
+    subject: &str,
+    message: &Value,
+    text: String,
+) -> Result<Message, MailError> {
+    let id = message["message_id"].as_str().unwrap_or_default();
+    let address = |a: &str| {
+        a.parse()
+            .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))
+    };
+    Message::builder()
+        .from(address(&head.from)?)
+        .to(address(to)?)
+        .subject(subject)
+        .message_id(Some(format!("<{id}@marquee>")))
+        .singlepart(SinglePart::plain(text))
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
 /// The fan's address, opened from the message's sealed `email_enc`: the one place an email is
 /// opened, to send that fan this email (DESIGN.md 9). A message from before emails were
 /// sealed carries it as `email`.
@@ -154,20 +176,13 @@ impl Mailer {
             total / 100,
             total % 100,
         );
-        let id = message["message_id"].as_str().unwrap_or_default();
-        Message::builder()
-            .from(
-                head.from
-                    .parse()
-                    .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?,
-            )
-            .to(to
-                .parse()
-                .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?)
-            .subject("Your Marquee booking was refunded")
-            .message_id(Some(format!("<{id}@marquee>")))
-            .singlepart(SinglePart::plain(text))
-            .map_err(|e| MailError::Build(e.to_string()))
+        plain(
+            head,
+            &to,
+            "Your Marquee booking was refunded",
+            message,
+            text,
+        )
     }
 
     /// The find-my-booking email for a `BookingsLookup` message: a link to the ticket page of
@@ -187,20 +202,7 @@ impl Mailer {
             "You asked for your Marquee bookings. Each link opens a ticket page with its QR code:\n\n{}\n\nIf you did not ask, you can ignore this email: the links are only sent to you.\n",
             links.join("\n")
         );
-        let id = message["message_id"].as_str().unwrap_or_default();
-        Message::builder()
-            .from(
-                head.from
-                    .parse()
-                    .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?,
-            )
-            .to(to
-                .parse()
-                .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))?)
-            .subject("Your Marquee bookings")
-            .message_id(Some(format!("<{id}@marquee>")))
-            .singlepart(SinglePart::plain(text))
-            .map_err(|e| MailError::Build(e.to_string()))
+        plain(head, &to, "Your Marquee bookings", message, text)
     }
 
     /// The ticket email for a `BookingConfirmed` message: each seat with its category and

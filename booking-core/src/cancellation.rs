@@ -19,6 +19,7 @@ use sqlx::PgPool;
 
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, ApiResult};
+use crate::model::ShowStatus;
 use crate::operators::{Act, Operator};
 use crate::payments::settle::{self, Refund};
 use crate::state::AppState;
@@ -33,7 +34,7 @@ pub const REASON: &str = "show cancelled";
 /// nothing). Audited with the operator and request.
 pub async fn request(db: &PgPool, op: &Operator, show_id: &str) -> ApiResult<Value> {
     let mut tx = db.begin().await?;
-    let event: Option<(String, String)> =
+    let event: Option<(String, ShowStatus)> =
         sqlx::query_as("SELECT event_id, status FROM shows WHERE id = $1 FOR UPDATE")
             .bind(show_id)
             .fetch_optional(&mut *tx)
@@ -42,9 +43,10 @@ pub async fn request(db: &PgPool, op: &Operator, show_id: &str) -> ApiResult<Val
         return Err(ApiError::NotFound("show"));
     };
     op.may(Act::Manage(&event_id))?;
-    if status == "on_sale" {
-        sqlx::query("UPDATE shows SET status = 'cancelled', cancelled_at = now() WHERE id = $1")
+    if status == ShowStatus::OnSale {
+        sqlx::query("UPDATE shows SET status = $2, cancelled_at = now() WHERE id = $1")
             .bind(show_id)
+            .bind(ShowStatus::Cancelled)
             .execute(&mut *tx)
             .await?;
         sqlx::query("INSERT INTO show_cancellations (show_id, requested_by) VALUES ($1, $2)")
@@ -57,8 +59,8 @@ pub async fn request(db: &PgPool, op: &Operator, show_id: &str) -> ApiResult<Val
             &Entry::by(op, "show.cancel", show_id)
                 .event(&event_id)
                 .change(
-                    Some(json!({"status": "on_sale"})),
-                    Some(json!({"status": "cancelled"})),
+                    Some(json!({"status": ShowStatus::OnSale})),
+                    Some(json!({"status": ShowStatus::Cancelled})),
                 ),
         )
         .await?;
@@ -74,7 +76,7 @@ pub async fn status_of(db: &PgPool, show_id: &str) -> ApiResult<Value> {
     #[derive(sqlx::FromRow)]
     struct Row {
         event_id: String,
-        status: String,
+        status: ShowStatus,
         seat_count: i32,
         held: i64,
         sold: i64,

@@ -138,6 +138,16 @@ impl SeatKind {
     }
 }
 
+/// A show's state, as the `shows.status` column and the admin API spell it: on sale, or
+/// cancelled (`crate::cancellation`; SQL that only needs "on sale" says `status = 'on_sale'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum ShowStatus {
+    OnSale,
+    Cancelled,
+}
+
 /// A booking as `GET /v1/bookings/{id}` and reserve return it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BookingView {

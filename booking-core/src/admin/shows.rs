@@ -293,7 +293,7 @@ pub async fn list(op: Operator, State(state): State<AppState>) -> ApiResult<Json
         city: String,
         starts_at: chrono::DateTime<chrono::Utc>,
         time_zone: String,
-        status: String,
+        status: crate::model::ShowStatus,
         seat_count: i32,
         sold: i64,
         refunded: Option<i32>,

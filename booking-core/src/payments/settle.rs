@@ -97,12 +97,14 @@ pub async fn payment_succeeded(state: &AppState, intent: &Intent) -> ApiResult<S
     };
     // The show's row, shared with every other confirmation and exclusive to a cancellation
     // (`crate::cancellation`): a show cancelled before this point is refunded, never sold.
-    let show_status: String =
+    let show_status: crate::model::ShowStatus =
         sqlx::query_scalar("SELECT status FROM shows WHERE id = $1 FOR KEY SHARE")
             .bind(&booking.show_id)
             .fetch_one(&mut *tx)
             .await?;
-    if show_status == "cancelled" && booking.status != BookingStatus::Confirmed {
+    if show_status == crate::model::ShowStatus::Cancelled
+        && booking.status != BookingStatus::Confirmed
+    {
         return refund_instead(state, tx, &booking, intent, crate::cancellation::REASON).await;
     }
 

@@ -82,6 +82,11 @@ async fn a_cancelled_show_refunds_everyone_once_and_sells_nothing_more() {
     // A fan in the middle of paying: checked out when the show is cancelled, the card confirmed
     // at Stripe just after (unless the cancellation canceled the PaymentIntent first).
     let late = hold(&s, &event, &show, "A-5").await;
+    // A fan admitted before the cancellation (after it, the sold-out event admits nobody).
+    let (mut fan, _) = s.join(&event, None).await;
+    let token = s
+        .wait_admitted(&event, &mut fan, Duration::from_secs(20))
+        .await;
     let late_pi = s.api.payment_intent(&late).await;
     let res = s
         .admin_post(&format!("/admin/v1/shows/{show}/cancel"), &json!({}))
@@ -98,11 +103,7 @@ async fn a_cancelled_show_refunds_everyone_once_and_sells_nothing_more() {
         body["status"]
     );
 
-    // Nothing more can be held.
-    let (mut fan, _) = s.join(&event, None).await;
-    let token = s
-        .wait_admitted(&event, &mut fan, Duration::from_secs(20))
-        .await;
+    // Nothing more can be held, even by a fan admitted before the cancellation.
     let refused = s
         .reserve(&token, None, &json!({"show_id": show, "seat_ids": ["A-6"]}))
         .await;

@@ -132,16 +132,26 @@ impl Api {
             .expect("release sent")
     }
 
-    /// `GET /v1/shows/{show}/seats`: the seat map.
-    pub async fn seat_map(&self, show: &str) -> Value {
+    /// A public `GET` of `path`; its JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
         self.http
-            .get(self.at(&format!("/v1/shows/{show}/seats")))
+            .get(self.at(path))
             .send()
             .await
-            .expect("seat map sent")
+            .expect("GET sent")
             .json()
             .await
-            .expect("a seat map")
+            .expect("a JSON answer")
+    }
+
+    /// `GET /v1/bookings/{id}`: the booking as the fan (and the ticket page) reads it.
+    pub async fn booking(&self, id: &str) -> Value {
+        self.get_json(&format!("/v1/bookings/{id}")).await
+    }
+
+    /// `GET /v1/shows/{show}/seats`: the seat map.
+    pub async fn seat_map(&self, show: &str) -> Value {
+        self.get_json(&format!("/v1/shows/{show}/seats")).await
     }
 
     /// `POST /v1/bookings/{id}/checkout` for `email` (must answer 200): the PaymentIntent it

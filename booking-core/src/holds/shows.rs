@@ -13,7 +13,6 @@ use crate::partitions;
 pub struct ShowInfo {
     pub id: String,
     pub event_id: String,
-    pub price_cents: i64,
     pub currency: String,
     pub hold_ttl_s: i32,
     /// The event's idle time: how long an admitted fan keeps its slot under the cap beyond
@@ -34,7 +33,7 @@ pub async fn show_info(db: &PgPool, show_id: &str) -> ApiResult<ShowInfo> {
         None
     });
     sqlx::query_as(
-        "SELECT s.id, s.event_id, s.price_cents, s.currency, e.hold_ttl_s, e.idle_after_s,
+        "SELECT s.id, s.event_id, s.currency, e.hold_ttl_s, e.idle_after_s,
                 s.status = 'cancelled' AS cancelled
          FROM shows s JOIN events e ON e.id = s.event_id WHERE s.id = $1",
     )

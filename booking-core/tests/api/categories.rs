@@ -72,15 +72,7 @@ async fn the_seat_map_and_catalog_say_each_seats_category_price_kind_and_aisle()
     assert_eq!(seat(&map, "C-3")["price_cents"], 2150);
 
     // The catalog's price is the show's lowest.
-    let movies: Value = app
-        .http
-        .get(app.at("/v1/movies"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let movies: Value = app.get_json("/v1/movies").await;
     let listed = movies["movies"]
         .as_array()
         .unwrap()
@@ -126,15 +118,7 @@ async fn a_hold_costs_its_seats_prices_and_says_each() {
     );
     // Read back, the booking says the same.
     let id = held["reservation_id"].as_str().unwrap();
-    let got: Value = app
-        .http
-        .get(app.at(&format!("/v1/bookings/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.booking(id).await;
     assert_eq!(got["total_cents"], held["total_cents"]);
     assert_eq!(got["seats"], held["seats"]);
     assert_eq!(got["show"]["title"], "Test Film", "{got}");

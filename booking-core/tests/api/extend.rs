@@ -115,15 +115,7 @@ async fn a_lapsed_or_released_hold_is_never_revived() {
     app.lapse(&lapsed).await;
     let (status, _) = extend(&app, &lapsed).await;
     assert_eq!(status, 409);
-    let view: Value = app
-        .http
-        .get(app.at(&format!("/v1/bookings/{lapsed}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = app.booking(&lapsed).await;
     assert_eq!(view["status"], "expired");
 
     let released = app.hold(&event, &show, "gone", &["A-2"]).await;

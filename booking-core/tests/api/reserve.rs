@@ -410,7 +410,6 @@ fn show(event: &str) -> ShowInfo {
     ShowInfo {
         id: "show".into(),
         event_id: event.into(),
-        price_cents: 100,
         currency: "usd".into(),
         hold_ttl_s: 600,
         idle_after_s: 180,

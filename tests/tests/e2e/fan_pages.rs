@@ -125,15 +125,7 @@ async fn fans_choose_hold_and_pay_on_a_phone_and_a_laptop_with_the_keyboard_alon
             .unwrap();
         assert_eq!(intent["amount"], 2800, "{intent}");
         // The booking as the ticket page reads it: each seat with its category and price.
-        let view: Value = s
-            .http
-            .get(s.at(&format!("/v1/bookings/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view: Value = s.booking(id).await;
         assert!(
             view["seats"]
                 .as_array()

@@ -12,7 +12,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Args::parse().cli.settings();
-    marquee_platform::telemetry::init(&settings.log);
+    // Kept to the end of main: dropping it sends the last spans.
+    let _telemetry =
+        marquee_platform::telemetry::init(&settings.log, &settings.telemetry, "admission-worker");
     let app = admission_worker::Application::build(settings).await?;
     tracing::info!(
         port = app.port(),

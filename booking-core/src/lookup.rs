@@ -54,8 +54,10 @@ pub async fn lookup(
     }
     let sealed = state.pii.seal(&req.email);
     let db = state.db.clone();
+    // The email goes on in the request's trace, as the rest of a fan's request does.
+    let trace = marquee_platform::trace::traceparent(&tracing::Span::current());
     tokio::spawn(async move {
-        if let Err(e) = announce(&db, &hash, sealed).await {
+        if let Err(e) = announce(&db, &hash, sealed, trace).await {
             tracing::warn!(error = %e, "a booking lookup could not be announced; the fan may ask again");
         }
     });
@@ -73,6 +75,7 @@ async fn announce(
     db: &sqlx::PgPool,
     hash: &str,
     sealed: marquee_platform::pii::Sealed,
+    trace: Option<String>,
 ) -> ApiResult<()> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM bookings WHERE email_hash = $1 AND status = 'confirmed'
@@ -86,16 +89,17 @@ async fn announce(
     }
     sqlx::query(
         "WITH m AS (SELECT gen_random_uuid() AS id)
-         INSERT INTO outbox (message_id, topic_key, type, payload)
+         INSERT INTO outbox (message_id, topic_key, type, payload, traceparent)
          SELECT m.id, $1, 'BookingsLookup', jsonb_build_object(
             'message_id', m.id, 'type', 'BookingsLookup',
             'occurred_at', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
-            'schema_version', 1, 'booking_ids', to_jsonb($2::text[]), 'email_enc', $3::jsonb)
+            'schema_version', 1, 'booking_ids', to_jsonb($2::text[]), 'email_enc', $3::jsonb), $4
          FROM m",
     )
     .bind(hash)
     .bind(&ids)
     .bind(serde_json::to_value(sealed).map_err(|e| ApiError::Unavailable(e.to_string()))?)
+    .bind(trace)
     .execute(db)
     .await?;
     sqlx::query("SELECT pg_notify('marquee_outbox', '')")

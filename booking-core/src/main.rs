@@ -55,7 +55,9 @@ fn parse_role(s: &str) -> Result<Role, String> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let settings = args.cli.settings();
-    marquee_platform::telemetry::init(&settings.log);
+    // Kept to the end of main: dropping it sends the last spans.
+    let _telemetry =
+        marquee_platform::telemetry::init(&settings.log, &settings.telemetry, "booking-core");
     if args.migrate {
         let db = sqlx::PgPool::connect(settings.database.url.expose()).await?;
         booking_core::startup::MIGRATOR.run(&db).await?;

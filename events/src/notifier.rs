@@ -14,6 +14,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde_json::Value;
 use sqlx::PgPool;
+use tracing::Instrument;
 
 use crate::kafka::SEND_TIMEOUT;
 use crate::mail::Mailer;
@@ -41,7 +42,13 @@ impl Notifier {
             };
             match msg {
                 Ok(m) => {
-                    if let Err(e) = self.handle(&m).await {
+                    // The email is a span of the trace the message's headers name.
+                    let span = tracing::info_span!("notify", otel.kind = "consumer");
+                    marquee_platform::trace::continue_from(
+                        &span,
+                        header(&m, marquee_platform::trace::TRACEPARENT),
+                    );
+                    if let Err(e) = self.handle(&m).instrument(span).await {
                         // Not committed: the message comes back after a restart or rebalance.
                         tracing::warn!(error = %e, "notification failed; will see it again");
                         tokio::time::sleep(self.backoff).await;
@@ -177,4 +184,14 @@ impl Notifier {
         .await?;
         Ok(())
     }
+}
+
+/// The value of the message's header `key`, when it has one in UTF-8.
+fn header<'a>(m: &'a BorrowedMessage<'_>, key: &str) -> Option<&'a str> {
+    use rdkafka::message::Headers as _;
+    m.headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
 }

@@ -14,6 +14,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use tracing::Instrument;
 
 use crate::kafka::SEND_TIMEOUT;
 use crate::metrics::EventMetrics;
@@ -34,6 +35,8 @@ struct Row {
     topic_key: String,
     r#type: String,
     payload: serde_json::Value,
+    /// The trace of the booking (or request) the message is about, if spans were exported.
+    traceparent: Option<String>,
 }
 
 impl Relay {
@@ -47,7 +50,7 @@ impl Relay {
     pub async fn publish(&self, mark: bool) -> anyhow::Result<usize> {
         let mut tx = self.db.begin().await?;
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, message_id, topic_key, type, payload FROM outbox
+            "SELECT id, message_id, topic_key, type, payload, traceparent FROM outbox
              WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(self.batch)
@@ -56,26 +59,40 @@ impl Relay {
         if rows.is_empty() {
             return Ok(0);
         }
-        let sends = rows.iter().map(|row| async move {
-            let payload = row.payload.to_string();
-            let message_id = row.message_id.to_string();
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "message_id",
-                    value: Some(&message_id),
-                })
-                .insert(Header {
-                    key: "type",
-                    value: Some(&row.r#type),
-                });
-            let record = FutureRecord::to(&self.topic)
-                .key(&row.topic_key)
-                .payload(&payload)
-                .headers(headers);
-            self.producer
-                .send(record, Timeout::After(SEND_TIMEOUT))
-                .await
-                .map_err(|(e, _)| e)
+        let sends = rows.iter().map(|row| {
+            // Each message is a span of its booking's trace, and names that span in its
+            // `traceparent` header for the consumers.
+            let span = tracing::info_span!("publish", otel.kind = "producer", kind = %row.r#type);
+            marquee_platform::trace::continue_from(&span, row.traceparent.as_deref());
+            let trace = marquee_platform::trace::traceparent(&span);
+            async move {
+                let payload = row.payload.to_string();
+                let message_id = row.message_id.to_string();
+                let mut headers = OwnedHeaders::new()
+                    .insert(Header {
+                        key: "message_id",
+                        value: Some(&message_id),
+                    })
+                    .insert(Header {
+                        key: "type",
+                        value: Some(&row.r#type),
+                    });
+                if let Some(t) = &trace {
+                    headers = headers.insert(Header {
+                        key: marquee_platform::trace::TRACEPARENT,
+                        value: Some(t),
+                    });
+                }
+                let record = FutureRecord::to(&self.topic)
+                    .key(&row.topic_key)
+                    .payload(&payload)
+                    .headers(headers);
+                self.producer
+                    .send(record, Timeout::After(SEND_TIMEOUT))
+                    .await
+                    .map_err(|(e, _)| e)
+            }
+            .instrument(span)
         });
         let results = futures::future::join_all(sends).await;
         let mut acked = Vec::new();

@@ -34,6 +34,7 @@ pub struct Settings {
     pub stripe: StripeSettings,
     pub shutdown: ShutdownSettings,
     pub pii: crate::pii::PiiSettings,
+    pub telemetry: crate::telemetry::TelemetrySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -473,6 +474,17 @@ impl Settings {
         let events = section(&raw, "events", &mut errors);
         let mail: Option<MailSettings> = section(&raw, "mail", &mut errors);
         let pii: Option<crate::pii::PiiSettings> = section(&raw, "pii", &mut errors);
+        let telemetry: crate::telemetry::TelemetrySettings = raw
+            .get("telemetry")
+            .or_else(|e| match e {
+                config::ConfigError::NotFound(_) => Ok(Default::default()),
+                e => Err(e),
+            })
+            .unwrap_or_else(|e| {
+                errors.push(format!("[telemetry] {e}"));
+                Default::default()
+            });
+        errors.extend(telemetry.problems());
         if let Some(p) = &pii {
             if let Err(e) = crate::pii::Pii::from_settings(p) {
                 errors.push(e.to_string());
@@ -527,6 +539,7 @@ impl Settings {
                     stripe,
                     shutdown,
                     pii,
+                    telemetry,
                 })
             }
             _ => Err(ConfigErrors(errors)),

@@ -17,7 +17,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Args::parse().cli.settings();
-    marquee_platform::telemetry::init(&settings.log);
+    // Kept to the end of main: dropping it sends the last spans.
+    let _telemetry =
+        marquee_platform::telemetry::init(&settings.log, &settings.telemetry, "queue-gateway");
     let app = queue_gateway::Application::build(settings).await?;
     tracing::info!(port = app.port(), "queue-gateway listening");
     app.run_until_stopped().await

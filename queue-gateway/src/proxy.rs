@@ -12,6 +12,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use tracing::Instrument;
+
 use crate::error::GatewayError;
 
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -68,6 +70,12 @@ impl Upstream {
             .path_and_query(path)
             .build()
             .map_err(|e| GatewayError::Internal(e.into()))?;
+        // The call is a span of the gateway's in the fan's trace; booking-core continues it.
+        let span = tracing::info_span!(
+            "proxy to booking-core",
+            otel.kind = "client",
+            path = %req.uri().path()
+        );
         let headers = req.headers_mut();
         for h in &HOP_BY_HOP {
             headers.remove(h);
@@ -80,10 +88,16 @@ impl Upstream {
         if let Ok(v) = HeaderValue::from_str(&forwarded) {
             headers.insert("x-forwarded-for", v);
         }
-        let response = self.client.request(req).await.map_err(|e| {
-            tracing::warn!(error = %e, "booking-core unreachable");
-            GatewayError::Unavailable(format!("booking-core: {e}"))
-        })?;
+        marquee_platform::trace::inject(&span, headers);
+        let response = self
+            .client
+            .request(req)
+            .instrument(span)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "booking-core unreachable");
+                GatewayError::Unavailable(format!("booking-core: {e}"))
+            })?;
         let (mut parts, body) = response.into_parts();
         for h in &HOP_BY_HOP {
             parts.headers.remove(h);

@@ -24,12 +24,26 @@ struct Args {
     /// Secret keys accepted (comma-separated); empty accepts any `sk_test_…`.
     #[arg(long, env = "STRIPE_SIM_SECRET_KEYS", default_value = "")]
     secret_keys: String,
+    /// Export spans (webhook deliveries) over OTLP/HTTP to this collector, as the services'
+    /// `[telemetry] otlp_endpoint` does; empty: off.
+    #[arg(long, env = "STRIPE_SIM_OTLP_ENDPOINT", default_value = "")]
+    otlp_endpoint: String,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().compact().init();
     let args = Args::parse();
+    let _telemetry = marquee_platform::telemetry::init(
+        &marquee_platform::config::LogSettings {
+            format: marquee_platform::config::LogFormat::Pretty,
+            filter: "info".into(),
+        },
+        &marquee_platform::telemetry::TelemetrySettings {
+            otlp_endpoint: args.otlp_endpoint.clone(),
+            ..Default::default()
+        },
+        "stripe-sim",
+    );
     let sim = stripe_sim::Simulator::new(stripe_sim::Config {
         webhook_urls: args.webhook_url,
         webhook_secret: args.webhook_secret,

@@ -9,8 +9,10 @@
 //! - `api::Api`: the typed HTTP client every test talks to the services through.
 //! - `wait_for`: a condition awaited with a deadline (no fixed sleeps).
 //! - `RedisServer`: a Redis of a test's own, to kill and restart.
+//! - `otlp::Receiver`: an OTLP trace receiver of a test's own, to find the spans exported.
 
 pub mod api;
+pub mod otlp;
 
 pub use api::{Api, OPERATOR};
 

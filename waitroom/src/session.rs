@@ -6,7 +6,8 @@
 //! at most the session). After that:
 //!
 //! * each reserve attempt passes [`gate_reserve`], which keeps the slot for the hold's
-//!   window plus the idle time (never past the session's end);
+//!   window plus the idle time (never past the session's end), and an extended hold moves
+//!   it on the same way ([`keep_for_hold`]);
 //! * a confirmed booking ends it at once ([`finish`]): the fan has bought;
 //! * a released hold leaves it the idle time at most ([`idle`]): the fan may choose again,
 //!   or has left;
@@ -92,6 +93,30 @@ pub async fn idle<C: redis::aio::ConnectionLike>(
         .arg("XX")
         .arg("LT")
         .arg(now_ms + idle_ms as i64)
+        .arg(visitor)
+        .query_async(redis)
+        .await
+}
+
+/// The fan's hold was extended: it keeps its slot until `until_ms` (the new window plus the
+/// idle time), never past its session's end (`session_ms` after admission), and only if it
+/// still holds one; a slot is never shortened here.
+pub async fn keep_for_hold<C: redis::aio::ConnectionLike>(
+    redis: &mut C,
+    event: &str,
+    visitor: &str,
+    until_ms: i64,
+    session_ms: i64,
+) -> redis::RedisResult<()> {
+    let standing = standing(redis, event, visitor).await?;
+    let Some(end) = standing.session_end_ms(session_ms) else {
+        return Ok(());
+    };
+    redis::cmd("ZADD")
+        .arg(keys::active(event))
+        .arg("XX")
+        .arg("GT")
+        .arg(until_ms.min(end))
         .arg(visitor)
         .query_async(redis)
         .await

@@ -3,7 +3,9 @@
 //! set), and only while the hold is live: a lapsed hold is never revived. One transaction
 //! locks the booking, then moves its seats' `held_until` (locking them, and only if every seat
 //! is still this hold's and unexpired), then the booking's `expires_at`. The sweeper, the
-//! lapse rules and the payment grace all read those two columns, so they follow the new expiry.
+//! lapse rules and the payment grace all read those two columns, so they follow the new expiry;
+//! the fan's slot under the active cap follows it too (`routes::bookings::extend`), as the
+//! reserve gate kept it for the first window.
 
 use chrono::{DateTime, Utc};
 
@@ -11,10 +13,24 @@ use crate::bookings::show_of;
 use crate::error::{ApiError, ApiResult};
 use crate::model::BookingStatus;
 
-/// The new expiry of reservation `id`'s hold.
-pub async fn extend(db: &sqlx::PgPool, id: &str) -> ApiResult<DateTime<Utc>> {
+/// A hold extended: its new expiry, and what the fan's slot under the cap needs to follow it.
+#[derive(Debug, Clone)]
+pub struct Extended {
+    pub expires_at: DateTime<Utc>,
+    pub event_id: String,
+    pub visitor_id: String,
+    pub session_ttl_s: i32,
+    pub idle_after_s: i32,
+}
+
+/// Extend reservation `id`'s hold.
+pub async fn extend(db: &sqlx::PgPool, id: &str) -> ApiResult<Extended> {
     #[derive(sqlx::FromRow)]
     struct Hold {
+        event_id: String,
+        visitor_id: String,
+        session_ttl_s: i32,
+        idle_after_s: i32,
         status: BookingStatus,
         live: bool,
         extended: bool,
@@ -26,7 +42,8 @@ pub async fn extend(db: &sqlx::PgPool, id: &str) -> ApiResult<DateTime<Utc>> {
     let show_id = show_of(db, id).await?;
     let mut tx = db.begin().await?;
     let hold: Hold = sqlx::query_as(
-        "SELECT b.status, b.expires_at > now() AS live, b.extended_at IS NOT NULL AS extended,
+        "SELECT b.event_id, b.visitor_id, e.session_ttl_s, e.idle_after_s,
+                b.status, b.expires_at > now() AS live, b.extended_at IS NOT NULL AS extended,
                 cardinality(b.seat_ids) AS seats, b.expires_at,
                 least(b.expires_at + make_interval(secs => e.hold_extend_s),
                       b.created_at + make_interval(secs => coalesce(e.max_hold_s, 2 * e.hold_ttl_s)))
@@ -80,5 +97,11 @@ pub async fn extend(db: &sqlx::PgPool, id: &str) -> ApiResult<DateTime<Utc>> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(hold.until)
+    Ok(Extended {
+        expires_at: hold.until,
+        event_id: hold.event_id,
+        visitor_id: hold.visitor_id,
+        session_ttl_s: hold.session_ttl_s,
+        idle_after_s: hold.idle_after_s,
+    })
 }

@@ -41,7 +41,9 @@ enum Miss {
 }
 
 /// Hold seats for `visitor`. `seatmap` is the (possibly slightly stale) cached map, used only
-/// to choose candidates; the locking statement decides.
+/// to choose candidates; the locking statement decides. Its span is the one the booking's
+/// trace continues from (its PaymentIntent, its announcements).
+#[tracing::instrument(name = "hold seats", skip_all, fields(show = %show.id))]
 pub async fn reserve(
     lane: &Lane,
     show: &ShowInfo,
@@ -142,8 +144,8 @@ enum Lock<'a> {
 }
 
 /// The hold statement around its locking step (`$1` show, `$2` visitor, `$3` new reservation
-/// id, `$4` event, `$5` currency, `$6` hold seconds; the locking step's own parameters from
-/// `$7`). The booking's total is the sum of its seats' prices. One statement, so one round trip and one implicit transaction:
+/// id, `$4` event, `$5` currency, `$6` hold seconds, `$7` the request's `traceparent` or
+/// NULL; the locking step's own parameters from `$8`). The booking's total is the sum of its seats' prices. One statement, so one round trip and one implicit transaction:
 /// it finds the visitor's live hold if any, locks the candidate seats with `FOR UPDATE SKIP
 /// LOCKED`, and only if the visitor holds nothing and every wanted seat was locked does it
 /// insert the booking and its index entry and mark the seats. Otherwise it changes nothing
@@ -171,9 +173,9 @@ macro_rules! hold_statement {
             $want,
             " AS ok),
              b AS (
-                INSERT INTO {bookings} AS bookings (id, show_id, event_id, visitor_id, status, seat_ids, total_cents, currency, expires_at)
+                INSERT INTO {bookings} AS bookings (id, show_id, event_id, visitor_id, status, seat_ids, total_cents, currency, expires_at, traceparent)
                 SELECT $3, $1, $4, $2, 'held', array_agg(seat_id ORDER BY row_index, number),
-                       sum(price_cents), $5, now() + make_interval(secs => $6)
+                       sum(price_cents), $5, now() + make_interval(secs => $6), $7
                 FROM locked HAVING (SELECT ok FROM go)
                 RETURNING id, show_id, seat_ids, expires_at),
              i AS (INSERT INTO booking_index (id, show_id) SELECT id, show_id FROM b),
@@ -201,28 +203,28 @@ static HOLD_SEATS: PerPartition = PerPartition::new(|| {
         concat!(
             "SELECT seat_id, row_name, number, row_index, booking_id, category, price_cents
                  FROM {seats} AS seats
-                 WHERE show_id = $1 AND seat_id = ANY($7) AND ",
+                 WHERE show_id = $1 AND seat_id = ANY($8) AND ",
             crate::seat_free!(),
             " FOR UPDATE SKIP LOCKED"
         ),
-        "cardinality($7)"
+        "cardinality($8)"
     ))
 });
 
-/// Best available takes ordinary seats only (`$10`, the category, or any when NULL): a
+/// Best available takes ordinary seats only (`$11`, the category, or any when NULL): a
 /// wheelchair space or companion seat is held by name.
 static HOLD_BEST: PerPartition = PerPartition::new(|| {
     partitions::variants(hold_statement!(
         concat!(
             "SELECT seat_id, row_name, number, row_index, booking_id, category, price_cents
                  FROM {seats} AS seats
-                 WHERE show_id = $1 AND kind = 'standard' AND ($10::text IS NULL OR category = $10)
+                 WHERE show_id = $1 AND kind = 'standard' AND ($11::text IS NULL OR category = $11)
                    AND ",
             crate::seat_free!(),
-            " ORDER BY abs(row_index - $7), abs(number - $8), row_index, number
-                  LIMIT $9 FOR UPDATE SKIP LOCKED"
+            " ORDER BY abs(row_index - $8), abs(number - $9), row_index, number
+                  LIMIT $10 FOR UPDATE SKIP LOCKED"
         ),
-        "$9"
+        "$10"
     ))
 });
 
@@ -301,7 +303,10 @@ async fn try_hold(
         .bind(&id)
         .bind(&show.event_id)
         .bind(&show.currency)
-        .bind(f64::from(show.hold_ttl_s));
+        .bind(f64::from(show.hold_ttl_s))
+        .bind(marquee_platform::trace::traceparent(
+            &tracing::Span::current(),
+        ));
     let query = match lock {
         Lock::Seats(ids) => query.bind(*ids),
         Lock::Best {

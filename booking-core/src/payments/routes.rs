@@ -117,18 +117,25 @@ async fn checkout_inner(state: &AppState, id: &str, email: &str) -> ApiResult<Va
     let attempt = match open {
         Some(a) => a,
         None => {
-            let n: i32 = sqlx::query_scalar(
-                "SELECT coalesce(max(attempt), 0) + 1 FROM payment_attempts WHERE booking_id = $1",
+            // The attempt's number, and the trace the booking began (its webhooks join it).
+            let (n, trace): (i32, Option<String>) = sqlx::query_as(
+                "SELECT coalesce(max(attempt), 0) + 1,
+                        (SELECT traceparent FROM bookings WHERE show_id = $2 AND id = $1)
+                 FROM payment_attempts WHERE booking_id = $1",
             )
             .bind(id)
+            .bind(&booking.show_id)
             .fetch_one(&state.db)
             .await?;
-            let metadata = HashMap::from([
+            let mut metadata = HashMap::from([
                 ("reservation_id".to_owned(), id.to_owned()),
                 ("show_id".to_owned(), booking.show_id.clone()),
                 ("event_id".to_owned(), booking.event_id.clone()),
                 ("attempt".to_owned(), n.to_string()),
             ]);
+            if let Some(trace) = trace {
+                metadata.insert(marquee_platform::trace::TRACEPARENT.to_owned(), trace);
+            }
             let intent = state
                 .stripe
                 .create_intent(

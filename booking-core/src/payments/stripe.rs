@@ -12,6 +12,7 @@ use stripe_core::payment_intent::{
 };
 use stripe_core::refund::CreateRefund;
 use stripe_core::{PaymentIntent, PaymentIntentStatus};
+use tracing::Instrument;
 
 use super::breaker::Breaker;
 
@@ -104,7 +105,11 @@ impl StripeGateway {
             reason,
             retry_after_s: self.open_s.clamp(1, 5),
         };
-        match tokio::time::timeout(self.timeout, fut).await {
+        let span = tracing::info_span!("stripe call", otel.kind = "client", call = what);
+        match tokio::time::timeout(self.timeout, fut)
+            .instrument(span)
+            .await
+        {
             Err(_) => {
                 self.breaker.failure();
                 Err(unavailable(format!("{what} timed out")))

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use super::settle;
 use super::stripe::Intent;
+use tracing::Instrument;
+
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -50,7 +52,18 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         )
         .into_response();
     };
-    match handle_once(&state, id, kind, &event["data"]["object"]).await {
+    // The event joins the booking's trace: the request's own when the sender passed it on
+    // (the simulator does), else the one the PaymentIntent's metadata names (Stripe's way).
+    let span = tracing::info_span!("stripe webhook", event = %kind);
+    if !headers.contains_key(marquee_platform::trace::TRACEPARENT) {
+        let named =
+            event["data"]["object"]["metadata"][marquee_platform::trace::TRACEPARENT].as_str();
+        marquee_platform::trace::continue_from(&span, named);
+    }
+    match handle_once(&state, id, kind, &event["data"]["object"])
+        .instrument(span)
+        .await
+    {
         Ok(duplicate) => (
             StatusCode::OK,
             axum::Json(json!({"received": true, "duplicate": duplicate})),

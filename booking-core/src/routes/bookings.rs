@@ -246,8 +246,22 @@ pub async fn extend(
     if !plausible_id(&id) {
         return Err(ApiError::NotFound("booking"));
     }
-    let expires_at = holds::extend(&state.db, &id).await?;
+    let extended = holds::extend(&state.db, &id).await?;
+    let expires_at = extended.expires_at;
     tracing::info!(booking = %id, %expires_at, "hold extended");
+    // The fan's slot is kept as the reserve gate keeps it: the hold's window plus the idle
+    // time, never past the session's end. The hold stands whether or not Redis answers.
+    let kept = marquee_waitroom::session::keep_for_hold(
+        &mut state.redis.clone(),
+        &extended.event_id,
+        &extended.visitor_id,
+        expires_at.timestamp_millis() + i64::from(extended.idle_after_s.max(0)) * 1000,
+        i64::from(extended.session_ttl_s.max(0)) * 1000,
+    )
+    .await;
+    if let Err(e) = kept {
+        tracing::warn!(booking = %id, error = %e, "could not lengthen the fan's slot; it ends with the first window");
+    }
     Ok(axum::Json(
         serde_json::json!({"reservation_id": id, "expires_at": expires_at}),
     ))

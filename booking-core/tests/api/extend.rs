@@ -141,3 +141,57 @@ async fn many_asking_at_once_get_one_extension() {
     assert_eq!((after - before).num_seconds(), 300);
     assert!(seats.iter().all(|s| *s == after));
 }
+
+/// When the fan's slot under the active cap ends (ms), from Redis.
+fn slot_until_ms(event: &str, visitor: &str) -> i64 {
+    let mut conn = redis::Client::open(marquee_testkit::redis_url())
+        .and_then(|c| c.get_connection())
+        .expect("Redis");
+    let score: f64 = redis::cmd("ZSCORE")
+        .arg(marquee_waitroom::keys::active(event))
+        .arg(visitor)
+        .query(&mut conn)
+        .expect("the fan holds a slot");
+    score as i64
+}
+
+#[tokio::test]
+async fn an_extended_hold_keeps_the_fans_slot_under_the_cap_as_much_longer() {
+    let app = spawn().await;
+    let event = app
+        .api
+        .event(json!({"hold_ttl_s": 600, "hold_extend_s": 300, "session_ttl_s": 3600}))
+        .await;
+    let show = app.show(&event, 1, 5).await;
+    marquee_testkit::admit("long-session", &event, 3600);
+    // As the worker admits: a session of an hour, a slot for the idle time (180 s).
+    let mut conn = redis::Client::open(marquee_testkit::redis_url())
+        .and_then(|c| c.get_connection())
+        .expect("Redis");
+    let () = redis::cmd("ZADD")
+        .arg(marquee_waitroom::keys::active(&event))
+        .arg(chrono::Utc::now().timestamp_millis() + 180_000)
+        .arg("long-session")
+        .query(&mut conn)
+        .unwrap();
+    let token = app.env.admission_token("long-session", &event, 3600);
+    let res = app
+        .reserve(&token, &json!({"show_id": show, "seat_ids": ["A-1"]}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["reservation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = slot_until_ms(&event, "long-session");
+
+    assert_eq!(extend(&app, &id).await.0, 200);
+    let after = slot_until_ms(&event, "long-session");
+    // The reserve gate kept it for the window and the idle time from Redis's clock; the
+    // extension from the new expiry: 300 s later, give or take the clocks' and the calls' skew.
+    assert!(
+        (after - before - 300_000).abs() < 5_000,
+        "the slot moved by {} ms",
+        after - before
+    );
+}

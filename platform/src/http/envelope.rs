@@ -1,7 +1,7 @@
 //! The envelope every request travels in, whichever service and whichever path answers it: its
 //! request id (kept from the caller, a proxy's say, or made here), set on the request so a
 //! proxied call carries it on and echoed on the answer; the request's span, so every log line
-//! the request causes carries the id; the panic guard, so a bug becomes a logged 500 problem
+//! the request causes carries the id, continuing the caller's trace when a `traceparent` came; the panic guard, so a bug becomes a logged 500 problem
 //! rather than a dropped connection; and one line when the answer is ready (debug, or error
 //! for a 5xx).
 //!
@@ -67,6 +67,7 @@ where
         let id = request_id(req.headers());
         req.headers_mut().insert(REQUEST_ID, id.clone());
         let span = request_span(req.method(), req.uri().path(), Some(&id));
+        crate::trace::continue_from_headers(&span, req.headers());
         // The call itself can panic as well as the future it returns.
         let called = {
             let _entered = span.enter();

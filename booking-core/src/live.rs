@@ -25,6 +25,10 @@ pub struct EventRow {
     pub pow_bits: i16,
     pub hold_extend_s: i32,
     pub max_hold_s: Option<i32>,
+    pub message: Option<String>,
+    pub display_name: Option<String>,
+    pub accent_color: Option<String>,
+    pub logo_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -35,7 +39,7 @@ macro_rules! event_columns {
     () => {
         "id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s, hold_ttl_s, \
          min_poll_interval_ms, abandon_after_s, idle_after_s, pow_bits, hold_extend_s, max_hold_s, \
-         created_at, updated_at"
+         message, display_name, accent_color, logo_url, created_at, updated_at"
     };
 }
 
@@ -84,6 +88,10 @@ pub fn to_live(row: &EventRow, sold_out: bool) -> LiveSettings {
         idle_after_s: row.idle_after_s as u32,
         pow_bits: row.pow_bits as u8,
         sold_out,
+        message: row.message.clone(),
+        display_name: row.display_name.clone(),
+        accent_color: row.accent_color.clone(),
+        logo_url: row.logo_url.clone(),
         revision: row.updated_at.timestamp_micros(),
     }
 }

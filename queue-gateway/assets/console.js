@@ -14,7 +14,11 @@
     });
     const data = await r.json().catch(() => ({}));
     if (r.status === 401) { me = null; $("login").hidden = false; $("who").hidden = true; throw new Error("Sign in with an operator token."); }
-    if (!r.ok) throw new Error(data.detail || `${method} ${path}: ${r.status}`);
+    if (!r.ok) {
+      const err = new Error(data.detail || `${method} ${path}: ${r.status}`);
+      err.fields = data.errors || [];
+      throw err;
+    }
     return data;
   }
 
@@ -84,7 +88,7 @@
     try {
       if (!me) await whoAmI();
       if (me.role === "scanner") {
-        for (const id of ["events-card", "create-card", "shows-card", "audit-card"]) $(id).hidden = true;
+        for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card"]) $(id).hidden = true;
         return show(new Error("Door scanners validate tickets at the door; there is nothing to manage here."));
       }
       const { events } = await admin("GET", "/events");
@@ -113,6 +117,7 @@
         body.appendChild(tr);
       }
       $("events-card").hidden = false; $("create-card").hidden = !me.may.create_events; $("login").hidden = true;
+      fillMessageEvents(events);
       await refreshShows();
       await refreshAudit();
       show();
@@ -121,10 +126,79 @@
 
   function show(e) { $("error").textContent = e ? e.message : ""; }
 
+  // The live message and the event's look: edited here, previewed as the waiting page shows
+  // them (text as text, the accent as a colour, the logo without a referrer), and each
+  // problem the API finds shown beside its field.
+  const SHOWN = { message: "msg-text", display_name: "msg-name", accent_color: "msg-accent", logo_url: "msg-logo" };
+  let messageEvents = [];
+  function fillMessageEvents(events) {
+    messageEvents = events;
+    const select = $("msg-event"), chosen = select.value;
+    const ids = events.map((e) => e.id).join(",");
+    if (select.dataset.ids !== ids) {
+      select.dataset.ids = ids;
+      select.innerHTML = "";
+      for (const e of events) {
+        const o = document.createElement("option");
+        o.value = e.id; o.textContent = e.name + " (" + e.id + ")";
+        select.appendChild(o);
+      }
+      select.value = events.some((e) => e.id === chosen) ? chosen : (events[0] || {}).id || "";
+      if (select.value !== chosen) loadShown();
+    }
+    $("message-card").hidden = events.length === 0;
+  }
+  function loadShown() {
+    const e = messageEvents.find((x) => x.id === $("msg-event").value);
+    if (!e) return;
+    for (const [field, id] of Object.entries(SHOWN)) $(id).value = e[field] || "";
+    $("msg-done").textContent = "";
+    clearFieldErrors();
+    preview();
+  }
+  function clearFieldErrors() { for (const id of Object.values(SHOWN)) $(id + "-error").textContent = ""; }
+  function preview() {
+    const e = messageEvents.find((x) => x.id === $("msg-event").value) || {};
+    const text = $("msg-text").value.trim();
+    $("msg-count").textContent = `${[...$("msg-text").value].length} / 280`;
+    $("pv-title").textContent = $("msg-name").value.trim() || e.name || "";
+    $("pv-message").textContent = text;
+    $("pv-message").hidden = !text;
+    const accent = $("msg-accent").value.trim().toLowerCase();
+    if (/^#[0-9a-f]{6}$/.test(accent)) $("preview").style.setProperty("--accent", accent);
+    else $("preview").style.removeProperty("--accent");
+    const logo = $("msg-logo").value.trim();
+    $("pv-logo").hidden = !logo.startsWith("https://");
+    if (logo.startsWith("https://")) $("pv-logo").src = logo; else $("pv-logo").removeAttribute("src");
+    $("pv-bar").style.width = "40%";
+  }
+  function saveShown(body) {
+    clearFieldErrors();
+    $("msg-done").textContent = "";
+    const id = $("msg-event").value;
+    admin("PATCH", `/events/${id}`, body).then((e) => {
+      const i = messageEvents.findIndex((x) => x.id === id);
+      if (i >= 0) messageEvents[i] = Object.assign(messageEvents[i], e);
+      $("msg-done").textContent = "Published: waiting pages show it at their next check.";
+      show();
+    }, (err) => {
+      for (const f of err.fields || []) if (SHOWN[f.field]) $(SHOWN[f.field] + "-error").textContent = f.message;
+      show(err);
+    });
+  }
+  $("msg-event").onchange = loadShown;
+  for (const id of Object.values(SHOWN)) $(id).oninput = preview;
+  $("msg-save").onclick = () => {
+    const body = {};
+    for (const [field, id] of Object.entries(SHOWN)) body[field] = $(id).value.trim() || null;
+    saveShown(body);
+  };
+  $("msg-clear").onclick = () => { $("msg-text").value = ""; preview(); saveShown({ message: null }); };
+
   $("signin").onclick = () => { token = $("token").value.trim(); me = null; sessionStorage.setItem("marquee.operator", token); refresh(); };
   $("signout").onclick = () => {
     token = ""; me = null; sessionStorage.removeItem("marquee.operator");
-    for (const id of ["events-card", "create-card", "shows-card", "audit-card", "who"]) $(id).hidden = true;
+    for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "who"]) $(id).hidden = true;
     $("login").hidden = false;
   };
   $("create").onclick = () => {

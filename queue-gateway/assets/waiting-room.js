@@ -30,9 +30,29 @@
     return m < 60 ? `about ${m} minute${m === 1 ? "" : "s"}` : `about ${Math.floor(m / 60)} h ${m % 60} min`;
   }
 
+  // The operator's message and the event's look: text as text (never HTML), the accent only
+  // as the colour booking-core checked, the logo only from https (the page's CSP allows no
+  // other images) and without a referrer.
+  function present(v) {
+    $("title").textContent = v.display_name || v.event_name || "Waiting room";
+    const msg = $("message");
+    if (msg.textContent !== (v.message || "")) msg.textContent = v.message || "";
+    msg.hidden = !v.message;
+    if (v.accent_color && /^#[0-9a-f]{6}$/.test(v.accent_color)) document.documentElement.style.setProperty("--accent", v.accent_color);
+    else document.documentElement.style.removeProperty("--accent");
+    const logo = $("logo");
+    if (v.logo_url && v.logo_url.startsWith("https://")) {
+      if (logo.getAttribute("src") !== v.logo_url) logo.src = v.logo_url;
+      logo.hidden = false;
+    } else {
+      logo.hidden = true;
+      logo.removeAttribute("src");
+    }
+  }
+
   function render(v) {
     lastView = v;
-    $("title").textContent = v.event_name || "Waiting room";
+    present(v);
     const head = $("headline"), detail = $("detail");
     head.className = "big state-" + v.state;
     // Changes are announced politely, but not the pre-queue's countdown, which ticks every

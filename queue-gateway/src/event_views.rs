@@ -33,6 +33,32 @@ pub struct EventView {
     /// rather than on every poll.
     pub opens_at_text: Arc<str>,
     pub name: Arc<str>,
+    /// The operator's live message and the event's presentation, as every answer carries them
+    /// (each `None` when unset, and then absent from the answer).
+    pub shown: Shown,
+}
+
+/// What the waiting page shows of the event beyond the queue: the live message, the display
+/// name, the accent colour and the logo (booking-core checked each; the page renders them as
+/// text and attributes, never as HTML).
+#[derive(Debug, Clone, Default)]
+pub struct Shown {
+    pub message: Option<Arc<str>>,
+    pub display_name: Option<Arc<str>>,
+    pub accent_color: Option<Arc<str>>,
+    pub logo_url: Option<Arc<str>>,
+}
+
+impl Shown {
+    fn of(cfg: &LiveSettings) -> Self {
+        let arc = |v: &Option<String>| v.as_deref().map(Arc::from);
+        Self {
+            message: arc(&cfg.message),
+            display_name: arc(&cfg.display_name),
+            accent_color: arc(&cfg.accent_color),
+            logo_url: arc(&cfg.logo_url),
+        }
+    }
 }
 
 impl EventView {
@@ -156,6 +182,7 @@ impl EventViews {
         let view = Arc::new(EventView {
             opens_at_text,
             name: Arc::from(cfg.name.as_str()),
+            shown: Shown::of(&cfg),
             cfg,
             watermark: state.0.unwrap_or(0),
             prequeue_total: state.1.unwrap_or(0),

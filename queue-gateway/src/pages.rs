@@ -24,11 +24,23 @@ pub async fn waiting_room(
     if !valid_event_id(&event) || state.events.get(&event).await?.is_none() {
         return Err(GatewayError::NotFound("event"));
     }
-    Ok(no_store(state.assets.page(
+    let mut page = no_store(state.assets.page(
         include_str!("../assets/waiting-room.html"),
         &[("event", &event)],
-    )))
+    ));
+    // The event's logo is the only thing from elsewhere: any https image, nothing else.
+    page.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(WAITING_ROOM_CSP),
+    );
+    Ok(page)
 }
+
+/// The waiting room's content security policy: its own scripts, styles and API, images from
+/// itself or any https address (the operator's logo), nothing framed, no plugins.
+pub const WAITING_ROOM_CSP: &str = "default-src 'self'; img-src 'self' https:; script-src 'self'; \
+     style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     frame-ancestors 'none'; form-action 'self'";
 
 pub async fn booking(
     State(state): State<AppState>,

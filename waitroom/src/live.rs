@@ -55,6 +55,17 @@ pub struct LiveSettings {
     pub pow_bits: u8,
     /// No show of the event has a seat left (set and cleared by booking-core).
     pub sold_out: bool,
+    /// The operator's live message to the crowd (plain text, shown as text), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How the waiting page presents the event: a display name, an accent colour (`#rrggbb`)
+    /// and a logo (an https address), each if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
     /// When the settings last changed (µs since the epoch): a writer holding an older
     /// revision never overwrites a newer one.
     pub revision: i64,

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::Operator;
 use super::fields::Fields;
+use super::presentation;
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Body;
@@ -43,6 +44,10 @@ pub async fn create(
         "hold_extend_s",
         "max_hold_s",
         "state",
+        "message",
+        "display_name",
+        "accent_color",
+        "logo_url",
     ]);
     let id = f.text("id", 64, false);
     if let Some(id) = &id {
@@ -73,6 +78,7 @@ pub async fn create(
         );
     }
     let st = state_field(&mut f);
+    let shown = presentation::read(&mut f);
     f.done()?;
     op.may(Act::CreateEvent)?;
     let (
@@ -92,8 +98,9 @@ pub async fn create(
     let inserted = sqlx::query(
         "INSERT INTO events (id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s,
                              hold_ttl_s, min_poll_interval_ms, abandon_after_s, pow_bits, idle_after_s,
-                             hold_extend_s, max_hold_s)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING",
+                             hold_extend_s, max_hold_s, message, display_name, accent_color, logo_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(&id)
     .bind(&name)
@@ -109,6 +116,10 @@ pub async fn create(
     .bind(idle as i32)
     .bind(hold_extend as i32)
     .bind(max_hold.map(|n| n as i32))
+    .bind(shown.message.write().1)
+    .bind(shown.display_name.write().1)
+    .bind(shown.accent_color.write().1)
+    .bind(shown.logo_url.write().1)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -191,6 +202,10 @@ pub async fn update(
         "hold_extend_s",
         "max_hold_s",
         "state",
+        "message",
+        "display_name",
+        "accent_color",
+        "logo_url",
     ]);
     let name = f.text("name", 200, false);
     let opens_at = f.time("opens_at", false);
@@ -205,6 +220,7 @@ pub async fn update(
     let hold_extend = f.int("hold_extend_s", 0, 3600, false);
     let max_hold = f.int("max_hold_s", 1, 7200, false);
     let st = state_field(&mut f);
+    let shown = presentation::read(&mut f);
     f.done()?;
 
     let to_i32 = |v: Option<i64>| v.map(|n| n as i32);
@@ -227,6 +243,10 @@ pub async fn update(
             abandon_after_s = coalesce($9, abandon_after_s), state = coalesce($10, state),
             pow_bits = coalesce($11, pow_bits), idle_after_s = coalesce($12, idle_after_s),
             hold_extend_s = coalesce($13, hold_extend_s), max_hold_s = coalesce($14, max_hold_s),
+            message = CASE WHEN $15 THEN $16 ELSE message END,
+            display_name = CASE WHEN $17 THEN $18 ELSE display_name END,
+            accent_color = CASE WHEN $19 THEN $20 ELSE accent_color END,
+            logo_url = CASE WHEN $21 THEN $22 ELSE logo_url END,
             updated_at = now()
          WHERE id = $1",
     )
@@ -244,6 +264,14 @@ pub async fn update(
     .bind(to_i32(idle))
     .bind(to_i32(hold_extend))
     .bind(to_i32(max_hold))
+    .bind(shown.message.write().0)
+    .bind(shown.message.write().1)
+    .bind(shown.display_name.write().0)
+    .bind(shown.display_name.write().1)
+    .bind(shown.accent_color.write().0)
+    .bind(shown.accent_color.write().1)
+    .bind(shown.logo_url.write().0)
+    .bind(shown.logo_url.write().1)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -307,8 +335,13 @@ async fn load(state: &AppState, id: &str) -> ApiResult<EventRow> {
     .ok_or(ApiError::NotFound("event"))
 }
 
+/// The event as the admin API answers it. `state` is the effective one, as every gateway and
+/// worker acts on it (a pre-queue event whose `opens_at` has passed is `open`), and
+/// `stored_state` what was last set.
 fn view(row: &EventRow, live: &marquee_waitroom::LiveSettings, figures: Option<Value>) -> Value {
     let mut v = serde_json::to_value(row).unwrap_or_default();
+    v["stored_state"] = row.state.clone().into();
+    v["state"] = live.effective_state(chrono::Utc::now()).as_str().into();
     v["sold_out"] = live.sold_out.into();
     if let Some(fig) = figures
         && let (Some(obj), Some(fig)) = (v.as_object_mut(), fig.as_object())

@@ -6,6 +6,7 @@
 mod events;
 mod fields;
 mod layout;
+pub mod presentation;
 mod shows;
 
 use axum::Router;

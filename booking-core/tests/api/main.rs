@@ -15,6 +15,7 @@ mod lapse_race;
 mod operators;
 mod payments;
 mod pii;
+mod presentation;
 mod quantity_race;
 mod reserve;
 mod seat_race;

@@ -40,6 +40,10 @@ pub async fn answer(
         csrf: state.queue_signer.csrf(&claims.v),
         opens_at: view.opens_at_text.clone(),
         event_name: view.name.clone(),
+        message: view.shown.message.clone(),
+        display_name: view.shown.display_name.clone(),
+        accent_color: view.shown.accent_color.clone(),
+        logo_url: view.shown.logo_url.clone(),
         shuffle_seed: view.shuffle_seed.clone().filter(|_| view.shuffled),
         queue_token: token.clone(),
         ..QueueView::default()

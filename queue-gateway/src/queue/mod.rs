@@ -57,6 +57,15 @@ pub struct QueueView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shuffle_seed: Option<String>,
     pub event_name: Arc<str>,
+    /// The operator's live message (plain text), and the event's presentation, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<Arc<str>>,
 }
 
 /// When to poll next: about a tenth of the expected wait, between the event's minimum and

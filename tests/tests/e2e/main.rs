@@ -6,6 +6,7 @@ mod cancellation;
 mod cluster;
 mod edge;
 mod fan_pages;
+mod live_message;
 mod lookup;
 mod observability;
 mod opening_night;

@@ -29,6 +29,7 @@ async fn queue_of(redis: &mut Redis, n: usize) -> String {
                 before_opening: false,
                 now_ms: T0,
                 abandon_after_s: 3600,
+                pass_through: None,
             },
         )
         .await
@@ -166,6 +167,7 @@ async fn visitors_who_stopped_polling_are_dropped_at_their_turn() {
                 before_opening: false,
                 now_ms: at,
                 abandon_after_s: 10,
+                pass_through: None,
             },
         )
         .await

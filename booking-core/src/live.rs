@@ -29,6 +29,7 @@ pub struct EventRow {
     pub display_name: Option<String>,
     pub accent_color: Option<String>,
     pub logo_url: Option<String>,
+    pub queue_mode: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -39,7 +40,7 @@ macro_rules! event_columns {
     () => {
         "id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s, hold_ttl_s, \
          min_poll_interval_ms, abandon_after_s, idle_after_s, pow_bits, hold_extend_s, max_hold_s, \
-         message, display_name, accent_color, logo_url, created_at, updated_at"
+         message, display_name, accent_color, logo_url, queue_mode, created_at, updated_at"
     };
 }
 
@@ -88,6 +89,7 @@ pub fn to_live(row: &EventRow, sold_out: bool) -> LiveSettings {
         idle_after_s: row.idle_after_s as u32,
         pow_bits: row.pow_bits as u8,
         sold_out,
+        queue_mode: marquee_waitroom::QueueMode::parse(&row.queue_mode).unwrap_or_default(),
         message: row.message.clone(),
         display_name: row.display_name.clone(),
         accent_color: row.accent_color.clone(),

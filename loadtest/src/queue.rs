@@ -106,6 +106,7 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
             before_opening: false,
             now_ms,
             abandon_after_s: abandon,
+            pass_through: None,
         }
         .invocation()
     };

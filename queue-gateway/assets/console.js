@@ -106,6 +106,16 @@
           td.appendChild(input); tr.appendChild(td);
         }
         const actions = document.createElement("td");
+        const mode = document.createElement("select");
+        mode.setAttribute("aria-label", "Queue mode for " + e.id);
+        for (const [value, label] of [["always", "Always queue"], ["safety_net", "Safety net"]]) {
+          const o = document.createElement("option");
+          o.value = value; o.textContent = label; o.selected = e.queue_mode === value;
+          mode.appendChild(o);
+        }
+        mode.title = "Safety net: fans go straight through while nobody waits and the rate and cap allow";
+        mode.onchange = () => admin("PATCH", `/events/${e.id}`, { queue_mode: mode.value }).then(refresh, show);
+        actions.appendChild(mode);
         for (const st of ["open", "paused", "closed"]) {
           if (st === e.state) continue;
           const b = document.createElement("button");

@@ -29,4 +29,4 @@ pub mod queue_token;
 pub mod session;
 
 pub use admission::{AdmissionClaims, Keyring, TokenError};
-pub use live::{EventState, LiveSettings};
+pub use live::{EventState, LiveSettings, QueueMode};

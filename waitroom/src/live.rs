@@ -33,6 +33,35 @@ impl EventState {
     }
 }
 
+/// How an event queues its fans.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueMode {
+    /// Every fan queues, and is admitted at the operator's rate.
+    #[default]
+    Always,
+    /// A fan passes straight through while nobody is waiting and the rate and cap allow; the
+    /// queue forms only when they do not.
+    SafetyNet,
+}
+
+impl QueueMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::SafetyNet => "safety_net",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "always" => Self::Always,
+            "safety_net" => Self::SafetyNet,
+            _ => return None,
+        })
+    }
+}
+
 /// What `wr:{event}:cfg` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveSettings {
@@ -55,6 +84,8 @@ pub struct LiveSettings {
     pub pow_bits: u8,
     /// No show of the event has a seat left (set and cleared by booking-core).
     pub sold_out: bool,
+    #[serde(default)]
+    pub queue_mode: QueueMode,
     /// The operator's live message to the crowd (plain text, shown as text), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -83,6 +114,14 @@ impl LiveSettings {
             EventState::Prequeue if now >= self.opens_at => EventState::Open,
             s => s,
         }
+    }
+
+    /// Whether a fan joining now may pass straight through (the join script still checks the
+    /// queue, the budget and the cap).
+    pub fn passes_through(&self, now: DateTime<Utc>) -> bool {
+        self.queue_mode == QueueMode::SafetyNet
+            && self.effective_state(now) == EventState::Open
+            && !self.sold_out
     }
 
     pub fn to_json(&self) -> String {

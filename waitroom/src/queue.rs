@@ -60,6 +60,27 @@ pub struct Join<'a> {
     pub now_ms: i64,
     /// The presence window length, for the bitmap that marks the visitor as seen.
     pub abandon_after_s: u32,
+    /// Safety-net mode with the event open and not sold out: the visitor may pass straight
+    /// through, within this budget (the worker's).
+    pub pass_through: Option<Budget>,
+}
+
+/// The admission budget as the worker spends it: a safety-net join takes from the same one.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub rate_per_minute: u32,
+    pub max_active: u32,
+    pub session_ttl_ms: u64,
+    /// How long an admitted fan holds a slot before any booking activity.
+    pub idle_ms: u64,
+    /// The most elapsed time one spend may count ([`max_elapsed_ms`]).
+    pub max_elapsed_ms: u64,
+}
+
+/// The most elapsed time one admission tick (or pass-through) may count, for a worker ticking
+/// every `tick_ms`: an outage or a quiet spell never banks a burst.
+pub fn max_elapsed_ms(tick_ms: u64) -> u64 {
+    tick_ms * 4
 }
 
 /// What a join answered.
@@ -71,6 +92,8 @@ pub enum Joined {
     Prequeue,
     /// Already admitted.
     Admitted,
+    /// Admitted by this join (safety-net mode), at this place.
+    PassedThrough(u64),
 }
 
 impl Join<'_> {
@@ -85,13 +108,33 @@ impl Join<'_> {
             keys::active(self.event),
             keys::seen(self.event, window, false),
             keys::seen(self.event, window, true),
+            keys::sessions(self.event),
+            keys::admits(self.event),
         ] {
             call.key(key);
         }
+        let budget = self.pass_through.unwrap_or(Budget {
+            rate_per_minute: 0,
+            max_active: 0,
+            session_ttl_ms: 0,
+            idle_ms: 0,
+            max_elapsed_ms: 0,
+        });
         call.arg(self.visitor)
             .arg(if self.before_opening { "1" } else { "0" })
             .arg(OFFSET)
-            .arg(window_ttl_ms(self.abandon_after_s));
+            .arg(window_ttl_ms(self.abandon_after_s))
+            .arg(if self.pass_through.is_some() {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(self.now_ms)
+            .arg(budget.rate_per_minute)
+            .arg(budget.max_active)
+            .arg(budget.session_ttl_ms)
+            .arg(budget.idle_ms)
+            .arg(budget.max_elapsed_ms);
         call
     }
 }
@@ -102,6 +145,7 @@ impl Joined {
         match (kind.as_str(), place.parse::<u64>()) {
             ("waiting", Ok(p)) if p > 0 => Self::Waiting(p),
             ("admitted", _) => Self::Admitted,
+            ("passed", Ok(p)) if p > 0 => Self::PassedThrough(p),
             _ => Self::Prequeue,
         }
     }

@@ -72,6 +72,7 @@ async fn an_events_scripts_run_whole_on_a_real_cluster() {
                     before_opening: false,
                     now_ms: now,
                     abandon_after_s: 60,
+                    pass_through: None,
                 },
             )
             .await

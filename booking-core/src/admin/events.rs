@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use marquee_waitroom::{EventState, keys};
+use marquee_waitroom::{EventState, QueueMode, keys};
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -44,6 +44,7 @@ pub async fn create(
         "hold_extend_s",
         "max_hold_s",
         "state",
+        "queue_mode",
         "message",
         "display_name",
         "accent_color",
@@ -78,6 +79,7 @@ pub async fn create(
         );
     }
     let st = state_field(&mut f);
+    let mode = mode_field(&mut f);
     let shown = presentation::read(&mut f);
     f.done()?;
     op.may(Act::CreateEvent)?;
@@ -98,8 +100,9 @@ pub async fn create(
     let inserted = sqlx::query(
         "INSERT INTO events (id, name, state, opens_at, rate_per_minute, max_active, session_ttl_s,
                              hold_ttl_s, min_poll_interval_ms, abandon_after_s, pow_bits, idle_after_s,
-                             hold_extend_s, max_hold_s, message, display_name, accent_color, logo_url)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                             hold_extend_s, max_hold_s, message, display_name, accent_color, logo_url,
+                             queue_mode)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(&id)
@@ -120,6 +123,7 @@ pub async fn create(
     .bind(shown.display_name.write().1)
     .bind(shown.accent_color.write().1)
     .bind(shown.logo_url.write().1)
+    .bind(mode.unwrap_or_default().as_str())
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -202,6 +206,7 @@ pub async fn update(
         "hold_extend_s",
         "max_hold_s",
         "state",
+        "queue_mode",
         "message",
         "display_name",
         "accent_color",
@@ -220,6 +225,7 @@ pub async fn update(
     let hold_extend = f.int("hold_extend_s", 0, 3600, false);
     let max_hold = f.int("max_hold_s", 1, 7200, false);
     let st = state_field(&mut f);
+    let mode = mode_field(&mut f);
     let shown = presentation::read(&mut f);
     f.done()?;
 
@@ -247,6 +253,7 @@ pub async fn update(
             display_name = CASE WHEN $17 THEN $18 ELSE display_name END,
             accent_color = CASE WHEN $19 THEN $20 ELSE accent_color END,
             logo_url = CASE WHEN $21 THEN $22 ELSE logo_url END,
+            queue_mode = coalesce($23, queue_mode),
             updated_at = now()
          WHERE id = $1",
     )
@@ -272,6 +279,7 @@ pub async fn update(
     .bind(shown.accent_color.write().1)
     .bind(shown.logo_url.write().0)
     .bind(shown.logo_url.write().1)
+    .bind(mode.map(QueueMode::as_str))
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -319,6 +327,17 @@ fn state_field(f: &mut Fields<'_>) -> Option<EventState> {
         parsed.is_some(),
         "state",
         "must be one of prequeue, open, paused, closed",
+    );
+    parsed
+}
+
+fn mode_field(f: &mut Fields<'_>) -> Option<QueueMode> {
+    let raw = f.text("queue_mode", 16, false)?;
+    let parsed = QueueMode::parse(&raw);
+    f.check.require(
+        parsed.is_some(),
+        "queue_mode",
+        "must be always or safety_net",
     );
     parsed
 }

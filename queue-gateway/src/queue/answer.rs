@@ -35,19 +35,7 @@ pub async fn answer(
     token: Option<String>,
 ) -> Result<Answer, GatewayError> {
     let cfg = &view.cfg;
-    let mut out = QueueView {
-        state: QueueState::Waiting,
-        csrf: state.queue_signer.csrf(&claims.v),
-        opens_at: view.opens_at_text.clone(),
-        event_name: view.name.clone(),
-        message: view.shown.message.clone(),
-        display_name: view.shown.display_name.clone(),
-        accent_color: view.shown.accent_color.clone(),
-        logo_url: view.shown.logo_url.clone(),
-        shuffle_seed: view.shuffle_seed.clone().filter(|_| view.shuffled),
-        queue_token: token.clone(),
-        ..QueueView::default()
-    };
+    let mut out = base_view(state, view, &claims, token.clone());
     let mut cookie_token = token;
     let event_state = view.state();
 
@@ -106,6 +94,40 @@ pub async fn answer(
         place: claims.p,
         cookie_token,
     })
+}
+
+/// A visitor the join script just admitted (safety-net mode): its admission, answered as the
+/// moment of admission is, without waiting for this gateway's view to catch up.
+pub async fn admitted_now(
+    state: &AppState,
+    view: &EventView,
+    claims: QueueClaims,
+    token: String,
+) -> Result<Answer, GatewayError> {
+    let out = base_view(state, view, &claims, Some(token.clone()));
+    admitted_or_expired(state, view, &claims, out, Some(token)).await
+}
+
+/// What every answer about this event says, before where the visitor stands.
+fn base_view(
+    state: &AppState,
+    view: &EventView,
+    claims: &QueueClaims,
+    token: Option<String>,
+) -> QueueView {
+    QueueView {
+        state: QueueState::Waiting,
+        csrf: state.queue_signer.csrf(&claims.v),
+        opens_at: view.opens_at_text.clone(),
+        event_name: view.name.clone(),
+        message: view.shown.message.clone(),
+        display_name: view.shown.display_name.clone(),
+        accent_color: view.shown.accent_color.clone(),
+        logo_url: view.shown.logo_url.clone(),
+        shuffle_seed: view.shuffle_seed.clone().filter(|_| view.shuffled),
+        queue_token: token,
+        ..QueueView::default()
+    }
 }
 
 /// The moment of admission: the worker has passed this visitor's place. Either it holds a

@@ -94,12 +94,20 @@ pub async fn join(
             before_opening: view.state() == EventState::Prequeue,
             now_ms: Utc::now().timestamp_millis(),
             abandon_after_s: view.cfg.abandon_after_s,
+            pass_through: view.cfg.passes_through(Utc::now()).then(|| queue::Budget {
+                rate_per_minute: view.cfg.rate_per_minute,
+                max_active: view.cfg.max_active,
+                session_ttl_ms: u64::from(view.cfg.session_ttl_s) * 1000,
+                idle_ms: u64::from(view.cfg.idle_after_s) * 1000,
+                max_elapsed_ms: queue::max_elapsed_ms(state.settings.worker.tick_ms),
+            }),
         },
     )
     .await?;
-    let place = match joined {
-        queue::Joined::Waiting(place) => Some(place),
-        queue::Joined::Prequeue | queue::Joined::Admitted => None,
+    let (place, passed) = match joined {
+        queue::Joined::Waiting(place) => (Some(place), false),
+        queue::Joined::PassedThrough(place) => (Some(place), true),
+        queue::Joined::Prequeue | queue::Joined::Admitted => (None, false),
     };
     let claims = QueueClaims {
         v: visitor.clone(),
@@ -109,7 +117,12 @@ pub async fn join(
         t: Utc::now().timestamp(),
     };
     let token = state.queue_signer.sign(&claims);
-    let mut answer = answer(&state, &view, claims, Some(token)).await?;
+    // Passed straight through: admitted now, whatever this gateway's view of the watermark.
+    let mut answer = if passed {
+        super::answer::admitted_now(&state, &view, claims, token).await?
+    } else {
+        answer(&state, &view, claims, Some(token)).await?
+    };
     answer.view.visitor_id = Some(visitor);
     Ok(respond(&state, StatusCode::CREATED, answer))
 }

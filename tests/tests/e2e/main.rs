@@ -14,5 +14,6 @@ mod queue_api;
 mod redis_crash;
 mod redis_tls;
 mod replicas;
+mod safety_net;
 mod slots;
 mod tokens;

@@ -21,6 +21,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - tonumber(ARGV[5]))
 
 -- The budget: rate × elapsed + what was left over, never more than the active cap allows.
+-- Safety-net joins spend the same budget (join.lua); the clock only moves forwards, so two
+-- clocks a little apart never mint the same time twice.
 local last = tonumber(redis.call('HGET', KEYS[1], 'last_tick_ms') or now)
 local elapsed = math.min(math.max(now - last, 0), tonumber(ARGV[7]))
 local carry = tonumber(redis.call('HGET', KEYS[1], 'carry') or '0')
@@ -60,11 +62,12 @@ while admitted < n and checks < n * 4 + 100 do
   end
 end
 -- Unused budget carries over only within one admission's worth, so a pause or an empty
--- queue never banks a burst.
+-- queue never banks a burst. Up to one whole admission is kept, so a safety-net join
+-- (join.lua) finds it between ticks and a quiet event lets its next fan straight through.
 local left = budget - admitted
-if admitted < allowed or ARGV[8] ~= '1' then left = math.min(left - math.floor(left), 1) end
+if admitted < allowed or ARGV[8] ~= '1' then left = math.min(left, 1) end
 if left < 0 then left = 0 end
-redis.call('HSET', KEYS[1], 'last_tick_ms', now, 'carry', tostring(left), 'watermark', string.format('%.0f', watermark))
+redis.call('HSET', KEYS[1], 'last_tick_ms', math.max(last, now), 'carry', tostring(left), 'watermark', string.format('%.0f', watermark))
 if admitted > 0 then
   redis.call('HINCRBY', KEYS[1], 'admitted_total', admitted)
 end

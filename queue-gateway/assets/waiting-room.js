@@ -188,7 +188,25 @@
     return body;
   }
 
+  // Leaving gives the place up for good (the next fan moves up); the page stops checking in.
+  let left = false;
+  $("leave").onclick = async () => {
+    if (!window.confirm("Leave the queue? You lose your place; joining again puts you at the back.")) return;
+    const headers = { Accept: "application/json" };
+    const csrf = sessionStorage.getItem(csrfName);
+    if (csrf) headers["X-Marquee-CSRF"] = csrf;
+    const r = await fetch(`/v1/queue/${event}/place`, { method: "DELETE", headers, credentials: "same-origin" });
+    if (r.status !== 204) { $("error").textContent = (await r.json().catch(() => ({}))).detail || `Could not leave (${r.status}).`; return; }
+    left = true;
+    sessionStorage.removeItem(csrfName);
+    $("headline").className = "big";
+    $("headline").textContent = "You left the queue";
+    $("detail").textContent = "Your place has gone to the next fan. Reload this page to join again at the back.";
+    $("leave").hidden = true;
+  };
+
   async function loop() {
+    if (left) return;
     let delay = 2000;
     try {
       let res = await status();
@@ -197,6 +215,7 @@
         const v = res.view;
         sessionStorage.setItem(csrfName, v.csrf);
         $("error").textContent = "";
+        if (left) return;
         render(v);
         if (v.state === "admitted") {
           sessionStorage.setItem("marquee.admission." + event, v.admission_token);

@@ -159,6 +159,25 @@ pub async fn join<C: redis::aio::ConnectionLike>(
     Ok(Joined::from_reply(reply))
 }
 
+/// A visitor leaves: its place in line (or the pre-queue) is given up and its slot under the
+/// cap, if it held one, freed; one atomic round trip (every key shares the event's hash tag).
+pub async fn leave<C: redis::aio::ConnectionLike>(
+    redis: &mut C,
+    event: &str,
+    visitor: &str,
+) -> redis::RedisResult<()> {
+    redis::pipe()
+        .atomic()
+        .zrem(keys::waiting(event), visitor)
+        .ignore()
+        .srem(keys::prequeue(event), visitor)
+        .ignore()
+        .zrem(keys::active(event), visitor)
+        .ignore()
+        .query_async(redis)
+        .await
+}
+
 /// Freeze the pre-queue by publishing its shuffle seed (`scripts/freeze_prequeue.lua`): the
 /// first seed offered wins; the seed in force is returned.
 pub async fn freeze_prequeue<C: redis::aio::ConnectionLike>(

@@ -1,8 +1,9 @@
-//! The waiting room's API: join and status. What both answer, and the cookies they set.
+//! The waiting room's API: join, status and leaving. What both answer, and the cookies they set.
 
 pub mod answer;
 pub mod credentials;
 pub mod join;
+pub mod leave;
 pub mod pow;
 pub mod status;
 

@@ -50,6 +50,10 @@ pub fn router(state: AppState, guard: Guard) -> Router {
         .route("/readyz", get(readyz))
         .route("/v1/queue/{event_id}/join", post(crate::queue::join::join))
         .route(
+            "/v1/queue/{event_id}/place",
+            axum::routing::delete(crate::queue::leave::leave),
+        )
+        .route(
             "/v1/queue/{event_id}/challenge",
             get(crate::queue::pow::challenge),
         )

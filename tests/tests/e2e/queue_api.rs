@@ -349,3 +349,45 @@ async fn joining_an_event_that_asks_for_proof_of_work() {
     assert_eq!(challenge(other.clone()).await["bits"], 0);
     s.join(&other, None).await;
 }
+
+/// A fan who leaves gives its place up (the worker passes over it and the next fan is admitted
+/// first) and its slot, if it held one; leaving needs the fan's own token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_who_leaves_gives_up_the_place_and_the_next_fan_goes_first() {
+    let mut s = marquee_e2e::stack(1, |s| s.set("worker.tick_ms", 50)).await;
+    let event = s.event(json!({"state": "paused"})).await;
+    let (leaver, _) = s.join(&event, None).await;
+    let (mut next, _) = s.join(&event, None).await;
+    let leave = |token: Option<String>| {
+        let req = s.http.delete(s.at(&format!("/v1/queue/{event}/place")));
+        let req = match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(leave(None).await.status(), 401, "no token, no leaving");
+    let res = leave(Some(leaver.queue_token.clone())).await;
+    assert_eq!(res.status(), 204);
+    let cleared = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().contains("Max-Age=0"));
+    assert!(cleared, "the queue cookie is cleared");
+    let mut redis = s.redis.clone();
+    let waiting: u64 =
+        redis::AsyncCommands::zcard(&mut redis, marquee_waitroom::keys::waiting(&event))
+            .await
+            .unwrap();
+    assert_eq!(waiting, 1, "only the next fan is left in line");
+
+    // Opened with room for one: the next fan is admitted, the one who left never is.
+    s.patch_event(&event, json!({"state": "open", "max_active": 1}))
+        .await;
+    s.wait_admitted(&event, &mut next, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(s.active_count(&event).await, 1);
+    let v: Value = s.status(&event, &leaver).await.json().await.unwrap();
+    assert_ne!(v["state"], "admitted", "{v}");
+}

@@ -153,6 +153,14 @@ pub struct AdmissionSettings {
     pub issuer: String,
     /// Secret that signs queue tokens (HMAC); shared by every gateway.
     pub queue_token_secret: Secret,
+    /// Key of the access codes' keyed hashes (HMAC-SHA-256): booking-core stores a batch's
+    /// codes only as these, the gateways redeem by them; at least 32 characters.
+    pub access_code_key: Secret,
+    /// Wrong access codes allowed a minute from one client address, and on one event from
+    /// everyone together; past either, code joins are refused with `429` until the minute
+    /// is out (a guesser gains nothing by making more visitors).
+    pub access_code_fails_per_client: u32,
+    pub access_code_fails_per_event: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -346,6 +354,15 @@ impl Partial {
             need(
                 !production || !a.generate_if_missing,
                 "[admission] generate_if_missing must be false in production",
+            );
+            need(
+                a.access_code_key.expose().len() >= 32
+                    && !(production && a.access_code_key.expose().starts_with("demo")),
+                "[admission] access_code_key must be at least 32 characters (and not the demo key in production)",
+            );
+            need(
+                a.access_code_fails_per_client > 0 && a.access_code_fails_per_event > 0,
+                "[admission] access_code_fails_per_client and _per_event must be above 0",
             );
         }
         if let Some(op) = &self.operator {
@@ -587,6 +604,7 @@ mod tests {
         let source = source
             .set("operator.tokens", "op-abc")
             .set("admission.queue_token_secret", "x".repeat(40))
+            .set("admission.access_code_key", "k".repeat(40))
             .set("pii.keys", format!("p1={}", crate::pii::new_key()))
             .set("pii.lookup_key", crate::pii::new_key());
         Settings::load(&source).unwrap();

@@ -88,24 +88,39 @@
     try {
       if (!me) await whoAmI();
       if (me.role === "scanner") {
-        for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card"]) $(id).hidden = true;
+        for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "codes-card"]) $(id).hidden = true;
         return show(new Error("Door scanners validate tickets at the door; there is nothing to manage here."));
       }
       const { events } = await admin("GET", "/events");
       const body = $("events");
       body.innerHTML = "";
-      for (const e of events) {
+      // Live sales first (open, paused, pre-queue), closed ones only when asked for.
+      const order = { open: 0, paused: 1, prequeue: 2, closed: 3 };
+      const shown = events
+        .filter((e) => $("show-closed").checked || e.state !== "closed")
+        .sort((a, b) => (order[a.state] ?? 4) - (order[b.state] ?? 4));
+      $("closed-count").textContent = `(${events.filter((e) => e.state === "closed").length})`;
+      for (const e of shown) {
         const tr = document.createElement("tr");
-        [e.name + " (" + e.id + ")", e.sold_out ? e.state + ", sold out" : e.state, e.waiting, e.active, e.admitted_last_minute, e.dropped_last_minute, e.held_seats, e.sold_seats].forEach((v) => tr.appendChild(cell(v)));
+        // The event's name, id and controls share the first cell, so the row fits a laptop.
+        const first = document.createElement("td");
+        const name = document.createElement("strong");
+        name.textContent = e.name;
+        const id = document.createElement("div");
+        id.className = "muted small"; id.textContent = e.id;
+        const actions = document.createElement("div");
+        actions.className = "row-actions";
+        first.append(name, id, actions);
+        tr.appendChild(first);
+        [e.sold_out ? e.state + ", sold out" : e.state, e.waiting, e.active, e.admitted_last_minute, e.dropped_last_minute, e.held_seats, e.sold_seats].forEach((v) => tr.appendChild(cell(v)));
         for (const field of ["rate_per_minute", "max_active", "pow_bits"]) {
           const td = document.createElement("td");
           const input = document.createElement("input");
-          input.type = "number"; input.value = e[field]; input.style.width = "6rem";
+          input.type = "number"; input.value = e[field]; input.className = "num";
           input.setAttribute("aria-label", field + " for " + e.id);
           input.onchange = () => admin("PATCH", `/events/${e.id}`, { [field]: Number(input.value) }).then(refresh, show);
           td.appendChild(input); tr.appendChild(td);
         }
-        const actions = document.createElement("td");
         const mode = document.createElement("select");
         mode.setAttribute("aria-label", "Queue mode for " + e.id);
         for (const [value, label] of [["always", "Always queue"], ["safety_net", "Safety net"]]) {
@@ -121,13 +136,14 @@
           const b = document.createElement("button");
           b.className = "secondary"; b.textContent = st === "paused" ? "Pause" : st === "open" ? "Open" : "Close";
           b.onclick = () => admin("PATCH", `/events/${e.id}`, { state: st }).then(refresh, show);
+          b.setAttribute("aria-label", `${b.textContent} ${e.name} (${e.id})`);
           actions.appendChild(b);
         }
-        tr.appendChild(actions);
         body.appendChild(tr);
       }
       $("events-card").hidden = false; $("create-card").hidden = !me.may.create_events; $("login").hidden = true;
       fillMessageEvents(events);
+      fillCodeEvents(events);
       await refreshShows();
       await refreshAudit();
       show();
@@ -196,6 +212,78 @@
       show(err);
     });
   }
+  // Access codes: a batch's codes are shown once, as a CSV to download; afterwards only the
+  // batches and their use are listed.
+  function fillCodeEvents(events) {
+    const select = $("codes-event"), chosen = select.value;
+    const ids = events.map((e) => e.id).join(",");
+    if (select.dataset.ids !== ids) {
+      select.dataset.ids = ids;
+      select.innerHTML = "";
+      for (const e of events) {
+        const o = document.createElement("option");
+        o.value = e.id; o.textContent = e.name + " (" + e.id + ")";
+        select.appendChild(o);
+      }
+      select.value = events.some((e) => e.id === chosen) ? chosen : (events[0] || {}).id || "";
+    }
+    $("codes-card").hidden = events.length === 0;
+    if (!$("codes-expires").value) {
+      const week = new Date(Date.now() + 7 * 864e5 - new Date().getTimezoneOffset() * 6e4);
+      $("codes-expires").value = week.toISOString().slice(0, 16);
+    }
+    refreshCodes();
+  }
+  async function refreshCodes() {
+    const id = $("codes-event").value;
+    if (!id) return;
+    const { batches } = await admin("GET", `/events/${id}/access-codes`);
+    const body = $("codes");
+    body.innerHTML = "";
+    for (const b of batches) {
+      const tr = document.createElement("tr");
+      const status = b.revoked ? "revoked" : new Date(b.expires_at) < new Date() ? "expired" : "active";
+      [b.batch_id, b.effect === "skip" ? "skip the queue" : "priority lane", `${b.used} / ${b.count * b.uses_per_code}`, new Date(b.expires_at).toLocaleString(), b.created_by, status].forEach((v) => tr.appendChild(cell(v)));
+      const actions = document.createElement("td");
+      if (!b.revoked) {
+        const r = document.createElement("button");
+        r.className = "secondary"; r.textContent = "Revoke";
+        r.setAttribute("aria-label", `Revoke batch ${b.batch_id}`);
+        r.onclick = () => {
+          if (!window.confirm(`Revoke batch ${b.batch_id}? Its codes stop working at once.`)) return;
+          admin("DELETE", `/events/${id}/access-codes/${b.batch_id}`).then(refreshCodes, show);
+        };
+        actions.appendChild(r);
+      }
+      tr.appendChild(actions);
+      body.appendChild(tr);
+    }
+  }
+  $("codes-event").onchange = () => refreshCodes().catch(show);
+  $("codes-create").onclick = () => {
+    for (const f of ["count", "uses_per_code", "expires_at"]) $("codes-" + f + "-error").textContent = "";
+    const id = $("codes-event").value;
+    const expires = $("codes-expires").value ? new Date($("codes-expires").value).toISOString() : "";
+    admin("POST", `/events/${id}/access-codes`, {
+      count: Number($("codes-count").value), uses_per_code: Number($("codes-uses").value),
+      expires_at: expires, effect: $("codes-effect").value,
+    }).then((b) => {
+      const csv = "code,batch,effect,uses,expires_at\n" + b.codes.map((c) => `${c},${b.batch_id},${b.effect},${b.uses_per_code},${b.expires_at}`).join("\n") + "\n";
+      const link = $("codes-csv");
+      if (link.href) URL.revokeObjectURL(link.href);
+      link.href = URL.createObjectURL(new Blob([csv], { type: "text/csv" }));
+      link.download = `${id}-${b.batch_id}.csv`;
+      link.hidden = false;
+      $("codes-once").textContent = `${b.codes.length} codes made. Download them now: they are shown only this once.`;
+      show();
+      refreshCodes();
+    }, (err) => {
+      for (const f of err.fields || []) { const el = $("codes-" + f.field + "-error"); if (el) el.textContent = f.message; }
+      show(err);
+    });
+  };
+
+  $("show-closed").onchange = () => refresh();
   $("msg-event").onchange = loadShown;
   for (const id of Object.values(SHOWN)) $(id).oninput = preview;
   $("msg-save").onclick = () => {
@@ -208,7 +296,7 @@
   $("signin").onclick = () => { token = $("token").value.trim(); me = null; sessionStorage.setItem("marquee.operator", token); refresh(); };
   $("signout").onclick = () => {
     token = ""; me = null; sessionStorage.removeItem("marquee.operator");
-    for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "who"]) $(id).hidden = true;
+    for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "codes-card", "who"]) $(id).hidden = true;
     $("login").hidden = false;
   };
   $("create").onclick = () => {

@@ -176,17 +176,43 @@
     }
   }
 
-  async function join() {
+  async function join(accessCode) {
     const key = await visitorKey();
     const headers = { "Content-Type": "application/json", Accept: "application/json" };
     const csrf = sessionStorage.getItem(csrfName);
     if (csrf) headers["X-Marquee-CSRF"] = csrf;
     const pow = await proofOfWork();
-    const r = await fetch(`/v1/queue/${event}/join`, { method: "POST", headers, credentials: "same-origin", body: JSON.stringify({ visitor_key_hash: key.hash, pow }) });
-    const body = await r.json();
-    if (!r.ok) throw new Error(body.detail || `join ${r.status}`);
-    return body;
+    const body = { visitor_key_hash: key.hash, pow };
+    // The code goes in the body only: never in a URL, never stored.
+    if (accessCode) body.access_code = accessCode;
+    const r = await fetch(`/v1/queue/${event}/join`, { method: "POST", headers, credentials: "same-origin", body: JSON.stringify(body) });
+    const answer = await r.json();
+    if (!r.ok) { const e = new Error(answer.detail || `join ${r.status}`); e.status = r.status; throw e; }
+    return answer;
   }
+
+  $("code-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    const input = $("code"), said = $("code-status");
+    const code = input.value.trim();
+    if (!code) { said.textContent = "Enter the code you were given."; return; }
+    said.textContent = "Checking…";
+    try {
+      const v = await join(code);
+      input.value = "";
+      said.textContent = v.state === "admitted" ? "Code accepted." : "Code accepted: you're in the priority line.";
+      sessionStorage.setItem(csrfName, v.csrf);
+      render(v);
+      if (v.state === "admitted") {
+        sessionStorage.setItem("marquee.admission." + event, v.admission_token);
+        location.assign(`/b/${event}`);
+      }
+    } catch (e) {
+      said.textContent = e.status === 403 ? "That code isn't valid: check it, or it may be used up or expired. You keep your place."
+        : e.status === 429 ? "Too many tries. Wait a minute, then try again. You keep your place."
+        : e.message;
+    }
+  };
 
   // Leaving gives the place up for good (the next fan moves up); the page stops checking in.
   let left = false;

@@ -19,11 +19,28 @@ use crate::state::AppState;
 
 /// The client's address for this request.
 pub fn client_ip(state: &AppState, req: &Request) -> IpAddr {
-    let peer = req
-        .extensions()
+    peer_ip(req.extensions(), req.headers(), state)
+}
+
+fn peer_ip(extensions: &http::Extensions, headers: &http::HeaderMap, state: &AppState) -> IpAddr {
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-    marquee_platform::http::client_ip(peer, req.headers(), &state.trusted)
+    marquee_platform::http::client_ip(peer, headers, &state.trusted)
+}
+
+/// The client's address, as a handler's extractor (`client_ip` of the request).
+pub struct ClientIp(pub IpAddr);
+
+impl axum::extract::FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(peer_ip(&parts.extensions, &parts.headers, state)))
+    }
 }
 
 /// The edge's guard, in front of every route but the metrics and health probes. A request

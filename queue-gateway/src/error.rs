@@ -16,6 +16,9 @@ pub enum GatewayError {
     Forbidden,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A wrong, expired, revoked or used-up access code (never says which, nor echoes it).
+    #[error("access code refused")]
+    AccessCode,
     #[error("rate limited")]
     TooManyRequests { retry_after_s: u64 },
     #[error("declared body over {limit} bytes")]
@@ -58,6 +61,11 @@ impl GatewayError {
                 "the admission token is for another event",
             ),
             Self::Conflict(d) => Problem::new(StatusCode::CONFLICT, "conflict", d.clone()),
+            Self::AccessCode => Problem::new(
+                StatusCode::FORBIDDEN,
+                "access-code",
+                "this access code is not valid: it may be mistyped, used up, expired or withdrawn",
+            ),
             Self::TooManyRequests { retry_after_s } => Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",

@@ -29,7 +29,9 @@ function fail(msg) { throw new Error(msg); }
 
 // axe-core on the page as it is now; serious and critical violations fail the run.
 async function audit(page, what) {
-  await page.addScriptTag({ content: axeSource });
+  // Evaluated through the DevTools protocol rather than added as an inline script, which the
+  // waiting page's content security policy (rightly) refuses.
+  await page.evaluate(axeSource);
   const result = await page.evaluate(async () => {
     const r = await window.axe.run(document, { resultTypes: ["violations"] });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
@@ -80,6 +82,14 @@ try {
     await page.goto(`${base}/e/${waitingEvent}`);
     await page.waitForFunction(() => /in line|next|paused/i.test(document.getElementById("headline").textContent), null, { timeout: 15000 });
     if (!(await page.locator("[aria-live=polite]").count())) fail("the waiting page has no polite live region");
+    // The live message, as text: its markup is shown, never parsed.
+    await page.waitForSelector("#message:not([hidden])", { timeout: 10000 });
+    const message = await page.textContent("#message");
+    if (!message.includes("<b>not bold</b>")) fail(`the message is not shown as text: ${message}`);
+    if (await page.locator("#message b").count()) fail("the message's markup became HTML");
+    const title = await page.textContent("#title");
+    if (!/Dune: Part Three/.test(title)) fail(`the display name is not the title: ${title}`);
+    if ((await page.getAttribute("#logo", "referrerpolicy")) !== "no-referrer") fail("the logo sends a referrer");
     await shot("1-waiting-room");
     await audit(page, `waiting room (${size.name})`);
 
@@ -185,6 +195,15 @@ try {
     await page.waitForSelector("#audit-card:not([hidden])", { timeout: 10000 });
     const who = await page.textContent("#who-text");
     if (!/Signed in as config-1 \(admin\)/.test(who)) fail(`the console says: ${who}`);
+    await page.waitForSelector("#message-card:not([hidden])", { timeout: 10000 });
+    await page.waitForSelector("#codes-card:not([hidden])", { timeout: 10000 });
+    // The preview shows what a fan would see, as text.
+    await page.fill("#msg-text", "Doors open at 7 <i>sharp</i>");
+    if ((await page.textContent("#pv-message")) !== "Doors open at 7 <i>sharp</i>") fail("the preview is not the message as text");
+    // A colour too dark for the pages' text is refused beside its field.
+    await page.fill("#msg-accent", "#1b1d36");
+    await page.click("#msg-save");
+    await page.waitForFunction(() => /contrast/.test(document.getElementById("msg-accent-error").textContent), null, { timeout: 10000 });
     await shot("7-console");
     await audit(page, `console (${size.name})`);
     await context.close();

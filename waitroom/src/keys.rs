@@ -85,3 +85,38 @@ pub mod field {
 pub fn pow_used(event: &str, expiry_minute: i64) -> String {
     format!("wr:{{{event}}}:pow:{expiry_minute}")
 }
+
+/// `wr:{event}:codes`: hash of access-code hash → uses left (see [`crate::access_codes`]).
+pub fn codes(event: &str) -> String {
+    format!("wr:{{{event}}}:codes")
+}
+
+/// `wr:{event}:code_batch`: hash of access-code hash → its batch id.
+pub fn code_batch(event: &str) -> String {
+    format!("wr:{{{event}}}:code_batch")
+}
+
+/// `wr:{event}:batches`: hash of batch id → `"{effect}|{expires_at_ms}|{revoked 0/1}"`.
+pub fn batches(event: &str) -> String {
+    format!("wr:{{{event}}}:batches")
+}
+
+/// `wr:{event}:batch_used`: hash of batch id → uses redeemed.
+pub fn batch_used(event: &str) -> String {
+    format!("wr:{{{event}}}:batch_used")
+}
+
+/// `wr:{event}:priority`: the priority lane, a sorted set of visitors admitted before the
+/// general queue (scored by arrival in ms; a `skip` code that met a full cap goes first).
+pub fn priority(event: &str) -> String {
+    format!("wr:{{{event}}}:priority")
+}
+
+/// `wr:{event}:codefail:{minute}`: wrong access codes on the event this minute, from anyone;
+/// with `client`, from one client address.
+pub fn code_fails(event: &str, client: Option<&str>, minute: i64) -> String {
+    match client {
+        Some(c) => format!("wr:{{{event}}}:codefail:{c}:{minute}"),
+        None => format!("wr:{{{event}}}:codefail:{minute}"),
+    }
+}

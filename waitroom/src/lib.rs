@@ -10,6 +10,7 @@
 //! * `session` — an admitted fan's slot under the cap: `gate_reserve` (booking-core, before a
 //!   hold), `finish` (a confirmed booking), `idle` (a released hold), `standing` (status);
 //! * `lease` — which worker replica admits for an event;
+//! * `access_codes` — presale and partner codes: made, kept as keyed hashes, redeemed at join;
 //! * `live` — an event's live settings as booking-core publishes them, its effective state;
 //! * `queue_token`, `admission` — the signed tokens a fan carries, and their cookie names;
 //! * `connect` — the Redis connection every service uses (node or cluster, TLS, keepalive).
@@ -18,6 +19,7 @@
 //! token and the watermark, the worker `admit`s it into a slot, the gateway signs its admission
 //! token, booking-core `gate_reserve`s each hold and `finish`es the slot when it buys.
 
+pub mod access_codes;
 pub mod admission;
 pub mod connect;
 pub mod keys;

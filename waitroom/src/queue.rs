@@ -236,7 +236,7 @@ impl Pace {
 }
 
 /// The admit script's keys, in order.
-fn admit_keys(event: &str, window: i64) -> [String; 10] {
+fn admit_keys(event: &str, window: i64) -> [String; 11] {
     [
         keys::state(event),
         keys::waiting(event),
@@ -248,6 +248,7 @@ fn admit_keys(event: &str, window: i64) -> [String; 10] {
         keys::seen(event, window, true),
         keys::seen(event, window - 1, true),
         keys::sessions(event),
+        keys::priority(event),
     ]
 }
 

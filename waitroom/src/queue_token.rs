@@ -28,6 +28,10 @@ pub struct QueueClaims {
     pub k: Option<String>,
     /// Issued at (seconds).
     pub t: i64,
+    /// In the event's priority lane (an access code): no place in the line; where it stands is
+    /// read from Redis.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub l: bool,
 }
 
 #[derive(Clone)]
@@ -106,6 +110,7 @@ mod tests {
     fn signs_verifies_and_rejects_tampering() {
         let s = QueueSigner::new("0123456789abcdef0123456789abcdef");
         let c = QueueClaims {
+            l: false,
             v: "vis".into(),
             e: "ev".into(),
             p: Some(42),

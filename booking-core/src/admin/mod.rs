@@ -3,6 +3,7 @@
 //! `Operator::may` before acting; every change is written to the audit trail (`crate::audit`)
 //! in its own transaction.
 
+mod access_codes;
 mod events;
 mod fields;
 mod layout;
@@ -21,6 +22,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/v1/events/{event_id}",
             get(events::get).patch(events::update),
+        )
+        .route(
+            "/admin/v1/events/{event_id}/access-codes",
+            get(access_codes::list).post(access_codes::create),
+        )
+        .route(
+            "/admin/v1/events/{event_id}/access-codes/{batch_id}",
+            axum::routing::delete(access_codes::revoke),
         )
         .route("/admin/v1/shows", get(shows::list).post(shows::create))
         .route("/admin/v1/shows/{show_id}", get(shows::get))

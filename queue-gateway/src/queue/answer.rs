@@ -38,6 +38,9 @@ pub async fn answer(
     let mut out = base_view(state, view, &claims, token.clone());
     let mut cookie_token = token;
     let event_state = view.state();
+    if claims.l {
+        return lane(state, view, &claims, out, cookie_token).await;
+    }
 
     // A pre-queue token learns its place once the shuffle is done.
     if claims.p.is_none() && view.shuffled {
@@ -92,6 +95,41 @@ pub async fn answer(
     Ok(Answer {
         view: out,
         place: claims.p,
+        cookie_token,
+    })
+}
+
+/// A visitor in the priority lane (an access code): admitted once the worker (or its skip
+/// code) gave it a slot; else where it stands in the lane, read from Redis (the lane is small:
+/// one entry per code use).
+async fn lane(
+    state: &AppState,
+    view: &EventView,
+    claims: &QueueClaims,
+    mut out: QueueView,
+    cookie_token: Option<String>,
+) -> Result<Answer, GatewayError> {
+    let mut redis = state.redis.clone();
+    let key = keys::priority(&claims.e);
+    let score: Option<f64> = redis.zscore(&key, &claims.v).await?;
+    let Some(score) = score else {
+        return admitted_or_expired(state, view, claims, out, cookie_token).await;
+    };
+    let ahead: u64 = redis.zcount(&key, "-inf", format!("({score}")).await?;
+    let cfg = &view.cfg;
+    let wait = ((ahead + 1) as f64 / view.places_per_s().max(0.001)).ceil() as u64;
+    out.position = Some(ahead + 1);
+    out.state = match view.state() {
+        EventState::Prequeue => QueueState::Prequeue,
+        EventState::Paused => QueueState::Paused,
+        _ if cfg.sold_out => QueueState::SoldOut,
+        _ => QueueState::Waiting,
+    };
+    out.estimated_wait_s = (out.state == QueueState::Waiting).then_some(wait);
+    out.poll_after_ms = poll_after_ms(cfg.min_poll_interval_ms, Some(wait), cfg.abandon_after_s);
+    Ok(Answer {
+        view: out,
+        place: None,
         cookie_token,
     })
 }

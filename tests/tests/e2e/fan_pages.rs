@@ -45,7 +45,15 @@ pub fn house() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fans_choose_hold_and_pay_on_a_phone_and_a_laptop_with_the_keyboard_alone() {
     let s = stack(1, |s| s.set("worker.tick_ms", 100)).await;
-    let waiting = s.event(json!({"state": "paused"})).await;
+    // The paused sale shows the operator's message (markup in it shown as text), its own
+    // name, colour and logo (a logo from elsewhere that the page is allowed to ask for).
+    let waiting = s
+        .event(
+            json!({"state": "paused", "display_name": "Dune: Part Three — opening night",
+                      "accent_color": "#7cc4ff", "logo_url": "https://logo.invalid/dune.png",
+                      "message": "Friday is sold out; Saturday still has seats <b>not bold</b>"}),
+        )
+        .await;
     let open = s.event(json!({})).await;
     let show = s.api.show(&open, 0, 0, house()).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");

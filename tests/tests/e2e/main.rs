@@ -1,5 +1,6 @@
 //! End-to-end: fans through the gateway, admitted by real workers, booking in booking-core.
 
+mod access_codes;
 mod admission;
 mod browser;
 mod cancellation;

@@ -2,7 +2,8 @@
 -- replica that lost its lease mid-tick cannot admit).
 -- KEYS[1] state  KEYS[2] waiting  KEYS[3] active  KEYS[4] admits  KEYS[5] lease
 -- KEYS[6..9] presence bitmaps: post-opening places this window and the last, pre-queue
--- places this window and the last  KEYS[10] sessions
+-- places this window and the last  KEYS[10] sessions  KEYS[11] the priority lane (fans with
+-- an access code, admitted before the general queue within the same budget and cap)
 -- ARGV[1] worker id  ARGV[2] now_ms  ARGV[3] rate_per_minute  ARGV[4] max_active
 -- ARGV[5] session_ttl_ms  ARGV[6] OFFSET  ARGV[7] max_elapsed_ms  ARGV[8] admitting (1/0)
 -- ARGV[9] idle_ms: a fan admitted holds a slot this long (at most the session) unless booking
@@ -47,6 +48,15 @@ end
 local admitted, dropped, checks = 0, 0, 0
 local watermark = tonumber(redis.call('HGET', KEYS[1], 'watermark') or '0')
 local slot_until = now + math.min(tonumber(ARGV[5]), tonumber(ARGV[9]))
+-- The priority lane first. Its fans hold no place in the line, so the watermark is not
+-- theirs to move; the lane is small (one entry per code use), and each is admitted.
+while admitted < n do
+  local head = redis.call('ZPOPMIN', KEYS[11], 1)
+  if #head == 0 then break end
+  redis.call('ZADD', KEYS[3], slot_until, head[1])
+  redis.call('ZADD', KEYS[10], now, head[1])
+  admitted = admitted + 1
+end
 while admitted < n and checks < n * 4 + 100 do
   local head = redis.call('ZPOPMIN', KEYS[2], 1)
   if #head == 0 then break end

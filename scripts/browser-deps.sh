@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the Node-driven tests need: Node.js with npm, Debian's Chromium, playwright-core
+# What the Node-driven tests need: Node.js with npm, Debian's Chromium and Noto fonts, playwright-core
 # (tests/browser) and Stripe's library (tests/stripe-compat), pinned by their lockfiles.
 # Installs only what is missing.
 set -euo pipefail
@@ -9,6 +9,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# Devanagari for the Hindi pages' screenshots (text, not boxes).
+[ -d /usr/share/fonts/truetype/noto ] && ls /usr/share/fonts/truetype/noto/NotoSansDevanagari* >/dev/null 2>&1 || missing+=(fonts-noto-core)
 if ((${#missing[@]})); then
   log "installing ${missing[*]} (apt)"
   as_root apt-get update -qq

@@ -59,6 +59,7 @@ impl Application {
             worker_id: self.worker_id.clone(),
             lease_ttl_ms: self.settings.worker.lease_ttl_ms,
             max_elapsed_ms: marquee_waitroom::queue::max_elapsed_ms(self.settings.worker.tick_ms),
+            history_interval_ms: self.settings.worker.history_interval_ms,
             events_key: self.settings.redis.events_key.clone(),
         };
         let mut redis = self.redis.clone();

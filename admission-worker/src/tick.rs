@@ -15,6 +15,8 @@ pub struct Ticker {
     pub max_elapsed_ms: u64,
     /// The set listing the events to admit for.
     pub events_key: String,
+    /// How often a point of each event's history is recorded.
+    pub history_interval_ms: u64,
 }
 
 impl Ticker {
@@ -89,6 +91,7 @@ impl Ticker {
             max_elapsed_ms: self.max_elapsed_ms,
             abandon_after_s: cfg.abandon_after_s,
             admitting,
+            history_interval_ms: self.history_interval_ms,
         };
         queue::admit(redis, &tick).await.map(Some)
     }

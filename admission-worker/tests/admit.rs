@@ -52,6 +52,7 @@ fn tick(event: &str, now_ms: i64, rate_per_minute: u32, max_active: u32) -> Tick
         max_elapsed_ms: 1_000,
         abandon_after_s: 3600,
         admitting: true,
+        history_interval_ms: 10_000,
     }
 }
 

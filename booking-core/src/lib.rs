@@ -10,7 +10,8 @@
 //! trigger writes. `rules` holds the SQL conditions many statements share (a seat is free, a
 //! hold is live); `model` the request and answer shapes and `BookingStatus`; `error` the one
 //! mapping to problem responses. `sweeper` runs the background jobs, `live` keeps each event's
-//! settings in Redis, `admin` serves operators: `operators` says who is calling and what their
+//! settings in Redis and `seat_figures` its seat counts (the waitlist, the charts), `admin`
+//! serves operators: `operators` says who is calling and what their
 //! role lets them do, and `audit` appends every change they make to the audit trail in the
 //! change's own transaction.
 
@@ -36,6 +37,7 @@ pub mod payments;
 pub mod pii_sweep;
 pub mod routes;
 pub mod rules;
+pub mod seat_figures;
 pub mod seatmap;
 pub mod startup;
 pub mod state;

@@ -1,8 +1,8 @@
 //! Background work, each job on its own schedule so one slow dependency cannot stall another:
 //! the hold sweeper (lapsed holds expire and their seats go back on sale, in batches, `SKIP
 //! LOCKED` so any number of replicas can run it; every `sweep_interval_ms`), the sold-out
-//! monitor that keeps each event's live settings in Redis in step with Postgres (every
-//! second), Stripe reconciliation (every 2 s) and tidying (every minute).
+//! monitor that keeps each event's live settings in Redis in step with Postgres, with its
+//! seat figures for the waitlist and the charts (`seat_figures`; every second), Stripe reconciliation (every 2 s) and tidying (every minute).
 
 use std::time::Duration;
 
@@ -196,6 +196,9 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
                 async move {
                     if let Err(e) = sync_live_settings(&state).await {
                         tracing::warn!(error = %e, "live settings sync failed; will retry");
+                    }
+                    if let Err(e) = crate::seat_figures::publish_all(&state).await {
+                        tracing::warn!(error = %e, "seat figures not published; will retry");
                     }
                 }
             }

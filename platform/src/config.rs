@@ -142,6 +142,14 @@ pub struct WorkerSettings {
     pub tick_ms: u64,
     /// How long a worker's per-event lease lasts without renewal.
     pub lease_ttl_ms: u64,
+    /// How often the admitting worker records a point of each event's history (the console's
+    /// charts; an hour is kept).
+    #[serde(default = "history_interval_ms")]
+    pub history_interval_ms: u64,
+}
+
+fn history_interval_ms() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

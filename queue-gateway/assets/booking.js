@@ -9,6 +9,7 @@
   "use strict";
   const event = document.body.dataset.event;
   const $ = (id) => document.getElementById(id);
+  const { t, when } = window.marquee;
   const csrf = sessionStorage.getItem("marquee.csrf." + event) || "";
   const visitorKey = localStorage.getItem("marquee.visitorKey." + event) || "";
   const selected = new Set();
@@ -37,13 +38,8 @@
     return { status: r.status, data };
   }
 
-  function money(cents, cur) {
-    try {
-      return new Intl.NumberFormat(undefined, { style: "currency", currency: (cur || currency).toUpperCase() }).format(cents / 100);
-    } catch (_) {
-      return (cents / 100).toFixed(2) + " " + (cur || currency).toUpperCase();
-    }
-  }
+  const money = (cents, cur) => window.marquee.money(cents, cur || currency);
+  const seatName = (s) => t("book.seatName", { row: s.row, number: s.number });
 
   async function loadShows() {
     const { data } = await api("GET", "/v1/movies");
@@ -52,26 +48,25 @@
     for (const m of data.movies || []) {
       for (const s of m.shows.filter((s) => s.event_id === event)) {
         const o = document.createElement("option");
-        const when = new Date(s.starts_at).toLocaleString([], { timeZone: s.time_zone, dateStyle: "medium", timeStyle: "short" });
         o.value = s.id;
-        o.textContent = `${m.title} — ${s.theater}, ${s.city} — ${when} — from ${money(s.price_cents, s.currency)}`;
+        o.textContent = t("book.showOption", { title: m.title, theater: s.theater, city: s.city, when: when(s.starts_at, s.time_zone), price: money(s.price_cents, s.currency) });
         sel.appendChild(o);
       }
     }
-    if (!sel.options.length) { error("No shows are on sale for this event."); return; }
+    if (!sel.options.length) { error(t("book.noShows")); return; }
     sel.onchange = () => openShow(sel.value);
     openShow(sel.value);
   }
 
   // ---- the map ----------------------------------------------------------------------------
 
-  const STATE = { available: "available", held: "held by someone else", booked: "sold" };
-  const KIND = { wheelchair: "wheelchair space", companion: "companion seat" };
+  const STATE = { available: "book.stateAvailable", held: "book.stateHeld", booked: "book.stateSold" };
+  const KIND = { wheelchair: "book.wheelchair", companion: "book.companion" };
 
   function seatLabel(s) {
-    const parts = [`Row ${s.row}, seat ${s.number}`, s.category, money(s.price_cents)];
-    if (KIND[s.kind]) parts.push(KIND[s.kind]);
-    parts.push(mine(s.id) ? "yours" : selected.has(s.id) ? "chosen" : STATE[s.status] || s.status);
+    const parts = [seatName(s), s.category, money(s.price_cents)];
+    if (KIND[s.kind]) parts.push(t(KIND[s.kind]));
+    parts.push(mine(s.id) ? t("book.yours") : selected.has(s.id) ? t("book.chosen") : STATE[s.status] ? t(STATE[s.status]) : s.status);
     return parts.join(", ");
   }
 
@@ -166,7 +161,7 @@
     sizer.style.width = map.offsetWidth * scale + "px";
     sizer.style.height = map.offsetHeight * scale + "px";
     const small = scale * 26 < 24; // a seat's box is under 24 px: zoom in to choose
-    $("zoom-hint").textContent = small ? "Tap the map to zoom in and choose." : "";
+    $("zoom-hint").textContent = small ? t("book.zoomHint") : "";
     $("map-card").classList.toggle("overview", small);
     const vp = $("viewport");
     const cue = vp.scrollWidth > vp.clientWidth + 2;
@@ -209,12 +204,12 @@
   // What the fan has chosen, and the hold button.
   function summarise() {
     const chosen = [...selected].map((id) => seats.get(id)).filter(Boolean);
-    const total = chosen.reduce((t, s) => t + s.price_cents, 0);
+    const total = chosen.reduce((sum, s) => sum + s.price_cents, 0);
     $("choice").textContent = chosen.length
-      ? `Chosen: ${chosen.map((s) => `${s.row}${s.number}`).join(", ")} — ${money(total)}`
+      ? t("book.chosenList", { seats: chosen.map((s) => `${s.row}${s.number}`).join(", "), total: money(total) })
       : "";
     $("hold").disabled = chosen.length === 0 || !!hold;
-    $("hold").textContent = chosen.length ? `Hold ${chosen.length} seat${chosen.length > 1 ? "s" : ""} · ${money(total)}` : "Hold selected seats";
+    $("hold").textContent = chosen.length ? t("book.holdN", { n: chosen.map((s) => `${s.row}${s.number}`).join(", "), total: money(total) }) : t("book.holdSelected");
     $("hold-best").disabled = !!hold;
   }
 
@@ -278,13 +273,16 @@
       legend.appendChild(li);
     };
     categories.forEach((c, i) => item(`available cat${i}`, `${c.name} ${money(c.price_cents)}`));
-    item("held", "Held");
-    item("booked", "Sold");
-    item("chosen", "Yours");
-    if ([...seats.values()].some((s) => s.kind === "wheelchair")) item("available plain wheelchair", "Wheelchair space", "♿");
-    if ([...seats.values()].some((s) => s.kind === "companion")) item("available plain companion", "Companion seat", "C");
+    item("held", t("book.legendHeld"));
+    item("booked", t("book.legendSold"));
+    item("chosen", t("book.legendYours"));
+    if ([...seats.values()].some((s) => s.kind === "wheelchair")) item("available plain wheelchair", t("book.legendWheelchair"), "♿");
+    if ([...seats.values()].some((s) => s.kind === "companion")) item("available plain companion", t("book.legendCompanion"), "C");
     const sel = $("category");
-    sel.innerHTML = '<option value="">Any category</option>';
+    sel.innerHTML = "";
+    const any = document.createElement("option");
+    any.value = ""; any.textContent = t("book.anyCategory");
+    sel.appendChild(any);
     for (const c of categories) {
       const o = document.createElement("option");
       o.value = c.name;
@@ -298,7 +296,7 @@
     selected.clear();
     focusId = null;
     const { status, data } = await api("GET", `/v1/shows/${showId}/seats`);
-    if (status !== 200) { error(data.detail || "Could not load the seat map."); return; }
+    if (status !== 200) { error(data.detail || t("book.mapFailed")); return; }
     currency = data.currency || currency;
     categories = data.categories || [];
     seats = new Map(data.seats.map((s) => [s.id, s]));
@@ -327,15 +325,15 @@
     const { status, data } = await api("POST", "/v1/bookings/reserve", { show_id: $("show").value, ...body });
     if (status === 201) { showHold(data); return; }
     if (status === 409 && data.unavailable && data.unavailable.length) {
-      error(`Just taken by someone else: ${data.unavailable.join(", ")}. Pick other seats.`);
+      error(t("book.taken", { seats: data.unavailable.join(", ") }));
       data.unavailable.forEach((id) => selected.delete(id));
     } else if (status === 409 && data.reservation_id) {
       const got = await api("GET", `/v1/bookings/${data.reservation_id}`);
       showHold(got.data);
     } else if (status === 401 || status === 403) {
-      error("Your admission has ended. Rejoin the queue from the waiting room.");
+      error(t("book.admissionEnded"));
     } else {
-      error(data.detail || `Could not hold seats (${status}).`);
+      error(data.detail || t("book.holdFailed", { status }));
     }
     for (const s of seats.values()) paintSeat(s);
     summarise();
@@ -349,7 +347,7 @@
     lines.innerHTML = "";
     for (const s of h.seats) {
       const tr = document.createElement("tr");
-      for (const [text, cls] of [[`Row ${s.row}, seat ${s.number}`, ""], [s.category || "", ""], [money(s.price_cents, h.currency), "num"]]) {
+      for (const [text, cls] of [[seatName(s), ""], [s.category || "", ""], [money(s.price_cents, h.currency), "num"]]) {
         const td = document.createElement("td");
         td.textContent = text;
         if (cls) td.className = cls;
@@ -372,10 +370,10 @@
     let announced = false;
     const tick = () => {
       const left = Math.max(0, Math.round((new Date(h.expires_at) - Date.now()) / 1000));
-      $("countdown").textContent = left > 0 ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left to pay` : "Your hold has ended";
-      $("countdown-note").textContent = left > 0 ? "At 0:00 your seats go back on sale." : "The seats are back on sale; choose again.";
+      $("countdown").textContent = left > 0 ? t("book.leftToPay", { time: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` }) : t("book.holdEnded");
+      $("countdown-note").textContent = left > 0 ? t("book.atZero") : t("book.backOnSale");
       // One polite announcement a minute before the end, rather than one a second.
-      if (left <= 60 && left > 0 && !announced) { announced = true; $("session").textContent = "One minute left to pay for your seats."; }
+      if (left <= 60 && left > 0 && !announced) { announced = true; $("session").textContent = t("book.oneMinute"); }
       if (left === 0) {
         clearInterval(timer);
         hold = null;
@@ -399,9 +397,9 @@
     if (status === 200) {
       hold.expires_at = data.expires_at;
       startCountdown(hold);
-      $("session").textContent = "Your hold was extended.";
+      $("session").textContent = t("book.extended");
     } else {
-      error(data.detail || `Could not extend the hold (${status}).`);
+      error(data.detail || t("book.extendFailed", { status }));
     }
   };
 
@@ -426,11 +424,11 @@
     const { status, data } = await api("POST", "/v1/bookings/confirm", { reservation_id: hold.reservation_id, payment_intent_id: intent.payment_intent_id });
     if (status === 200) return showTicket(data);
     if (status === 402) {
-      const why = { requires_payment_method: "Your card was declined. Try another card.", requires_action: "Your bank needs you to authenticate this payment." };
-      return error(why[data.payment_status] || `The payment is not complete (${data.payment_status}).`);
+      const why = { requires_payment_method: "book.declined", requires_action: "book.authenticate" };
+      return error(why[data.payment_status] ? t(why[data.payment_status]) : t("book.incomplete", { status: data.payment_status }));
     }
-    if (status === 410) return error("Sorry — your hold ran out and the seats went to someone else. Your payment is being refunded.");
-    error(data.detail || `Could not confirm (${status}). Your seats stay held; try again.`);
+    if (status === 410) return error(t("book.lost"));
+    error(data.detail || t("book.confirmFailed", { status }));
   }
 
   $("pay-form").onsubmit = async (e) => {
@@ -440,7 +438,7 @@
     $("pay").disabled = true;
     try {
       const { status, data: intent } = await api("POST", `/v1/bookings/${hold.reservation_id}/checkout`, { email: $("email").value });
-      if (status !== 200) return error(intent.detail || `Could not start the payment (${status}).`);
+      if (status !== 200) return error(intent.detail || t("book.payFailed", { status }));
       if (intent.simulator) {
         await fetch(`${intent.simulator}/v1/payment_intents/${intent.payment_intent_id}/confirm`, {
           method: "POST",
@@ -453,13 +451,13 @@
       }
       await confirmBooking(intent);
     } catch (err) {
-      error("Connection trouble: " + err.message + ". Your seats stay held; try again.");
+      error(t("book.payTrouble", { detail: err.message }));
     } finally {
       $("pay").disabled = false;
     }
   };
 
-  function showTicket(t) {
+  function showTicket(booking) {
     const id = hold.reservation_id;
     clearInterval(timer);
     const paid = hold;
@@ -468,9 +466,9 @@
     $("countdown-bar").hidden = true;
     $("map-card").hidden = true;
     $("ticket-card").hidden = false;
-    $("qr").innerHTML = t.ticket.qr_svg; // an SVG booking-core drew from the ticket code
-    $("ticket-code").textContent = t.ticket.code;
-    $("ticket-detail").textContent = `${paid.seats.map((s) => `Row ${s.row}, seat ${s.number}`).join("; ")} — ${money(paid.total_cents, paid.currency)} paid. A copy is on its way to your email.`;
+    $("qr").innerHTML = booking.ticket.qr_svg; // an SVG booking-core drew from the ticket code
+    $("ticket-code").textContent = booking.ticket.code;
+    $("ticket-detail").textContent = t("book.paidDetail", { seats: paid.seats.map(seatName).join("; "), total: money(paid.total_cents, paid.currency) });
     $("ticket-link").href = `/t/${encodeURIComponent(id)}`;
     $("ticket-card").scrollIntoView({ block: "start" });
   }

@@ -88,7 +88,7 @@
     try {
       if (!me) await whoAmI();
       if (me.role === "scanner") {
-        for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "codes-card"]) $(id).hidden = true;
+        for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "codes-card", "charts-card"]) $(id).hidden = true;
         return show(new Error("Door scanners validate tickets at the door; there is nothing to manage here."));
       }
       const { events } = await admin("GET", "/events");
@@ -144,6 +144,8 @@
       $("events-card").hidden = false; $("create-card").hidden = !me.may.create_events; $("login").hidden = true;
       fillMessageEvents(events);
       fillCodeEvents(events);
+      fillChartEvents(events);
+      await refreshCharts();
       await refreshShows();
       await refreshAudit();
       show();
@@ -283,6 +285,78 @@
     });
   };
 
+  // The last hour of the chosen event, from the worker's recorded points: small SVG charts
+  // (drawn here: a few polylines need no library), each with its latest figures as text.
+  const CHARTS = [
+    { title: "Waiting", lines: [["waiting", "var(--accent)"]] },
+    { title: "Admitted and left a minute", lines: [["admitted_per_min", "var(--ok)"], ["dropped_per_min", "var(--bad)"]] },
+    { title: "Active sessions and the cap", lines: [["active", "var(--cat1)"], ["cap", "var(--muted)"]] },
+    { title: "Seats held and sold", lines: [["held", "var(--held)"], ["sold", "var(--ok)"]] },
+  ];
+  const NAMES = { waiting: "waiting", admitted_per_min: "admitted/min", dropped_per_min: "left/min", active: "active", cap: "cap", held: "held", sold: "sold" };
+  function fillChartEvents(events) {
+    const select = $("chart-event"), chosen = select.value;
+    const live = events.filter((e) => e.state !== "closed");
+    const ids = live.map((e) => e.id).join(",");
+    if (select.dataset.ids !== ids) {
+      select.dataset.ids = ids;
+      select.innerHTML = "";
+      for (const e of live) {
+        const o = document.createElement("option");
+        o.value = e.id; o.textContent = e.name + " (" + e.id + ")";
+        select.appendChild(o);
+      }
+      select.value = live.some((e) => e.id === chosen) ? chosen : (live[0] || {}).id || "";
+    }
+    $("charts-card").hidden = live.length === 0;
+  }
+  function fmtDuration(s) {
+    if (s == null) return "nobody waiting";
+    return s < 60 ? "under a minute" : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+  }
+  async function refreshCharts() {
+    const id = $("chart-event").value;
+    if (!id) return;
+    const { points } = await admin("GET", `/events/${id}/history`);
+    const last = points[points.length - 1] || {};
+    $("chart-drain").textContent = points.length ? `Time to drain the queue: ${fmtDuration(last.drain_s)}` : "No figures yet: the worker records a point every few seconds.";
+    const box = $("charts");
+    box.innerHTML = "";
+    const NS = "http://www.w3.org/2000/svg", W = 300, H = 90;
+    const t0 = points.length ? Date.parse(points[0].at) : 0, t1 = points.length ? Date.parse(last.at) : 1;
+    for (const c of CHARTS) {
+      const fig = document.createElement("figure");
+      fig.className = "chart";
+      const max = Math.max(1, ...points.flatMap((p) => c.lines.map(([k]) => Number(p[k]) || 0)));
+      const svg = document.createElementNS(NS, "svg");
+      svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+      svg.setAttribute("role", "img");
+      const summary = c.lines.map(([k]) => `${NAMES[k]} ${last[k] ?? "–"}`).join(", ");
+      svg.setAttribute("aria-label", `${c.title}, last hour; now ${summary}; highest ${max}`);
+      for (const [k, colour] of c.lines) {
+        const line = document.createElementNS(NS, "polyline");
+        line.setAttribute("fill", "none");
+        line.setAttribute("stroke", colour);
+        line.setAttribute("stroke-width", "2");
+        line.setAttribute("points", points.map((p) => {
+          const x = t1 > t0 ? ((Date.parse(p.at) - t0) / (t1 - t0)) * W : W;
+          const y = H - 4 - ((Number(p[k]) || 0) / max) * (H - 8);
+          return `${x.toFixed(1)},${y.toFixed(1)}`;
+        }).join(" "));
+        line.dataset.series = k;
+        svg.appendChild(line);
+      }
+      const cap = document.createElement("figcaption");
+      const head = document.createElement("strong");
+      head.textContent = c.title;
+      const now = document.createElement("span");
+      now.className = "muted"; now.textContent = ` now ${summary} (top ${max})`;
+      cap.append(head, now);
+      fig.append(cap, svg);
+      box.appendChild(fig);
+    }
+  }
+  $("chart-event").onchange = () => refreshCharts().catch(show);
   $("show-closed").onchange = () => refresh();
   $("msg-event").onchange = loadShown;
   for (const id of Object.values(SHOWN)) $(id).oninput = preview;
@@ -296,7 +370,7 @@
   $("signin").onclick = () => { token = $("token").value.trim(); me = null; sessionStorage.setItem("marquee.operator", token); refresh(); };
   $("signout").onclick = () => {
     token = ""; me = null; sessionStorage.removeItem("marquee.operator");
-    for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "codes-card", "who"]) $(id).hidden = true;
+    for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "codes-card", "charts-card", "who"]) $(id).hidden = true;
     $("login").hidden = false;
   };
   $("create").onclick = () => {

@@ -5,36 +5,28 @@
   "use strict";
   const id = document.body.dataset.reservation;
   const $ = (x) => document.getElementById(x);
-  const money = (cents, cur) => {
-    try { return new Intl.NumberFormat(undefined, { style: "currency", currency: cur.toUpperCase() }).format(cents / 100); }
-    catch (_) { return (cents / 100).toFixed(2) + " " + cur.toUpperCase(); }
-  };
-  const SAY = {
-    held: "These seats are held but not paid for yet.",
-    expired: "This hold ended before it was paid for; there is no ticket.",
-    released: "These seats were given back; there is no ticket.",
-    refunded: "This booking was refunded: the ticket is no longer valid.",
-  };
+  const { t, money, when } = window.marquee;
+  const SAY = { held: "ticket.held", expired: "ticket.expired", released: "ticket.released", refunded: "ticket.refunded" };
 
   async function load() {
     const r = await fetch(`/v1/bookings/${encodeURIComponent(id)}`, { headers: { Accept: "application/json" }, referrerPolicy: "no-referrer" });
     const b = await r.json().catch(() => ({}));
-    if (r.status === 404) { $("status").textContent = "No booking has this address. Check the link in your email."; return; }
-    if (!r.ok) { $("status").textContent = `Could not load your ticket (${r.status}). Try again in a moment.`; return; }
-    $("status").textContent = b.status === "confirmed" ? "Confirmed. Enjoy the show!" : SAY[b.status] || b.status;
+    if (r.status === 404) { $("status").textContent = t("ticket.notFound"); return; }
+    if (!r.ok) { $("status").textContent = t("ticket.failed", { status: r.status }); return; }
+    $("status").textContent = b.status === "confirmed" ? t("ticket.confirmed") : SAY[b.status] ? t(SAY[b.status]) : b.status;
     $("status").className = b.status === "confirmed" ? "" : "error";
     if (b.show) {
       $("show").hidden = false;
       $("movie").textContent = b.show.title;
-      $("when").textContent = new Date(b.show.starts_at).toLocaleString([], { timeZone: b.show.time_zone, dateStyle: "full", timeStyle: "short" });
-      const screen = /^\d+$/.test(b.show.screen) ? `Screen ${b.show.screen}` : b.show.screen;
+      $("when").textContent = when(b.show.starts_at, b.show.time_zone, "full");
+      const screen = /^\d+$/.test(b.show.screen) ? t("ticket.screen", { screen: b.show.screen }) : b.show.screen;
       $("where").textContent = `${b.show.theater}, ${b.show.city} — ${screen}`;
     }
     const lines = $("lines");
     lines.innerHTML = "";
     for (const s of b.seats || []) {
       const tr = document.createElement("tr");
-      for (const [text, cls] of [[`Row ${s.row}, seat ${s.number}`, ""], [s.category || "", ""], [money(s.price_cents, b.currency), "num"]]) {
+      for (const [text, cls] of [[t("book.seatName", { row: s.row, number: s.number }), ""], [s.category || "", ""], [money(s.price_cents, b.currency), "num"]]) {
         const td = document.createElement("td");
         td.textContent = text;
         if (cls) td.className = cls;
@@ -50,5 +42,5 @@
       $("code").textContent = b.ticket.code;
     }
   }
-  load().catch((e) => { $("status").textContent = "Connection trouble: " + e.message; });
+  load().catch((e) => { $("status").textContent = t("common.connection", { detail: e.message }); });
 })();

@@ -4,6 +4,7 @@
   "use strict";
   const event = document.body.dataset.event;
   const $ = (id) => document.getElementById(id);
+  const { t, number } = window.marquee;
   const keyName = "marquee.visitorKey." + event;
   const csrfName = "marquee.csrf." + event;
   let firstPosition = null;
@@ -25,16 +26,16 @@
 
   function fmtWait(s) {
     if (s == null) return "";
-    if (s < 60) return "less than a minute";
+    if (s < 60) return t("wait.lessThanMinute");
     const m = Math.round(s / 60);
-    return m < 60 ? `about ${m} minute${m === 1 ? "" : "s"}` : `about ${Math.floor(m / 60)} h ${m % 60} min`;
+    return m < 60 ? t("wait.aboutMinutes", { n: number(m) }) : t("wait.aboutHours", { h: number(Math.floor(m / 60)), m: number(m % 60) });
   }
 
   // The operator's message and the event's look: text as text (never HTML), the accent only
   // as the colour booking-core checked, the logo only from https (the page's CSP allows no
   // other images) and without a referrer.
   function present(v) {
-    $("title").textContent = v.display_name || v.event_name || "Waiting room";
+    $("title").textContent = v.display_name || v.event_name || t("wait.title");
     const msg = $("message");
     if (msg.textContent !== (v.message || "")) msg.textContent = v.message || "";
     msg.hidden = !v.message;
@@ -62,43 +63,43 @@
     switch (v.state) {
       case "prequeue": {
         const secs = Math.max(0, Math.round((new Date(v.opens_at) - Date.now()) / 1000));
-        head.textContent = secs > 0 ? `Opens in ${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}` : "Opening now…";
-        detail.textContent = "You're in the pre-queue. Everyone here gets a random place at opening — arriving earlier doesn't help, so relax.";
+        head.textContent = secs > 0 ? t("wait.opensIn", { time: `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}` }) : t("wait.openingNow");
+        detail.textContent = t("wait.prequeueDetail");
         break;
       }
       case "waiting":
         if (firstPosition == null || v.position > firstPosition) firstPosition = Math.max(v.position, 1);
         pct = Math.round(100 * (1 - v.position / firstPosition));
-        head.textContent = v.position <= 1 ? "You're next" : `You're number ${v.position.toLocaleString()} in line`;
-        detail.textContent = `Estimated wait: ${fmtWait(v.estimated_wait_s)}. Keep this page open.`;
+        head.textContent = v.position <= 1 ? t("wait.next") : t("wait.number", { n: number(v.position) });
+        detail.textContent = t("wait.estimate", { wait: fmtWait(v.estimated_wait_s) });
         break;
       case "admitted":
         pct = 100;
-        head.textContent = "It's your turn!";
-        detail.textContent = "Taking you to seat selection…";
+        head.textContent = t("wait.turn");
+        detail.textContent = t("wait.toSeats");
         break;
       case "paused":
-        head.textContent = "The queue is paused";
-        detail.textContent = `You keep your place (number ${(v.position || 0).toLocaleString()} in line). It will resume shortly.`;
+        head.textContent = t("wait.paused");
+        detail.textContent = t("wait.pausedDetail", { n: number(v.position || 0) });
         break;
       case "sold_out":
-        head.textContent = "Sold out";
-        detail.textContent = "Every seat is taken right now. If holds expire, seats come back and the queue moves again.";
+        head.textContent = t("wait.soldOut");
+        detail.textContent = t("wait.soldOutDetail");
         break;
       case "closed":
-        head.textContent = "The queue is closed";
-        detail.textContent = "This sale is not admitting anyone.";
+        head.textContent = t("wait.closed");
+        detail.textContent = t("wait.closedDetail");
         break;
       case "expired":
-        head.textContent = "Your place has lapsed";
-        detail.textContent = "Your session ended or the page stopped checking in. Reload to join again.";
+        head.textContent = t("wait.expired");
+        detail.textContent = t("wait.expiredDetail");
         break;
     }
     $("progress").style.width = pct + "%";
     document.querySelector("[role=progressbar]").setAttribute("aria-valuenow", String(pct));
     if (v.shuffle_seed) {
       $("seed").hidden = false;
-      $("seed").textContent = "Pre-queue order seed: " + v.shuffle_seed;
+      $("seed").textContent = t("wait.seed", { seed: v.shuffle_seed });
     }
   }
 
@@ -166,7 +167,7 @@
     const c = await r.json();
     if (!r.ok) throw new Error(c.detail || `challenge ${r.status}`);
     if (!c.bits) return undefined;
-    $("headline").textContent = "Checking your browser…";
+    $("headline").textContent = t("wait.checkingBrowser");
     for (let nonce = 0; ; ) {
       const end = nonce + 4096;
       for (; nonce < end; nonce++) {
@@ -195,12 +196,12 @@
     ev.preventDefault();
     const input = $("code"), said = $("code-status");
     const code = input.value.trim();
-    if (!code) { said.textContent = "Enter the code you were given."; return; }
-    said.textContent = "Checking…";
+    if (!code) { said.textContent = t("wait.codeEmpty"); return; }
+    said.textContent = t("wait.codeChecking");
     try {
       const v = await join(code);
       input.value = "";
-      said.textContent = v.state === "admitted" ? "Code accepted." : "Code accepted: you're in the priority line.";
+      said.textContent = v.state === "admitted" ? t("wait.codeAdmitted") : t("wait.codeLane");
       sessionStorage.setItem(csrfName, v.csrf);
       render(v);
       if (v.state === "admitted") {
@@ -208,26 +209,24 @@
         location.assign(`/b/${event}`);
       }
     } catch (e) {
-      said.textContent = e.status === 403 ? "That code isn't valid: check it, or it may be used up or expired. You keep your place."
-        : e.status === 429 ? "Too many tries. Wait a minute, then try again. You keep your place."
-        : e.message;
+      said.textContent = e.status === 403 ? t("wait.codeWrong") : e.status === 429 ? t("wait.codeLimited") : e.message;
     }
   };
 
   // Leaving gives the place up for good (the next fan moves up); the page stops checking in.
   let left = false;
   $("leave").onclick = async () => {
-    if (!window.confirm("Leave the queue? You lose your place; joining again puts you at the back.")) return;
+    if (!window.confirm(t("wait.leaveConfirm"))) return;
     const headers = { Accept: "application/json" };
     const csrf = sessionStorage.getItem(csrfName);
     if (csrf) headers["X-Marquee-CSRF"] = csrf;
     const r = await fetch(`/v1/queue/${event}/place`, { method: "DELETE", headers, credentials: "same-origin" });
-    if (r.status !== 204) { $("error").textContent = (await r.json().catch(() => ({}))).detail || `Could not leave (${r.status}).`; return; }
+    if (r.status !== 204) { $("error").textContent = (await r.json().catch(() => ({}))).detail || t("wait.leaveFailed", { status: r.status }); return; }
     left = true;
     sessionStorage.removeItem(csrfName);
     $("headline").className = "big";
-    $("headline").textContent = "You left the queue";
-    $("detail").textContent = "Your place has gone to the next fan. Reload this page to join again at the back.";
+    $("headline").textContent = t("wait.left");
+    $("detail").textContent = t("wait.leftDetail");
     $("leave").hidden = true;
   };
 
@@ -252,10 +251,10 @@
         delay = v.poll_after_ms;
       } else {
         delay = res.retry;
-        $("error").textContent = res.busy ? "The queue is very busy right now. Your place is kept; checking again in a moment." : "";
+        $("error").textContent = res.busy ? t("wait.busy") : "";
       }
     } catch (e) {
-      $("error").textContent = "Connection trouble — still trying. (" + e.message + ")";
+      $("error").textContent = t("wait.stillTrying", { detail: e.message });
       delay = 3000 + Math.random() * 2000;
     }
     setTimeout(loop, delay);

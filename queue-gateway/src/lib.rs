@@ -9,12 +9,13 @@
 //! and `event_views`, this gateway's in-memory view of each event) and check `queue::credentials`;
 //! `presence` batches who was seen polling into Redis once a second. Booking and admin calls
 //! go through `routes::booking` (the admission check on reserve) and `proxy`; `pages` and
-//! `assets` serve the fans' and operators' pages; `error` maps every failure to a problem.
+//! `assets` serve the fans' and operators' pages, `i18n` the fans' pages in their language; `error` maps every failure to a problem.
 
 pub mod assets;
 pub mod edge;
 pub mod error;
 pub mod event_views;
+pub mod i18n;
 pub mod limits;
 pub mod openapi;
 pub mod pages;

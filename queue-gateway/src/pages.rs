@@ -4,9 +4,10 @@
 
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
-use http::{HeaderValue, header};
+use http::{HeaderMap, HeaderValue, header};
 
 use crate::error::GatewayError;
+use crate::i18n::{self, Lang};
 use crate::queue::valid_event_id;
 use crate::state::AppState;
 
@@ -17,17 +18,37 @@ fn no_store(html: Html<String>) -> Response {
     r
 }
 
+/// A fan's page in the fan's language (`i18n`): said in `Content-Language`, and varying by
+/// what chose it.
+fn in_language(mut page: Response, lang: Lang) -> Response {
+    let h = page.headers_mut();
+    h.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.tag()),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("accept-language, cookie"),
+    );
+    page
+}
+
 pub async fn waiting_room(
     State(state): State<AppState>,
     Path(event): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     if !valid_event_id(&event) || state.events.get(&event).await?.is_none() {
         return Err(GatewayError::NotFound("event"));
     }
-    let mut page = no_store(state.assets.page(
-        include_str!("../assets/waiting-room.html"),
-        &[("event", &event)],
-    ));
+    let lang = i18n::negotiate(&headers);
+    let mut page = in_language(
+        no_store(state.assets.page(
+            i18n::page(include_str!("../assets/waiting-room.html"), lang, &["wait"]),
+            &[("event", &event)],
+        )),
+        lang,
+    );
     // The event's logo is the only thing from elsewhere: any https image, nothing else.
     page.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
@@ -45,6 +66,7 @@ pub const WAITING_ROOM_CSP: &str = "default-src 'self'; img-src 'self' https:; s
 pub async fn booking(
     State(state): State<AppState>,
     Path(event): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     if !valid_event_id(&event) || state.events.get(&event).await?.is_none() {
         return Err(GatewayError::NotFound("event"));
@@ -57,11 +79,12 @@ pub async fn booking(
     } else {
         "simulator".to_owned()
     };
+    let lang = i18n::negotiate(&headers);
     let html = state.assets.page(
-        include_str!("../assets/booking.html"),
+        i18n::page(include_str!("../assets/booking.html"), lang, &["book"]),
         &[("event", &event), ("payments", &payments)],
     );
-    Ok(no_store(html))
+    Ok(in_language(no_store(html), lang))
 }
 
 /// The ticket page, the link ticket emails carry. The reservation id is the credential: the
@@ -69,6 +92,7 @@ pub async fn booking(
 pub async fn ticket(
     State(state): State<AppState>,
     Path(reservation): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     let plausible = (8..=64).contains(&reservation.len())
         && reservation
@@ -77,10 +101,18 @@ pub async fn ticket(
     if !plausible {
         return Err(GatewayError::NotFound("ticket"));
     }
-    let mut page = no_store(state.assets.page(
-        include_str!("../assets/ticket.html"),
-        &[("reservation", &reservation)],
-    ));
+    let lang = i18n::negotiate(&headers);
+    let mut page = in_language(
+        no_store(state.assets.page(
+            i18n::page(
+                include_str!("../assets/ticket.html"),
+                lang,
+                &["ticket", "book"],
+            ),
+            &[("reservation", &reservation)],
+        )),
+        lang,
+    );
     page.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

@@ -68,7 +68,10 @@ impl Application {
             queue_signer: marquee_waitroom::queue_token::QueueSigner::new(
                 settings.admission.queue_token_secret.expose(),
             ),
-            assets: crate::assets::Assets::load(),
+            assets: {
+                crate::i18n::check();
+                crate::assets::Assets::load()
+            },
             settings,
         }));
         Ok(Self {

@@ -195,6 +195,17 @@ try {
     await page.waitForSelector("#audit-card:not([hidden])", { timeout: 10000 });
     const who = await page.textContent("#who-text");
     if (!/Signed in as config-1 \(admin\)/.test(who)) fail(`the console says: ${who}`);
+    // The charts: drawn from the worker's points, and moving as new ones come in (a change
+    // of the rate is in the next point).
+    await page.waitForSelector("#charts-card:not([hidden])", { timeout: 10000 });
+    const points = () => page.evaluate(() => (document.querySelector("#charts polyline")?.getAttribute("points") || "").trim().split(" ").filter(Boolean).length);
+    await page.waitForFunction(() => (document.querySelector("#charts polyline")?.getAttribute("points") || "").trim().split(" ").length >= 2, null, { timeout: 15000 });
+    const before = await points();
+    const rate = page.locator("#events input.num").first();
+    await rate.fill("1200");
+    await rate.dispatchEvent("change");
+    await page.waitForFunction((n) => (document.querySelector("#charts polyline")?.getAttribute("points") || "").trim().split(" ").length > n, before, { timeout: 15000 });
+    if (!(await page.getAttribute("#charts svg", "aria-label"))) fail("a chart has no text alternative");
     await page.waitForSelector("#message-card:not([hidden])", { timeout: 10000 });
     await page.waitForSelector("#codes-card:not([hidden])", { timeout: 10000 });
     // The preview shows what a fan would see, as text.
@@ -206,6 +217,25 @@ try {
     await page.waitForFunction(() => /contrast/.test(document.getElementById("msg-accent-error").textContent), null, { timeout: 10000 });
     await shot("7-console");
     await audit(page, `console (${size.name})`);
+    await context.close();
+  }
+
+  // The waiting room in Hindi and in Spanish, chosen by the browser's language, and the
+  // switcher taking a fan to French; at a phone's size, checked with axe, looked at.
+  for (const [locale, lang, words] of [["hi-IN", "hi", /कतार/], ["es-ES", "es", /cola/]]) {
+    const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale, reducedMotion: "reduce" });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
+    await page.goto(`${base}/e/${waitingEvent}`);
+    if ((await page.getAttribute("html", "lang")) !== lang) fail(`the waiting page is not in ${lang}`);
+    await page.waitForFunction((re) => new RegExp(re).test(document.getElementById("headline").textContent), words.source, { timeout: 15000 });
+    await page.screenshot({ path: `${artifacts}/phone-1-waiting-room-${lang}.png`, fullPage: true });
+    await audit(page, `waiting room in ${lang}`);
+    if (lang === "es") {
+      await page.selectOption("#lang", "fr");
+      await page.waitForFunction(() => document.documentElement.lang === "fr", null, { timeout: 10000 });
+      await page.waitForFunction(() => /file/.test(document.getElementById("headline").textContent), null, { timeout: 15000 });
+    }
     await context.close();
   }
   console.log("DONE");

@@ -120,3 +120,18 @@ pub fn code_fails(event: &str, client: Option<&str>, minute: i64) -> String {
         None => format!("wr:{{{event}}}:codefail:{minute}"),
     }
 }
+
+/// `wr:{event}:seats`: the event's seat figures as booking-core last published them (every
+/// second): `available` (on sale, neither held nor sold, of shows not cancelled), `held`,
+/// `sold`, `holders` (fans holding seats) and `at` (ms). The worker admits no more than the
+/// seats available beyond those admitted fans not yet holding could take.
+pub fn seats(event: &str) -> String {
+    format!("wr:{{{event}}}:seats")
+}
+
+/// `wr:{event}:history`: the last hour of the event, one member a `history_interval_ms`
+/// (`"{ms}|{waiting}|{active}|{cap}|{admitted_total}|{dropped_total}|{held}|{sold}|{rate}"`,
+/// scored by ms), written by the admitting worker for the console's charts.
+pub fn history(event: &str) -> String {
+    format!("wr:{{{event}}}:history")
+}

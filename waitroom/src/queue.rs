@@ -236,7 +236,7 @@ impl Pace {
 }
 
 /// The admit script's keys, in order.
-fn admit_keys(event: &str, window: i64) -> [String; 11] {
+fn admit_keys(event: &str, window: i64) -> [String; 13] {
     [
         keys::state(event),
         keys::waiting(event),
@@ -249,6 +249,8 @@ fn admit_keys(event: &str, window: i64) -> [String; 11] {
         keys::seen(event, window - 1, true),
         keys::sessions(event),
         keys::priority(event),
+        keys::seats(event),
+        keys::history(event),
     ]
 }
 
@@ -271,6 +273,8 @@ pub struct Tick<'a> {
     pub abandon_after_s: u32,
     /// False while the event is not open or is sold out: the clock runs, nobody is admitted.
     pub admitting: bool,
+    /// How often the tick records a point of the event's history ([`keys::history`]).
+    pub history_interval_ms: u64,
 }
 
 /// What one tick did.
@@ -305,6 +309,7 @@ pub async fn admit<C: redis::aio::ConnectionLike>(
         .arg(tick.max_elapsed_ms)
         .arg(if tick.admitting { 1 } else { 0 })
         .arg(tick.idle_ms)
+        .arg(tick.history_interval_ms)
         .invoke_async(redis)
         .await?;
     Ok(Admitted {

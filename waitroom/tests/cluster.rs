@@ -99,6 +99,7 @@ async fn an_events_scripts_run_whole_on_a_real_cluster() {
                 max_elapsed_ms: 5_000,
                 abandon_after_s: 60,
                 admitting: true,
+                history_interval_ms: 10_000,
             };
             let queue::Admitted {
                 admitted: n,

@@ -6,6 +6,7 @@
 mod access_codes;
 mod events;
 mod fields;
+mod history;
 mod layout;
 pub mod presentation;
 mod shows;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
             "/admin/v1/events/{event_id}",
             get(events::get).patch(events::update),
         )
+        .route("/admin/v1/events/{event_id}/history", get(history::history))
         .route(
             "/admin/v1/events/{event_id}/access-codes",
             get(access_codes::list).post(access_codes::create),

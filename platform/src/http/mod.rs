@@ -165,13 +165,18 @@ pub fn bearer_or_cookie(headers: &HeaderMap, cookie: &str) -> Option<String> {
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_owned());
     }
+    self::cookie(headers, cookie)
+}
+
+/// The named cookie's value, if the request carries it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == cookie)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
 }
 

@@ -4,10 +4,12 @@
 -- KEYS[6..9] presence bitmaps: post-opening places this window and the last, pre-queue
 -- places this window and the last  KEYS[10] sessions  KEYS[11] the priority lane (fans with
 -- an access code, admitted before the general queue within the same budget and cap)
+-- KEYS[12] the event's seat figures (booking-core's)  KEYS[13] the event's history
 -- ARGV[1] worker id  ARGV[2] now_ms  ARGV[3] rate_per_minute  ARGV[4] max_active
 -- ARGV[5] session_ttl_ms  ARGV[6] OFFSET  ARGV[7] max_elapsed_ms  ARGV[8] admitting (1/0)
 -- ARGV[9] idle_ms: a fan admitted holds a slot this long (at most the session) unless booking
 -- activity keeps it (see session.rs); the session itself is recorded in KEYS[10].
+-- ARGV[10] history_interval_ms: how often a point of the event's history is recorded.
 -- Returns {admitted, active, waiting, watermark, dropped}.
 if redis.call('GET', KEYS[5]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER')
@@ -34,6 +36,16 @@ local n = allowed
 if room < n then n = room end
 if n < 0 then n = 0 end
 if ARGV[8] ~= '1' then n = 0 end
+-- The waitlist: never more fans at a time than the seats available beyond what admitted fans
+-- not yet holding could take (figures under 10 s old; without them the rate and cap rule).
+local seats = redis.call('HMGET', KEYS[12], 'available', 'holders', 'at')
+if seats[3] and now - tonumber(seats[3]) <= 10000 then
+  local unheld = redis.call('ZCARD', KEYS[3]) - tonumber(seats[2])
+  if unheld < 0 then unheld = 0 end
+  local spare = tonumber(seats[1]) - unheld
+  if spare < n then n = spare end
+  if n < 0 then n = 0 end
+end
 
 -- Was this place seen polling this window or the last? A visitor who was not has left:
 -- dropped here, at its turn, so its slot goes to the next fan.
@@ -87,5 +99,17 @@ if admitted + dropped > 0 then
 end
 if dropped > 0 then
   redis.call('HINCRBY', KEYS[1], 'dropped_total', dropped)
+end
+-- A point of the event's history, every history_interval_ms, kept an hour.
+local hist_at = tonumber(redis.call('HGET', KEYS[1], 'hist_at') or '0')
+if now - hist_at >= tonumber(ARGV[10]) then
+  local totals = redis.call('HMGET', KEYS[1], 'admitted_total', 'dropped_total')
+  local figures = redis.call('HMGET', KEYS[12], 'held', 'sold')
+  local point = table.concat({now, redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[11]),
+    redis.call('ZCARD', KEYS[3]), max_active, totals[1] or 0, totals[2] or 0,
+    figures[1] or 0, figures[2] or 0, rate}, '|')
+  redis.call('ZADD', KEYS[13], now, point)
+  redis.call('ZREMRANGEBYSCORE', KEYS[13], '-inf', now - 3600000)
+  redis.call('HSET', KEYS[1], 'hist_at', now)
 end
 return {admitted, redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[2]), string.format('%.0f', watermark), dropped}

@@ -143,6 +143,7 @@
       }
       $("events-card").hidden = false; $("create-card").hidden = !me.may.create_events; $("login").hidden = true;
       fillMessageEvents(events);
+      fillSettingsEvents(events);
       fillCodeEvents(events);
       fillChartEvents(events);
       await refreshCharts();
@@ -154,6 +155,24 @@
 
   function show(e) { $("error").textContent = e ? e.message : ""; }
 
+  // Fill an event picker with `events` (after `first`, an option of its own, if given) when
+  // the list changed, keeping the operator's choice; true when it was refilled.
+  function fillPicker(select, events, first) {
+    const ids = events.map((e) => e.id).join(",");
+    if (select.dataset.ids === ids) return false;
+    const chosen = select.value;
+    select.dataset.ids = ids;
+    select.innerHTML = "";
+    const options = (first ? [first] : []).concat(events.map((e) => ({ id: e.id, label: e.name + " (" + e.id + ")" })));
+    for (const { id, label } of options) {
+      const o = document.createElement("option");
+      o.value = id; o.textContent = label;
+      select.appendChild(o);
+    }
+    select.value = options.some((o) => o.id === chosen) ? chosen : (options[0] || {}).id || "";
+    return true;
+  }
+
   // The live message and the event's look: edited here, previewed as the waiting page shows
   // them (text as text, the accent as a colour, the logo without a referrer), and each
   // problem the API finds shown beside its field.
@@ -161,19 +180,8 @@
   let messageEvents = [];
   function fillMessageEvents(events) {
     messageEvents = events;
-    const select = $("msg-event"), chosen = select.value;
-    const ids = events.map((e) => e.id).join(",");
-    if (select.dataset.ids !== ids) {
-      select.dataset.ids = ids;
-      select.innerHTML = "";
-      for (const e of events) {
-        const o = document.createElement("option");
-        o.value = e.id; o.textContent = e.name + " (" + e.id + ")";
-        select.appendChild(o);
-      }
-      select.value = events.some((e) => e.id === chosen) ? chosen : (events[0] || {}).id || "";
-      if (select.value !== chosen) loadShown();
-    }
+    const chosen = $("msg-event").value;
+    if (fillPicker($("msg-event"), events) && $("msg-event").value !== chosen) loadShown();
     $("message-card").hidden = events.length === 0;
   }
   function loadShown() {
@@ -217,18 +225,7 @@
   // Access codes: a batch's codes are shown once, as a CSV to download; afterwards only the
   // batches and their use are listed.
   function fillCodeEvents(events) {
-    const select = $("codes-event"), chosen = select.value;
-    const ids = events.map((e) => e.id).join(",");
-    if (select.dataset.ids !== ids) {
-      select.dataset.ids = ids;
-      select.innerHTML = "";
-      for (const e of events) {
-        const o = document.createElement("option");
-        o.value = e.id; o.textContent = e.name + " (" + e.id + ")";
-        select.appendChild(o);
-      }
-      select.value = events.some((e) => e.id === chosen) ? chosen : (events[0] || {}).id || "";
-    }
+    fillPicker($("codes-event"), events);
     $("codes-card").hidden = events.length === 0;
     if (!$("codes-expires").value) {
       const week = new Date(Date.now() + 7 * 864e5 - new Date().getTimezoneOffset() * 6e4);
@@ -295,19 +292,8 @@
   ];
   const NAMES = { waiting: "waiting", admitted_per_min: "admitted/min", dropped_per_min: "left/min", active: "active", cap: "cap", held: "held", sold: "sold" };
   function fillChartEvents(events) {
-    const select = $("chart-event"), chosen = select.value;
     const live = events.filter((e) => e.state !== "closed");
-    const ids = live.map((e) => e.id).join(",");
-    if (select.dataset.ids !== ids) {
-      select.dataset.ids = ids;
-      select.innerHTML = "";
-      for (const e of live) {
-        const o = document.createElement("option");
-        o.value = e.id; o.textContent = e.name + " (" + e.id + ")";
-        select.appendChild(o);
-      }
-      select.value = live.some((e) => e.id === chosen) ? chosen : (live[0] || {}).id || "";
-    }
+    fillPicker($("chart-event"), live);
     $("charts-card").hidden = live.length === 0;
   }
   function fmtDuration(s) {
@@ -373,12 +359,83 @@
     for (const id of ["events-card", "create-card", "shows-card", "audit-card", "message-card", "codes-card", "charts-card", "who"]) $(id).hidden = true;
     $("login").hidden = false;
   };
-  $("create").onclick = () => {
-    const opens = $("new-opens").value ? new Date($("new-opens").value).toISOString() : new Date().toISOString();
-    admin("POST", "/events", {
-      name: $("new-name").value, opens_at: opens, rate_per_minute: Number($("new-rate").value),
-      max_active: Number($("new-cap").value), session_ttl_s: 900, hold_ttl_s: 600,
-    }).then(refresh, show);
+  // Every setting of an event, to create one or change one: each field's problem is shown
+  // beside it, as the API names it.
+  const SETTINGS = [
+    ["name", "Name", "text", "New on-sale"],
+    ["opens_at", "Opens at (your time)", "datetime-local", ""],
+    ["state", "State", ["prequeue", "open", "paused", "closed"], "prequeue"],
+    ["queue_mode", "Queue mode", ["always", "safety_net"], "always"],
+    ["rate_per_minute", "Fans let in a minute", "number", 600],
+    ["max_active", "Shopping at once (cap)", "number", 500],
+    ["session_ttl_s", "Session (s)", "number", 900],
+    ["hold_ttl_s", "Hold (s)", "number", 600],
+    ["hold_extend_s", "Extension (s)", "number", 300],
+    ["max_hold_s", "Longest hold (s, empty: twice the hold)", "number", ""],
+    ["idle_after_s", "Slot freed when idle (s)", "number", 180],
+    ["min_poll_interval_ms", "Fastest poll (ms)", "number", 2000],
+    ["abandon_after_s", "Gone when silent (s)", "number", 60],
+    ["pow_bits", "Bot check (bits)", "number", 0],
+  ];
+  let settingsEvents = [];
+  (function buildSettings() {
+    const box = $("set-fields");
+    for (const [key, label, type] of SETTINGS) {
+      const wrap = document.createElement("span");
+      const l = document.createElement("label");
+      l.htmlFor = "set-" + key; l.textContent = label;
+      let input;
+      if (Array.isArray(type)) {
+        input = document.createElement("select");
+        for (const v of type) { const o = document.createElement("option"); o.value = v; o.textContent = v.replace("_", " "); input.appendChild(o); }
+      } else {
+        input = document.createElement("input");
+        input.type = type;
+      }
+      input.id = "set-" + key;
+      const err = document.createElement("span");
+      err.id = "set-" + key + "-error"; err.className = "error";
+      input.setAttribute("aria-describedby", err.id);
+      wrap.append(l, input, err);
+      box.appendChild(wrap);
+    }
+  })();
+  const localTime = (iso) => { const d = new Date(iso); return new Date(d - d.getTimezoneOffset() * 6e4).toISOString().slice(0, 16); };
+  function fillSettingsEvents(events) {
+    settingsEvents = events;
+    if (fillPicker($("set-event"), events, { id: "", label: "A new on-sale…" })) loadSettings();
+  }
+  function loadSettings() {
+    const e = settingsEvents.find((x) => x.id === $("set-event").value);
+    for (const [key, , type, fallback] of SETTINGS) {
+      const v = e ? (key === "state" ? e.stored_state || e.state : e[key]) : fallback;
+      $("set-" + key).value = v == null ? "" : type === "datetime-local" ? (v ? localTime(v) : "") : v;
+      $("set-" + key + "-error").textContent = "";
+    }
+    $("set-save").textContent = e ? "Save changes" : "Create";
+    $("set-done").textContent = "";
+  }
+  $("set-event").onchange = loadSettings;
+  $("set-save").onclick = () => {
+    const id = $("set-event").value, e = settingsEvents.find((x) => x.id === id);
+    const body = {};
+    for (const [key, , type] of SETTINGS) {
+      const raw = $("set-" + key).value;
+      let v = type === "number" ? (raw === "" ? null : Number(raw)) : type === "datetime-local" ? (raw ? new Date(raw).toISOString() : null) : raw;
+      if (v === null && (key !== "max_hold_s" || !e)) continue;
+      if (e && (key === "opens_at" ? Date.parse(e[key]) === Date.parse(v) : (key === "state" ? (e.stored_state || e.state) : e[key]) === v)) continue;
+      body[key] = v;
+    }
+    if (!e && !body.opens_at) body.opens_at = new Date().toISOString();
+    for (const [key] of SETTINGS) $("set-" + key + "-error").textContent = "";
+    admin(e ? "PATCH" : "POST", e ? `/events/${id}` : "/events", body).then((saved) => {
+      $("set-done").textContent = e ? "Saved: in force on every gateway and worker within 2 s." : `Created ${saved.id}.`;
+      show();
+      refresh();
+    }, (err) => {
+      for (const f of err.fields || []) { const el = $("set-" + f.field + "-error"); if (el) el.textContent = f.message; }
+      show(err);
+    });
   };
   if (token) refresh();
   setInterval(() => { if (token) refresh(); }, 2000);

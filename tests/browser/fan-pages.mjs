@@ -215,6 +215,16 @@ try {
     await page.fill("#msg-accent", "#1b1d36");
     await page.click("#msg-save");
     await page.waitForFunction(() => /contrast/.test(document.getElementById("msg-accent-error").textContent), null, { timeout: 10000 });
+    // An event with every setting: a bad one is named beside its field, then it is made.
+    await page.selectOption("#set-event", "");
+    await page.fill("#set-name", `Console-made on-sale ${size.name}`);
+    await page.fill("#set-rate_per_minute", "0");
+    await page.click("#set-save");
+    await page.waitForFunction(() => document.getElementById("set-rate_per_minute-error").textContent.length > 0, null, { timeout: 10000 });
+    await page.fill("#set-rate_per_minute", "900");
+    await page.selectOption("#set-queue_mode", "safety_net");
+    await page.click("#set-save");
+    await page.waitForFunction(() => /Created/.test(document.getElementById("set-done").textContent), null, { timeout: 10000 });
     await shot("7-console");
     await audit(page, `console (${size.name})`);
     await context.close();

@@ -16,8 +16,6 @@ use super::fields::Fields;
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Body;
-use crate::model::valid_event_id;
-use crate::operators::Act;
 use crate::state::AppState;
 
 #[derive(sqlx::FromRow)]
@@ -71,10 +69,7 @@ pub async fn create(
     Path(event_id): Path<String>,
     Body(body): Body<Value>,
 ) -> ApiResult<Response> {
-    if !valid_event_id(&event_id) {
-        return Err(ApiError::NotFound("event"));
-    }
-    op.may(Act::Manage(&event_id))?;
+    super::managed(&op, &event_id)?;
     let mut f = Fields::new(&body)?;
     f.only(&["count", "uses_per_code", "expires_at", "effect"]);
     let count = f.int("count", 1, i64::from(MAX_BATCH), true);
@@ -166,10 +161,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if !valid_event_id(&event_id) {
-        return Err(ApiError::NotFound("event"));
-    }
-    op.may(Act::Manage(&event_id))?;
+    super::managed(&op, &event_id)?;
     event_exists(&state, &event_id).await?;
     let rows: Vec<BatchRow> = sqlx::query_as(
         "SELECT id, count, uses_per_code, expires_at, effect, created_by, created_at, revoked_at
@@ -194,10 +186,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path((event_id, batch_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    if !valid_event_id(&event_id) {
-        return Err(ApiError::NotFound("event"));
-    }
-    op.may(Act::Manage(&event_id))?;
+    super::managed(&op, &event_id)?;
     let mut tx = state.db.begin().await?;
     let row: Option<BatchRow> = sqlx::query_as(
         "UPDATE access_code_batches SET revoked_at = coalesce(revoked_at, now())

@@ -170,10 +170,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if !valid_event_id(&event_id) {
-        return Err(ApiError::NotFound("event"));
-    }
-    op.may(Act::Manage(&event_id))?;
+    super::managed(&op, &event_id)?;
     let row = load(&state, &event_id).await?;
     let mut conn = state.db.acquire().await?;
     let live = live::settings_for(&mut conn, &event_id).await?;
@@ -187,10 +184,7 @@ pub async fn update(
     Path(event_id): Path<String>,
     Body(body): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    if !valid_event_id(&event_id) {
-        return Err(ApiError::NotFound("event"));
-    }
-    op.may(Act::Manage(&event_id))?;
+    super::managed(&op, &event_id)?;
     let mut f = Fields::new(&body)?;
     f.only(&[
         "name",

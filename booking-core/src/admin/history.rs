@@ -9,8 +9,6 @@ use serde_json::{Value, json};
 
 use super::Operator;
 use crate::error::{ApiError, ApiResult};
-use crate::model::valid_event_id;
-use crate::operators::Act;
 use crate::state::AppState;
 
 /// One recorded point, as the worker writes it.
@@ -86,10 +84,7 @@ pub async fn history(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if !valid_event_id(&event_id) {
-        return Err(ApiError::NotFound("event"));
-    }
-    op.may(Act::Manage(&event_id))?;
+    super::managed(&op, &event_id)?;
     let since = chrono::Utc::now().timestamp_millis() - 3_600_000;
     let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
         .arg(marquee_waitroom::keys::history(&event_id))

@@ -40,6 +40,16 @@ pub fn router() -> Router<AppState> {
         .route("/admin/v1/me", get(me))
 }
 
+/// An event an operator names in a path: it must look like an event id (else `404`, with
+/// nothing read) and the operator's role must let them manage it (else `403`).
+fn managed(op: &Operator, event_id: &str) -> crate::error::ApiResult<()> {
+    if !crate::model::valid_event_id(event_id) {
+        return Err(crate::error::ApiError::NotFound("event"));
+    }
+    op.may(crate::operators::Act::Manage(event_id))?;
+    Ok(())
+}
+
 /// `GET /admin/v1/me`: who this token belongs to and what it may do, for the console.
 async fn me(op: Operator) -> axum::Json<serde_json::Value> {
     use crate::operators::Act;

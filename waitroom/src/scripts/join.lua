@@ -39,18 +39,18 @@ if redis.call('SISMEMBER', KEYS[3], visitor) == 1 then
   return {'prequeue', '0'}
 end
 
--- Safety net: nobody waiting, a whole admission in the budget the worker's admit script
--- spends (the same `last_tick_ms` and `carry`, minted by the clock only forwards), and room
--- under the cap. Then the fan is admitted here, at the next place, which becomes the
--- watermark (with nobody waiting, every earlier place is at or below it).
-if ARGV[5] == '1' and redis.call('ZCARD', KEYS[2]) == 0 then
+-- Safety net: the pre-queue placed (the worker's shuffle at opening), nobody waiting, a whole
+-- admission in the budget the worker's admit script spends (the same `last_tick_ms` and
+-- `carry`, minted by the clock only forwards), and room under the cap. Then the fan is
+-- admitted here, at the next place, which becomes the watermark (with nobody waiting, every
+-- earlier place is at or below it).
+if ARGV[5] == '1' and redis.call('HEXISTS', KEYS[1], 'shuffled') == 1
+    and redis.call('ZCARD', KEYS[2]) == 0 then
   local now = tonumber(ARGV[6])
   local rate = tonumber(ARGV[7])
-  -- Before the worker's first tick the budget holds one admission, so the first fan of a
-  -- quiet event goes straight on.
   local last = tonumber(redis.call('HGET', KEYS[1], 'last_tick_ms') or now)
   local elapsed = math.min(math.max(now - last, 0), tonumber(ARGV[11]))
-  local carry = tonumber(redis.call('HGET', KEYS[1], 'carry') or '1')
+  local carry = tonumber(redis.call('HGET', KEYS[1], 'carry') or '0')
   local budget = rate * elapsed / 60000 + carry
   local room = tonumber(ARGV[8]) - redis.call('ZCOUNT', KEYS[4], now, '+inf')
   if budget >= 1 and room >= 1 then

@@ -1,6 +1,7 @@
 //! Verifying admission tokens on reserve. Keys come from the admission key folder when this
-//! process can read it, else from the gateway's JWKS; an unknown `kid` triggers a reload
-//! (at most once a second) so a rotated key is picked up without a restart.
+//! process can read it, else from the gateway's JWKS; they are read again every
+//! `[admission] keys_reload_s` and at once on an unknown `kid` (at most once a second), so a
+//! key added or retired is in force within `keys_reload_s` without a restart.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -21,12 +22,17 @@ pub struct Verifier {
     /// Tokens whose signature, issuer and audience checked out, and when: a fan's retries and
     /// next holds carry the same token, and the Ed25519 check was a fifth of booking-core's
     /// CPU under the hot-show benchmark. Times, event and possession are judged again on
-    /// every use; the signature again after 30 s or a key reload, so a retired key stops
-    /// working within 30 s.
+    /// every use; the signature again after 30 s, or at once when a reload changed the keys,
+    /// so a retired key stops working within `keys_reload_s`.
     verified: Expiring<AdmissionClaims>,
     source: KeySource,
     issuer: String,
     last_reload: tokio::sync::Mutex<Option<Instant>>,
+    /// How often the keys are read again whatever the tokens say, and when they last were
+    /// (ms since `epoch`): one atomic load per verification.
+    reload_every: Duration,
+    last_read_ms: std::sync::atomic::AtomicU64,
+    epoch: Instant,
     http: reqwest::Client,
 }
 
@@ -59,6 +65,9 @@ impl Verifier {
             source,
             issuer: a.issuer.clone(),
             last_reload: tokio::sync::Mutex::new(None),
+            reload_every: Duration::from_secs(a.keys_reload_s),
+            last_read_ms: std::sync::atomic::AtomicU64::new(0),
+            epoch: Instant::now(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(2))
                 .build()?,
@@ -75,6 +84,13 @@ impl Verifier {
         event: &str,
         visitor_key: Option<&str>,
     ) -> Result<AdmissionClaims, TokenError> {
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        let last = self.last_read_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if now_ms.saturating_sub(last) >= self.reload_every.as_millis() as u64 {
+            self.last_read_ms
+                .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+            self.reload().await;
+        }
         if let Some(claims) = self.verified.get(token) {
             marquee_waitroom::admission::check_times(&claims, chrono::Utc::now().timestamp())?;
             if claims.evt != event {
@@ -112,11 +128,13 @@ impl Verifier {
             },
         };
         match loaded {
-            Ok(ring) => {
+            Ok(ring) if ring.kids() != self.ring().kids() => {
+                tracing::info!(kids = ?ring.kids(), "admission keys reloaded");
                 *self.ring.write().expect("keyring lock") = Arc::new(ring);
                 // A retired key's tokens must be checked against the new keys.
                 self.verified.clear();
             }
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not reload admission keys"),
         }
     }

@@ -148,6 +148,10 @@ pub struct WorkerSettings {
     pub history_interval_ms: u64,
 }
 
+fn keys_reload_s() -> u64 {
+    5
+}
+
 fn history_interval_ms() -> u64 {
     10_000
 }
@@ -161,6 +165,16 @@ pub struct AdmissionSettings {
     pub issuer: String,
     /// Secret that signs queue tokens (HMAC); shared by every gateway.
     pub queue_token_secret: Secret,
+    /// The secret before the last rotation: tokens it signed still verify (empty: none). To
+    /// rotate: move the current secret here and set a new one on every gateway; clear this no
+    /// sooner than the longest wait plus `session_ttl_s` later.
+    #[serde(default)]
+    pub queue_token_secret_previous: Secret,
+    /// Every process re-reads `keys_dir` this often (seconds), so an added or retired key is
+    /// in force everywhere within it without a restart; a token naming a kid not yet known
+    /// makes a process read the folder at once.
+    #[serde(default = "keys_reload_s")]
+    pub keys_reload_s: u64,
     /// Key of the access codes' keyed hashes (HMAC-SHA-256): booking-core stores a batch's
     /// codes only as these, the gateways redeem by them; at least 32 characters.
     pub access_code_key: Secret,
@@ -358,6 +372,15 @@ impl Partial {
             need(
                 a.queue_token_secret.expose().len() >= 32,
                 "[admission] queue_token_secret must be at least 32 characters",
+            );
+            let previous = a.queue_token_secret_previous.expose();
+            need(
+                previous.is_empty() || previous.len() >= 32,
+                "[admission] queue_token_secret_previous must be empty or at least 32 characters",
+            );
+            need(
+                (1..=3600).contains(&a.keys_reload_s),
+                "[admission] keys_reload_s must be from 1 to 3600",
             );
             need(
                 !production || !a.generate_if_missing,

@@ -8,7 +8,7 @@ use marquee_platform::Settings;
 use marquee_platform::http::IpRange;
 use marquee_platform::metrics::HttpMetrics;
 use marquee_platform::shutdown::Shutdown;
-use marquee_waitroom::Keyring;
+use marquee_waitroom::live_keys::LiveKeyring;
 use tokio::net::TcpListener;
 
 use crate::limits::ClientLimiter;
@@ -28,11 +28,13 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let keys = Keyring::load_dir(
-            &settings.admission.keys_dir,
-            settings.admission.generate_if_missing,
-        )
-        .context("loading admission signing keys")?;
+        let keys = Arc::new(
+            LiveKeyring::load(
+                settings.admission.keys_dir.clone(),
+                settings.admission.generate_if_missing,
+            )
+            .context("loading admission signing keys")?,
+        );
         let redis = marquee_waitroom::connect::from_settings(&settings.redis)
             .await
             .context("connecting to Redis")?;
@@ -65,8 +67,9 @@ impl Application {
             show_events: Default::default(),
             events: crate::event_views::EventViews::new(redis.clone()),
             presence: Default::default(),
-            queue_signer: marquee_waitroom::queue_token::QueueSigner::new(
+            queue_signer: marquee_waitroom::queue_token::QueueSigner::rotating(
                 settings.admission.queue_token_secret.expose(),
+                settings.admission.queue_token_secret_previous.expose(),
             ),
             assets: {
                 crate::i18n::check();
@@ -120,11 +123,20 @@ impl Application {
                 }
             })
         };
+        // Keys added or retired in the folder are in force within `keys_reload_s`.
+        let follow = tokio::spawn(self.state.keys.clone().follow(
+            Duration::from_secs(self.state.settings.admission.keys_reload_s),
+            {
+                let stop = self.shutdown.clone();
+                async move { stop.wait().await }
+            },
+        ));
         let service = crate::routes::service(self.state.clone());
         marquee_platform::shutdown::serve(self.listener, service, self.shutdown.clone(), drain)
             .await?;
         self.shutdown.trigger();
         let _ = tidy.await;
+        let _ = follow.await;
         tracing::info!("queue-gateway stopped");
         Ok(())
     }

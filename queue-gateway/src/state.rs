@@ -5,7 +5,7 @@ use std::sync::Arc;
 use marquee_platform::Settings;
 use marquee_platform::http::IpRange;
 use marquee_platform::metrics::HttpMetrics;
-use marquee_waitroom::Keyring;
+use marquee_waitroom::live_keys::LiveKeyring;
 
 use crate::assets::Assets;
 use crate::event_views::EventViews;
@@ -26,7 +26,8 @@ impl std::ops::Deref for AppState {
 
 pub struct App {
     pub settings: Settings,
-    pub keys: Keyring,
+    /// The admission keys, following their folder (`LiveKeyring`).
+    pub keys: Arc<LiveKeyring>,
     pub redis: marquee_waitroom::connect::Redis,
     pub upstream: Upstream,
     pub limiter: ClientLimiter,

@@ -229,12 +229,16 @@ impl Stack {
     /// Start one more gateway replica on this stack's Redis, keys and booking-core, with the
     /// test defaults (not `stack`'s tweaks); its base URL. It stops with the stack.
     pub async fn another_gateway(&self) -> String {
-        let settings = marquee_platform::Settings::load(
-            &self
-                .env
+        self.another_gateway_with(|s| s).await
+    }
+
+    /// `another_gateway` with `tweak` applied to its settings (a rotated secret, say).
+    pub async fn another_gateway_with(&self, tweak: impl Fn(Source) -> Source) -> String {
+        let settings = marquee_platform::Settings::load(&tweak(
+            self.env
                 .source()
                 .set("gateway.booking_url", &self.booking_url),
-        )
+        ))
         .expect("settings");
         let gateway = queue_gateway::Application::build_with(settings, self.gateway_stop.clone())
             .await

@@ -182,6 +182,11 @@ impl Keyring {
         self.keys.contains_key(kid)
     }
 
+    /// The key ids held, in order (the last signs).
+    pub fn kids(&self) -> Vec<&str> {
+        self.keys.keys().map(String::as_str).collect()
+    }
+
     pub fn signing_kid(&self) -> Option<&str> {
         self.signer.as_deref()
     }

@@ -13,6 +13,7 @@
 //! * `access_codes` — presale and partner codes: made, kept as keyed hashes, redeemed at join;
 //! * `live` — an event's live settings as booking-core publishes them, its effective state;
 //! * `queue_token`, `admission` — the signed tokens a fan carries, and their cookie names;
+//!   `live_keys` — admission keys that follow their folder (rotation without a restart);
 //! * `connect` — the Redis connection every service uses (node or cluster, TLS, keepalive).
 //!
 //! A fan's way: the gateway `join`s it (a queue token with its place), answers polls from the
@@ -25,6 +26,7 @@ pub mod connect;
 pub mod keys;
 pub mod lease;
 pub mod live;
+pub mod live_keys;
 pub mod pow;
 pub mod queue;
 pub mod queue_token;

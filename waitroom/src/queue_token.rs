@@ -39,6 +39,8 @@ pub struct QueueSigner {
     /// The HMAC with the key already absorbed: each use clones it instead of hashing the key
     /// pads again (two of the four SHA-256 blocks of a short message's HMAC).
     keyed: HmacSha256,
+    /// The secret before the last rotation: what it signed still verifies (never signs).
+    previous: Option<Box<QueueSigner>>,
 }
 
 impl QueueSigner {
@@ -46,7 +48,18 @@ impl QueueSigner {
         Self {
             keyed: HmacSha256::new_from_slice(secret.as_bytes())
                 .expect("HMAC takes any key length"),
+            previous: None,
         }
+    }
+
+    /// Signing with `secret`, still accepting what `previous` signed (a rotation in progress;
+    /// empty: none).
+    pub fn rotating(secret: &str, previous: &str) -> Self {
+        let mut signer = Self::new(secret);
+        if !previous.is_empty() {
+            signer.previous = Some(Box::new(Self::new(previous)));
+        }
+        signer
     }
 
     fn mac(&self, domain: &[u8], data: &[u8]) -> HmacSha256 {
@@ -69,9 +82,13 @@ impl QueueSigner {
     pub fn verify(&self, token: &str) -> Option<QueueClaims> {
         let (payload, tag) = token.split_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        self.mac(b"queue:", payload.as_bytes())
+        let ours = self
+            .mac(b"queue:", payload.as_bytes())
             .verify_slice(&tag)
-            .ok()?;
+            .is_ok();
+        if !ours {
+            return self.previous.as_ref()?.verify(token);
+        }
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
     }
 
@@ -88,7 +105,10 @@ impl QueueSigner {
             self.tag(domain, text)
                 .as_bytes()
                 .ct_eq(presented.as_bytes()),
-        )
+        ) || self
+            .previous
+            .as_ref()
+            .is_some_and(|p| p.tag_matches(domain, text, presented))
     }
 
     /// The CSRF value for a visitor: the page reads it from join/status and echoes it in
@@ -105,6 +125,31 @@ impl QueueSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotation_keeps_what_the_previous_secret_signed() {
+        let old = QueueSigner::new("old-secret-0123456789abcdef0123456789");
+        let new = QueueSigner::rotating(
+            "new-secret-0123456789abcdef0123456789",
+            "old-secret-0123456789abcdef0123456789",
+        );
+        let c = QueueClaims {
+            l: false,
+            v: "vis".into(),
+            e: "ev".into(),
+            p: Some(7),
+            k: None,
+            t: 1,
+        };
+        let signed_before = old.sign(&c);
+        assert_eq!(new.verify(&signed_before), Some(c.clone()), "still valid");
+        assert!(new.csrf_matches("vis", &old.csrf("vis")));
+        let signed_after = new.sign(&c);
+        assert_ne!(signed_after, signed_before, "the new secret signs");
+        assert!(old.verify(&signed_after).is_none());
+        let done = QueueSigner::new("new-secret-0123456789abcdef0123456789");
+        assert!(done.verify(&signed_before).is_none(), "retired: refused");
+    }
 
     #[test]
     fn signs_verifies_and_rejects_tampering() {

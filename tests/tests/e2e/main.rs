@@ -7,6 +7,7 @@ mod cancellation;
 mod cluster;
 mod edge;
 mod fan_pages;
+mod key_rotation;
 mod languages;
 mod live_message;
 mod lookup;

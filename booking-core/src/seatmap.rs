@@ -50,7 +50,7 @@ pub struct CategoryView {
 }
 
 /// One show's map at one moment.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Snapshot {
     pub show_id: String,
     pub version: i64,
@@ -233,6 +233,31 @@ impl SeatMaps {
             .map(|(_, s)| s.clone())
     }
 
+    /// Forget the shows nobody has read for `idle` (their map is older than that, or there is
+    /// none: a show id that does not exist), unless a read holds the slot right now; how many
+    /// were forgotten. Run every minute (`sweeper`): without it every show id ever asked
+    /// about, real or not, would keep a slot for good.
+    pub fn tidy(&self, idle: Duration) -> usize {
+        let mut slots = self.slots.lock().expect("slots lock");
+        let before = slots.len();
+        slots.retain(|_, slot| {
+            let in_use = Arc::strong_count(slot) > 1;
+            let recent = slot
+                .latest
+                .read()
+                .expect("slot lock")
+                .as_ref()
+                .is_some_and(|(at, _)| at.elapsed() < idle);
+            in_use || recent
+        });
+        before - slots.len()
+    }
+
+    /// How many shows have a slot (for tests and the tidy's log).
+    pub fn slot_count(&self) -> usize {
+        self.slots.lock().expect("slots lock").len()
+    }
+
     /// The show's map, at most one TTL old.
     pub async fn get(&self, show_id: &str) -> ApiResult<Arc<Snapshot>> {
         let slot = self.slot(show_id);
@@ -243,7 +268,18 @@ impl SeatMaps {
         if let Some(s) = self.fresh(&slot) {
             return Ok(s);
         }
-        let snapshot = Arc::new(self.load(show_id).await?);
+        let snapshot = match self.load(show_id).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                // No such show: keep no slot for it (a stream of made-up ids costs nothing).
+                if matches!(e, ApiError::NotFound(_))
+                    && slot.latest.read().expect("slot lock").is_none()
+                {
+                    self.slots.lock().expect("slots lock").remove(show_id);
+                }
+                return Err(e);
+            }
+        };
         *slot.latest.write().expect("slot lock") = Some((Instant::now(), snapshot.clone()));
         Ok(snapshot)
     }
@@ -362,6 +398,27 @@ impl SeatMaps {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn idle_and_unknown_shows_are_forgotten_unless_in_use() {
+        let db = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let maps = SeatMaps::new(db, Duration::from_millis(500), &Registry::new());
+        let busy = maps.slot("s_busy");
+        let _ = maps.slot("s_made_up");
+        let idle = maps.slot("s_idle");
+        *idle.latest.write().unwrap() = Some((Instant::now(), Arc::new(Snapshot::default())));
+        drop(idle);
+        assert_eq!(maps.slot_count(), 3);
+        assert_eq!(
+            maps.tidy(Duration::from_secs(600)),
+            1,
+            "the made-up show goes"
+        );
+        assert_eq!(maps.tidy(Duration::ZERO), 1, "then the idle one");
+        assert_eq!(maps.slot_count(), 1, "the one in use stays");
+        drop(busy);
+        assert_eq!(maps.tidy(Duration::ZERO), 1);
+    }
 
     fn seat(row_index: i32, number: i32, status: SeatStatus) -> SeatView {
         SeatView {

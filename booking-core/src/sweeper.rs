@@ -158,10 +158,15 @@ async fn sweep(state: &AppState) {
     }
 }
 
-/// Once a minute: forget idle limiter entries, free seats of ended holds, purge old
-/// idempotency keys.
+/// Once a minute: forget idle limiter entries and seat maps, free seats of ended holds, purge
+/// old idempotency keys.
 async fn tidy(state: &AppState) {
     state.reserve_gate.tidy();
+    // A show's map unread for ten minutes is loaded again when next asked for.
+    let forgotten = state.seatmaps.tidy(Duration::from_secs(600));
+    if forgotten > 0 {
+        tracing::debug!(forgotten, "idle seat maps forgotten");
+    }
     match free_orphaned_seats(&state.db).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(seats = n, "freed seats of ended holds"),

@@ -114,6 +114,7 @@ impl Application {
                         _ = tidy.tick() => {
                             state.limiter.tidy();
                             state.lookup_limiter.tidy();
+                            state.show_events.tidy(crate::state::ShowEvents::IDLE);
                         }
                         () = stop.wait() => {
                             let _ = state.presence.flush(&state.redis).await;

@@ -36,7 +36,7 @@ pub struct App {
     pub trusted: Vec<IpRange>,
     pub metrics: Arc<HttpMetrics>,
     /// Show id → event id, learnt from booking-core (a show never changes event).
-    pub show_events: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    pub show_events: ShowEvents,
     /// Each event's settings and watermark, kept in memory.
     pub events: EventViews,
     /// Visitors seen polling, flushed to Redis once a second.
@@ -44,4 +44,57 @@ pub struct App {
     pub queue_signer: QueueSigner,
     /// The pages' static files, by content-hashed name.
     pub assets: Assets,
+}
+
+/// Which event each show belongs to (it never changes), as booking-core said, remembered with
+/// when it was last asked for: shows not asked about for `IDLE` are forgotten by `tidy` (every
+/// minute), so the map holds the shows on sale now, not every show ever reserved.
+#[derive(Default)]
+pub struct ShowEvents {
+    map: std::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
+}
+
+impl ShowEvents {
+    pub const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
+    pub fn get(&self, show: &str) -> Option<String> {
+        let mut map = self.map.lock().expect("show cache");
+        let (event, used) = map.get_mut(show)?;
+        *used = std::time::Instant::now();
+        Some(event.clone())
+    }
+
+    pub fn insert(&self, show: &str, event: &str) {
+        self.map.lock().expect("show cache").insert(
+            show.to_owned(),
+            (event.to_owned(), std::time::Instant::now()),
+        );
+    }
+
+    /// Forget shows idle for `idle`; how many are left.
+    pub fn tidy(&self, idle: std::time::Duration) -> usize {
+        let mut map = self.map.lock().expect("show cache");
+        map.retain(|_, (_, used)| used.elapsed() < idle);
+        map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_asked_about_stay_and_idle_ones_go() {
+        let cache = ShowEvents::default();
+        cache.insert("s_one", "ev-a");
+        cache.insert("s_two", "ev-b");
+        assert_eq!(cache.get("s_one").as_deref(), Some("ev-a"));
+        assert_eq!(cache.tidy(std::time::Duration::from_secs(60)), 2);
+        assert_eq!(
+            cache.tidy(std::time::Duration::ZERO),
+            0,
+            "everything idle goes"
+        );
+        assert_eq!(cache.get("s_one"), None);
+    }
 }

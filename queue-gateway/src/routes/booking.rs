@@ -128,8 +128,8 @@ async fn event_of_show(state: &AppState, show_id: &str) -> Result<Option<String>
     if !marquee_platform::ids::plausible_id(show_id) {
         return Ok(None);
     }
-    if let Some(e) = state.show_events.lock().expect("show cache").get(show_id) {
-        return Ok(Some(e.clone()));
+    if let Some(e) = state.show_events.get(show_id) {
+        return Ok(Some(e));
     }
     let Some(show) = state
         .upstream
@@ -141,10 +141,6 @@ async fn event_of_show(state: &AppState, show_id: &str) -> Result<Option<String>
     let Some(event) = show["event_id"].as_str().map(str::to_owned) else {
         return Ok(None);
     };
-    let mut cache = state.show_events.lock().expect("show cache");
-    if cache.len() > 100_000 {
-        cache.clear();
-    }
-    cache.insert(show_id.to_owned(), event.clone());
+    state.show_events.insert(show_id, &event);
     Ok(Some(event))
 }

@@ -131,6 +131,30 @@ impl Drop for Telemetry {
 pub fn init(log: &LogSettings, telemetry: &TelemetrySettings, service: &str) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log.filter.clone()));
+    let otel = match exporter(telemetry, service) {
+        Ok(found) => found,
+        Err(e) => {
+            // Traces are an aid, never a reason not to serve: say so and run without them.
+            eprintln!("trace export off: {e}");
+            None
+        }
+    };
+    let Some((otel, provider)) = otel else {
+        // No export: one global filter in front of the log layer, as before traces existed,
+        // so a span the log filter turns off costs nothing at all (the busiest requests'
+        // spans are off at the production filter).
+        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+        let _ = match log.format {
+            LogFormat::Json => builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .try_init(),
+            LogFormat::Pretty => builder.compact().try_init(),
+        };
+        return Telemetry { provider: None };
+    };
+    // With export: each layer its own filter, so the log's level does not thin the traces.
     let fmt = tracing_subscriber::fmt::layer();
     let fmt: BoxedLayer = match log.format {
         LogFormat::Json => fmt
@@ -141,30 +165,17 @@ pub fn init(log: &LogSettings, telemetry: &TelemetrySettings, service: &str) -> 
             .boxed(),
         LogFormat::Pretty => fmt.compact().with_filter(filter).boxed(),
     };
-    let mut layers = vec![fmt];
-    let provider = match exporter(telemetry, service) {
-        Ok(Some((layer, provider))) => {
-            layers.push(layer);
-            Some(provider)
-        }
-        Ok(None) => None,
-        Err(e) => {
-            // Traces are an aid, never a reason not to serve: say so and run without them.
-            eprintln!("trace export off: {e}");
-            None
-        }
-    };
     let installed = tracing_subscriber::registry()
-        .with(layers)
+        .with(vec![fmt, otel])
         .try_init()
         .is_ok();
-    match (installed, provider) {
-        (true, provider) => Telemetry { provider },
-        (false, Some(p)) => {
-            let _ = p.shutdown();
-            Telemetry { provider: None }
+    if installed {
+        Telemetry {
+            provider: Some(provider),
         }
-        (false, None) => Telemetry { provider: None },
+    } else {
+        let _ = provider.shutdown();
+        Telemetry { provider: None }
     }
 }
 

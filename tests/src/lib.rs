@@ -254,6 +254,16 @@ impl Stack {
         self.api.pay(&self.stripe_url, reservation, card).await
     }
 
+    /// Every email the events service has written so far (`.eml` files, as sent).
+    pub fn emails(&self) -> Vec<String> {
+        std::fs::read_dir(self.mail_dir.path())
+            .expect("the mail folder")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
+    }
+
     /// The body of a GET of `url` (a full URL: the services' `/metrics`, say).
     pub async fn text(&self, url: &str) -> String {
         self.http

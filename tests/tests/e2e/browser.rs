@@ -55,12 +55,8 @@ async fn a_fan_waits_is_admitted_and_holds_seats_in_a_real_browser() {
 
     // And the ticket arrives by email, once, through the outbox, Kafka and the notifier.
     let mail = marquee_testkit::wait_for("the ticket email", Duration::from_secs(60), || async {
-        let files: Vec<_> = std::fs::read_dir(s.mail_dir.path())
-            .unwrap()
-            .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            .collect();
-        (files.len() == 1).then(|| std::fs::read_to_string(files[0].path()).unwrap())
+        let mut mails = s.emails();
+        (mails.len() == 1).then(|| mails.remove(0))
     })
     .await;
     assert!(mail.contains("To: fan@example.com"), "{mail}");

@@ -199,11 +199,9 @@ async fn a_cancelled_show_refunds_everyone_once_and_sells_nothing_more() {
         "three cancellation notices",
         Duration::from_secs(60),
         || async {
-            let notices = std::fs::read_dir(s.mail_dir.path())
-                .unwrap()
-                .filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            let notices = s
+                .emails()
+                .into_iter()
                 .filter(|m| m.contains("Subject: Your Marquee booking was refunded"))
                 .filter(|m| m.contains("The show was cancelled"))
                 .count();

@@ -151,12 +151,7 @@ async fn fans_choose_hold_and_pay_on_a_phone_and_a_laptop_with_the_keyboard_alon
         "the ticket and lookup emails",
         Duration::from_secs(60),
         || async {
-            let texts: Vec<String> = std::fs::read_dir(s.mail_dir.path())
-                .unwrap()
-                .filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                .map(|e| std::fs::read_to_string(e.path()).unwrap())
-                .collect();
+            let texts = s.emails();
             let tickets = texts
                 .iter()
                 .filter(|m| m.contains("Subject: Your tickets"))

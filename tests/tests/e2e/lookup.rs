@@ -23,15 +23,6 @@ async fn lookup(s: &marquee_e2e::Stack, client: &str, email: &str) -> (u16, Valu
     (status, res.json().await.unwrap_or_default())
 }
 
-fn emails(s: &marquee_e2e::Stack) -> Vec<String> {
-    std::fs::read_dir(s.mail_dir.path())
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fan_gets_links_to_their_tickets_and_nobody_learns_whether_an_address_booked() {
     let s = stack(1, |s| s).await;
@@ -49,7 +40,7 @@ async fn a_fan_gets_links_to_their_tickets_and_nobody_learns_whether_an_address_
     let id = held["reservation_id"].as_str().unwrap().to_owned();
     assert_eq!(s.pay(&id, "pm_card_visa").await.0, 200);
     marquee_testkit::wait_for("the ticket email", Duration::from_secs(60), || async {
-        (emails(&s).len() == 1).then_some(())
+        (s.emails().len() == 1).then_some(())
     })
     .await;
 
@@ -60,7 +51,7 @@ async fn a_fan_gets_links_to_their_tickets_and_nobody_learns_whether_an_address_
     assert_eq!(nobody_body, known_body);
 
     let mail = marquee_testkit::wait_for("the lookup email", Duration::from_secs(60), || async {
-        emails(&s)
+        s.emails()
             .into_iter()
             .find(|m| m.contains("Subject: Your Marquee bookings"))
     })

@@ -254,6 +254,29 @@ impl Stack {
         self.api.pay(&self.stripe_url, reservation, card).await
     }
 
+    /// A new fan of `event`, joined and admitted (within 20 s); it and its admission token.
+    pub async fn admitted_fan(&self, event: &str) -> (Fan, String) {
+        let (mut fan, _) = self.join(event, None).await;
+        let token = self
+            .wait_admitted(event, &mut fan, Duration::from_secs(20))
+            .await;
+        (fan, token)
+    }
+
+    /// A new fan of `event` holds `seat` of `show` and pays with Stripe's test Visa; the
+    /// reservation id.
+    pub async fn buy(&self, event: &str, show: &str, seat: &str) -> String {
+        let (_, token) = self.admitted_fan(event).await;
+        let res = self
+            .reserve(&token, None, &json!({"show_id": show, "seat_ids": [seat]}))
+            .await;
+        assert_eq!(res.status(), 201);
+        let held: Value = res.json().await.unwrap();
+        let id = held["reservation_id"].as_str().unwrap().to_owned();
+        assert_eq!(self.pay(&id, "pm_card_visa").await.0, 200);
+        id
+    }
+
     /// Every email the events service has written so far (`.eml` files, as sent).
     pub fn emails(&self) -> Vec<String> {
         std::fs::read_dir(self.mail_dir.path())

@@ -12,7 +12,7 @@ use std::time::Duration;
 use marquee_platform::config::{LogFormat, LogSettings};
 use marquee_platform::telemetry::{self, TelemetrySettings};
 use marquee_testkit::otlp::{ReceivedSpan, Receiver};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use marquee_e2e::stack;
 
@@ -58,17 +58,7 @@ async fn a_reservation_is_one_trace_from_reserve_to_its_email() {
     let s = stack(1, |s| s).await;
     let event = s.event(json!({})).await;
     let show = s.show(&event, 1, 4).await;
-    let (mut fan, _) = s.join(&event, None).await;
-    let token = s
-        .wait_admitted(&event, &mut fan, Duration::from_secs(20))
-        .await;
-    let res = s
-        .reserve(&token, None, &json!({"show_id": show, "seat_ids": ["A-2"]}))
-        .await;
-    assert_eq!(res.status(), 201);
-    let held: Value = res.json().await.unwrap();
-    let id = held["reservation_id"].as_str().unwrap().to_owned();
-    assert_eq!(s.pay(&id, "pm_card_visa").await.0, 200);
+    s.buy(&event, &show, "A-2").await;
     marquee_testkit::wait_for("the ticket email", Duration::from_secs(60), || async {
         (!s.emails().is_empty()).then_some(())
     })

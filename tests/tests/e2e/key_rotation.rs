@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use marquee_e2e::{Fan, Stack, stack};
+use marquee_e2e::{Stack, stack};
 
 /// The `kid` in an admission token's header.
 fn kid(token: &str) -> String {
@@ -46,14 +46,6 @@ async fn reserve_at(s: &Stack, base: &str, token: &str, show: &str, seat: &str) 
         .as_u16()
 }
 
-async fn admitted(s: &Stack, event: &str) -> (Fan, String) {
-    let (mut fan, _) = s.join(event, None).await;
-    let token = s
-        .wait_admitted(event, &mut fan, Duration::from_secs(10))
-        .await;
-    (fan, token)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_signing_key_rotates_mid_sale_on_two_gateways_without_a_restart() {
     let s = stack(1, |s| s.set("worker.tick_ms", 50)).await;
@@ -64,8 +56,8 @@ async fn a_signing_key_rotates_mid_sale_on_two_gateways_without_a_restart() {
     let old_kid = jwks_kids(&s, &s.base).await[0].clone();
 
     // Admitted under the old key: one fan who holds at once, one who will hold later.
-    let (_, early) = admitted(&s, &event).await;
-    let (_, late) = admitted(&s, &event).await;
+    let (_, early) = s.admitted_fan(&event).await;
+    let (_, late) = s.admitted_fan(&event).await;
     assert_eq!(kid(&early), old_kid);
 
     // The new key everywhere: it sorts last, so each process signs with it once it has read
@@ -86,7 +78,7 @@ async fn a_signing_key_rotates_mid_sale_on_two_gateways_without_a_restart() {
         )
         .await;
     }
-    let (_, fresh) = admitted(&s, &event).await;
+    let (_, fresh) = s.admitted_fan(&event).await;
     assert_eq!(kid(&fresh), new_kid, "the new key signs");
     // Both keys work everywhere while both are in the folder: nobody admitted is lost.
     assert_eq!(reserve_at(&s, &other, &fresh, &show, "A-1").await, 201);
@@ -105,7 +97,7 @@ async fn a_signing_key_rotates_mid_sale_on_two_gateways_without_a_restart() {
     })
     .await;
     assert_eq!(jwks_kids(&s, &other).await, vec![new_kid.clone()]);
-    let (_, after) = admitted(&s, &event).await;
+    let (_, after) = s.admitted_fan(&event).await;
     assert_eq!(reserve_at(&s, &other, &after, &show, "A-4").await, 201);
 }
 

@@ -28,17 +28,7 @@ async fn a_fan_gets_links_to_their_tickets_and_nobody_learns_whether_an_address_
     let s = stack(1, |s| s).await;
     let event = s.event(json!({})).await;
     let show = s.show(&event, 1, 4).await;
-    let (mut fan, _) = s.join(&event, None).await;
-    let token = s
-        .wait_admitted(&event, &mut fan, Duration::from_secs(20))
-        .await;
-    let res = s
-        .reserve(&token, None, &json!({"show_id": show, "seat_ids": ["A-1"]}))
-        .await;
-    assert_eq!(res.status(), 201);
-    let held: Value = res.json().await.unwrap();
-    let id = held["reservation_id"].as_str().unwrap().to_owned();
-    assert_eq!(s.pay(&id, "pm_card_visa").await.0, 200);
+    let id = s.buy(&event, &show, "A-1").await;
     marquee_testkit::wait_for("the ticket email", Duration::from_secs(60), || async {
         (s.emails().len() == 1).then_some(())
     })

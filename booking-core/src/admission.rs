@@ -78,10 +78,12 @@ impl Verifier {
         self.ring.read().expect("keyring lock").clone()
     }
 
-    pub async fn verify(
+    /// The claims of `token` if its signature, times and possession check out, whatever
+    /// event it is for (`marquee_waitroom::admission::check_event` judges that once the show
+    /// is known: a bad credential is `401` before anything the request asks for is looked at).
+    pub async fn authenticate(
         &self,
         token: &str,
-        event: &str,
         visitor_key: Option<&str>,
     ) -> Result<AdmissionClaims, TokenError> {
         let now_ms = self.epoch.elapsed().as_millis() as u64;
@@ -93,9 +95,6 @@ impl Verifier {
         }
         if let Some(claims) = self.verified.get(token) {
             marquee_waitroom::admission::check_times(&claims, chrono::Utc::now().timestamp())?;
-            if claims.evt != event {
-                return Err(TokenError::WrongEvent);
-            }
             marquee_waitroom::admission::check_possession(&claims, visitor_key)?;
             return Ok(claims);
         }
@@ -104,9 +103,7 @@ impl Verifier {
         if !self.ring().knows(&kid) {
             self.reload().await;
         }
-        let claims = self
-            .ring()
-            .verify(token, &self.issuer, event, visitor_key)?;
+        let claims = self.ring().authenticate(token, &self.issuer, visitor_key)?;
         self.verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }

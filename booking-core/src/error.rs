@@ -32,8 +32,15 @@ pub enum ApiError {
     TooManyRequests { retry_after_s: u64 },
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
+    /// No response within `[booking] request_timeout_ms`.
+    #[error("request timed out")]
+    TimedOut,
     #[error("payment not completed: {0}")]
     PaymentRequired(String),
+    /// The hold lapsed before any payment (checkout): nothing to refund.
+    #[error("hold expired before payment")]
+    HoldExpired,
+    /// The hold was lost with a payment made for it, which is refunded.
     #[error("hold lost: {0}")]
     HoldLost(String),
     #[error("payments unavailable: {reason}")]
@@ -140,12 +147,19 @@ impl ApiError {
             Self::Unavailable(_) => {
                 Problem::unavailable("a dependency is unavailable; retry shortly", 2)
             }
+            Self::TimedOut => Problem::unavailable("the request took too long; retry shortly", 1),
             Self::PaymentRequired(status) => Problem::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "payment-required",
                 format!("the payment has not succeeded ({status})"),
             )
             .with("payment_status", status),
+            Self::HoldExpired => Problem::new(
+                StatusCode::GONE,
+                "hold-expired",
+                "the seats are no longer held: the hold expired before any payment, so nothing was charged; reserve again",
+            )
+            .with("status", "expired"),
             Self::HoldLost(reason) => Problem::new(
                 StatusCode::GONE,
                 "hold-lost",

@@ -8,7 +8,7 @@ use marquee_platform::Settings;
 use marquee_platform::metrics::HttpMetrics;
 use marquee_platform::shutdown::Shutdown;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 
 use crate::admission::Verifier;
@@ -146,6 +146,9 @@ async fn pool(settings: &Settings, url: &str, max: u32) -> Result<PgPool, sqlx::
                 Ok(true)
             })
         })
-        .connect(url)
+        .connect_with(
+            url.parse::<PgConnectOptions>()?
+                .options(settings.database.session_parameters()),
+        )
         .await
 }

@@ -8,20 +8,24 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::FutureProducer;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 /// An embedded mock cluster. librdkafka's mock cluster is not `Send`, so it lives on a
 /// thread of its own; this handle controls it from anywhere.
 #[derive(Clone)]
 pub struct MockKafka {
     pub bootstrap: String,
-    control: std::sync::mpsc::Sender<MockCommand>,
+    control: std::sync::mpsc::Sender<(MockCommand, std::sync::mpsc::Sender<()>)>,
 }
 
+/// What a test does to the mock cluster; each is answered once done.
 enum MockCommand {
-    Brokers {
-        up: bool,
-        reply: std::sync::mpsc::Sender<()>,
-    },
+    /// Every broker down, or up again.
+    Brokers(bool),
+    /// Every broker answers each request this much later (zero: at once).
+    RoundTrip(Duration),
+    /// The next `n` produce requests fail with a retriable error (`n` zero: none does).
+    FailProduce(usize),
 }
 
 impl MockKafka {
@@ -29,7 +33,8 @@ impl MockKafka {
     pub fn start(topics: &[&str]) -> anyhow::Result<Self> {
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (control, commands) = std::sync::mpsc::channel::<MockCommand>();
+        let (control, commands) =
+            std::sync::mpsc::channel::<(MockCommand, std::sync::mpsc::Sender<()>)>();
         std::thread::Builder::new()
             .name("kafka-mock".into())
             .spawn(move || {
@@ -48,15 +53,31 @@ impl MockKafka {
                 }
                 let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
                 // Lives until every handle is dropped.
-                while let Ok(MockCommand::Brokers { up, reply }) = commands.recv() {
-                    for id in 1..=3 {
-                        let _ = if up {
-                            cluster.broker_up(id)
-                        } else {
-                            cluster.broker_down(id)
-                        };
+                while let Ok((command, reply)) = commands.recv() {
+                    match command {
+                        MockCommand::Brokers(up) => {
+                            for id in 1..=3 {
+                                let _ = if up {
+                                    cluster.broker_up(id)
+                                } else {
+                                    cluster.broker_down(id)
+                                };
+                            }
+                        }
+                        MockCommand::RoundTrip(delay) => {
+                            for id in 1..=3 {
+                                let _ = cluster.broker_round_trip_time(id, delay);
+                            }
+                        }
+                        MockCommand::FailProduce(0) => {
+                            cluster.clear_request_errors(RDKafkaApiKey::Produce);
+                        }
+                        MockCommand::FailProduce(n) => cluster.request_errors(
+                            RDKafkaApiKey::Produce,
+                            &vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; n],
+                        ),
                     }
-                    let _ = reply.send(());
+                    let _: Result<(), _> = reply.send(());
                 }
             })?;
         let bootstrap = ready_rx
@@ -67,12 +88,23 @@ impl MockKafka {
 
     /// Take every broker down (or bring them back): Kafka unavailable, for failure tests.
     pub fn set_brokers_up(&self, up: bool) {
+        self.command(MockCommand::Brokers(up));
+    }
+
+    /// Every broker answers each request `delay` late: reachable but silent, for failure
+    /// tests (zero: at once again).
+    pub fn set_round_trip(&self, delay: Duration) {
+        self.command(MockCommand::RoundTrip(delay));
+    }
+
+    /// The next `n` produce requests fail (a retriable error), for failure tests; zero clears.
+    pub fn fail_produce(&self, n: usize) {
+        self.command(MockCommand::FailProduce(n));
+    }
+
+    fn command(&self, command: MockCommand) {
         let (reply, done) = std::sync::mpsc::channel();
-        if self
-            .control
-            .send(MockCommand::Brokers { up, reply })
-            .is_ok()
-        {
+        if self.control.send((command, reply)).is_ok() {
             let _ = done.recv();
         }
     }
@@ -108,14 +140,19 @@ impl Brokers {
     }
 }
 
-/// The idempotent producer: `acks=all`, exactly-once per partition per producer session.
-pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
+/// The idempotent producer: `acks=all`, exactly-once per partition per producer session; a
+/// message the brokers have not acknowledged after `message_timeout_ms` (`[kafka]`) fails.
+pub fn producer(bootstrap: &str, message_timeout_ms: u64) -> anyhow::Result<FutureProducer> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
-        .set("message.timeout.ms", "10000")
+        .set("message.timeout.ms", message_timeout_ms.to_string())
+        // A request in flight is only given up on when it times out itself: a silent broker
+        // would otherwise hold the message for the defaults' 30–60 s whatever the above says.
+        .set("request.timeout.ms", message_timeout_ms.to_string())
+        .set("socket.timeout.ms", message_timeout_ms.to_string())
         .create()?)
 }
 

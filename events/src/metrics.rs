@@ -9,6 +9,9 @@ pub struct EventMetrics {
     pub oldest_age: IntGauge,
     /// `outbox_published_total`
     pub published: IntCounter,
+    /// `outbox_unacknowledged_total`: sends Kafka did not acknowledge in time (each row is
+    /// sent again on a later pass).
+    pub unacknowledged: IntCounter,
     /// `notifications_sent_total`, `notifications_dead_lettered_total`
     pub sent: IntCounter,
     pub dead_lettered: IntCounter,
@@ -33,6 +36,10 @@ impl EventMetrics {
                 "Age of the oldest unpublished outbox row",
             ),
             published: counter("outbox_published_total", "Outbox rows published to Kafka"),
+            unacknowledged: counter(
+                "outbox_unacknowledged_total",
+                "Outbox sends Kafka did not acknowledge in time (sent again later)",
+            ),
             sent: counter("notifications_sent_total", "Ticket emails sent"),
             dead_lettered: counter(
                 "notifications_dead_lettered_total",

@@ -100,6 +100,7 @@ impl Relay {
             match result {
                 Ok(_) => acked.push(row.id),
                 Err(e) => {
+                    self.metrics.unacknowledged.inc();
                     tracing::warn!(id = row.id, error = %e, "outbox row not acknowledged; will retry")
                 }
             }

@@ -13,7 +13,7 @@ use marquee_platform::Settings;
 use marquee_platform::metrics::HttpMetrics;
 use marquee_platform::shutdown::Shutdown;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 
 use crate::kafka::{self, Brokers};
@@ -42,7 +42,14 @@ impl Application {
         let db = PgPoolOptions::new()
             .max_connections(5)
             .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
-            .connect(settings.database.url.expose())
+            .connect_with(
+                settings
+                    .database
+                    .url
+                    .expose()
+                    .parse::<PgConnectOptions>()?
+                    .options(settings.database.session_parameters()),
+            )
             .await
             .context("connecting to the database")?;
         let brokers = Brokers::from_settings(&settings).context("reaching Kafka")?;
@@ -79,7 +86,7 @@ impl Application {
         let s = &self.settings;
         let relay = Relay {
             db: self.db.clone(),
-            producer: kafka::producer(&self.brokers.bootstrap)?,
+            producer: kafka::producer(&self.brokers.bootstrap, s.kafka.message_timeout_ms)?,
             topic: s.kafka.topic.clone(),
             batch: s.events.batch,
             poll: Duration::from_millis(s.events.poll_interval_ms),
@@ -92,7 +99,7 @@ impl Application {
                 &s.kafka.consumer_group,
                 &s.kafka.topic,
             )?,
-            producer: kafka::producer(&self.brokers.bootstrap)?,
+            producer: kafka::producer(&self.brokers.bootstrap, s.kafka.message_timeout_ms)?,
             dead_letter_topic: s.kafka.dead_letter_topic.clone(),
             mailer: Mailer::from_settings(s)?,
             letterhead: crate::mail::Letterhead {

@@ -61,8 +61,13 @@ pub struct DatabaseSettings {
     pub read_url: Secret,
     pub max_connections: u32,
     pub read_max_connections: u32,
-    /// How long a request waits for a pooled connection before answering 503.
+    /// How long a request waits for a pooled connection (a new one's connect included)
+    /// before answering 503.
     pub acquire_timeout_ms: u64,
+    /// Postgres's `statement_timeout` on every connection: a statement running longer is
+    /// cancelled by the server. A link that hangs is cut sooner, by the request timeout of
+    /// the service (`[booking] request_timeout_ms`).
+    pub statement_timeout_ms: u64,
     /// Apply pending migrations at start-up (demo and tests; production runs them as a job).
     pub migrate_on_start: bool,
 }
@@ -81,6 +86,18 @@ pub struct RedisSettings {
     pub ca_file: PathBuf,
     /// The set listing every event with a waiting room. Tests give each run its own.
     pub events_key: String,
+    /// Connecting (and reconnecting) gives up after this long.
+    pub connect_timeout_ms: u64,
+    /// A command without an answer after this long fails (`503` where a request needed it).
+    pub response_timeout_ms: u64,
+}
+
+impl DatabaseSettings {
+    /// Run-time parameters every connection sets as it starts (Postgres's `options`), the
+    /// statement timeout among them.
+    pub fn session_parameters(&self) -> Vec<(&'static str, String)> {
+        vec![("statement_timeout", self.statement_timeout_ms.to_string())]
+    }
 }
 
 impl RedisSettings {
@@ -99,7 +116,15 @@ pub struct GatewaySettings {
     pub trusted_proxies: Vec<String>,
     /// In-flight requests before load shedding answers 503.
     pub concurrency_limit: usize,
+    /// A request without response headers after this long is answered `503` with
+    /// `Retry-After` (server-sent-event streams count only until their headers).
     pub request_timeout_ms: u64,
+    /// A client must send a request's headers within this long, else its connection is closed
+    /// (a slowloris client holds a connection no longer; it never holds a request's place).
+    pub header_read_timeout_ms: u64,
+    /// booking-core must send its response headers within this long, else `503`; shorter
+    /// than `request_timeout_ms`, longer than booking-core's own `request_timeout_ms`.
+    pub upstream_timeout_ms: u64,
     pub body_limit_bytes: usize,
     /// Sustained requests per second per client address, and the burst above it.
     pub per_ip_per_second: u32,
@@ -115,6 +140,10 @@ pub struct GatewaySettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BookingSettings {
     pub listen: SocketAddr,
+    /// A request without response headers after this long is answered `503` with
+    /// `Retry-After` (its transaction, if any, rolled back): a hung database link or a slow
+    /// statement never holds a fan past it.
+    pub request_timeout_ms: u64,
     /// How long a seat-map snapshot is served before the database is asked again.
     pub seatmap_cache_ttl_ms: u64,
     /// How often the sweeper looks for lapsed holds.
@@ -217,6 +246,9 @@ pub struct KafkaSettings {
     pub consumer_group: String,
     /// Attempts at sending one email before it is dead-lettered.
     pub max_attempts: u32,
+    /// A published message not acknowledged by the brokers within this long fails, and the
+    /// relay sends it again on its next pass (`message.timeout.ms`).
+    pub message_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -347,6 +379,16 @@ impl Partial {
                 !production || gw.secure_cookies,
                 "[gateway] secure_cookies must be true in production",
             );
+            need(
+                gw.upstream_timeout_ms > 0 && gw.upstream_timeout_ms < gw.request_timeout_ms,
+                "[gateway] upstream_timeout_ms must be shorter than request_timeout_ms",
+            );
+            if let Some(b) = &self.booking {
+                need(
+                    b.request_timeout_ms > 0 && b.request_timeout_ms < gw.upstream_timeout_ms,
+                    "[booking] request_timeout_ms must be shorter than [gateway] upstream_timeout_ms (the fan hears booking-core's answer, not the gateway giving up)",
+                );
+            }
         }
         if let Some(b) = &self.booking {
             need(

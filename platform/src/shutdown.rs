@@ -67,9 +67,15 @@ impl Shutdown {
     }
 }
 
+/// How long a client may take to send a request's headers before its connection is closed,
+/// for services that do not say (`serve`); the public gateway's is `[gateway]
+/// header_read_timeout_ms`.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serve `service` (a router, or a router behind a service of the caller's) on `listener`
 /// until `shutdown` fires, then give in-flight requests `drain` to finish. Each request carries
-/// its peer's address (`ConnectInfo<SocketAddr>`).
+/// its peer's address (`ConnectInfo<SocketAddr>`). A client gets `HEADER_READ_TIMEOUT` to send
+/// its headers (`serve_with`).
 pub async fn serve<S>(
     listener: tokio::net::TcpListener,
     service: S,
@@ -86,26 +92,82 @@ where
         + 'static,
     S::Future: Send,
 {
-    let stop = shutdown.clone();
-    use axum::ServiceExt;
-    use axum::serve::ListenerExt;
-    // Answers go out as soon as they are written (no Nagle delay on small responses).
-    let listener = listener.tap_io(|tcp| {
+    serve_with(listener, service, shutdown, drain, HEADER_READ_TIMEOUT).await
+}
+
+/// `serve`, closing any connection whose request headers take longer than
+/// `header_read_timeout` to arrive (a slowloris client holds a connection no longer than
+/// that; a slow body is the request timeout's business, since it comes after the headers).
+pub async fn serve_with<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: Shutdown,
+    drain: Duration,
+    header_read_timeout: Duration,
+) -> std::io::Result<()>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = shutdown.wait() => break,
+        };
+        // Answers go out as soon as they are written (no Nagle delay on small responses).
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-    });
-    let server = axum::serve(
-        listener,
-        service.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.wait().await });
-    let mut server = std::pin::pin!(server.into_future());
+        let svc = service
+            .clone()
+            .map_request(move |req: http::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            });
+        let conn = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(tcp),
+                hyper_util::service::TowerToHyperService::new(svc),
+            )
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
     tokio::select! {
-        res = &mut server => res,
-        () = async { shutdown.wait().await; tokio::time::sleep(drain).await } => {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(drain) => {
             tracing::warn!(?drain, "drain deadline passed; closing remaining connections");
-            Ok(())
         }
     }
+    Ok(())
 }

@@ -9,7 +9,9 @@
 //! and `event_views`, this gateway's in-memory view of each event) and check `queue::credentials`;
 //! `presence` batches who was seen polling into Redis once a second. Booking and admin calls
 //! go through `routes::booking` (the admission check on reserve) and `proxy`; `pages` and
-//! `assets` serve the fans' and operators' pages, `i18n` the fans' pages in their language; `error` maps every failure to a problem.
+//! `assets` serve the fans' and operators' pages, `page_headers` the headers they defend
+//! themselves with, `i18n` the fans' pages in their language; `error` maps every failure to a
+//! problem.
 
 pub mod assets;
 pub mod edge;
@@ -18,6 +20,7 @@ pub mod event_views;
 pub mod i18n;
 pub mod limits;
 pub mod openapi;
+pub mod page_headers;
 pub mod pages;
 pub mod poll_path;
 pub mod presence;

@@ -8,6 +8,7 @@ use http::{HeaderMap, HeaderValue, header};
 
 use crate::error::GatewayError;
 use crate::i18n::{self, Lang};
+use crate::page_headers::{Page, defend, nosniff};
 use crate::queue::valid_event_id;
 use crate::state::AppState;
 
@@ -42,26 +43,15 @@ pub async fn waiting_room(
         return Err(GatewayError::NotFound("event"));
     }
     let lang = i18n::negotiate(&headers);
-    let mut page = in_language(
+    let page = in_language(
         no_store(state.assets.page(
             i18n::page(include_str!("../assets/waiting-room.html"), lang, &["wait"]),
             &[("event", &event)],
         )),
         lang,
     );
-    // The event's logo is the only thing from elsewhere: any https image, nothing else.
-    page.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(WAITING_ROOM_CSP),
-    );
-    Ok(page)
+    Ok(defend(page, Page::WaitingRoom, &state.settings))
 }
-
-/// The waiting room's content security policy: its own scripts, styles and API, images from
-/// itself or any https address (the operator's logo), nothing framed, no plugins.
-pub const WAITING_ROOM_CSP: &str = "default-src 'self'; img-src 'self' https:; script-src 'self'; \
-     style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-     frame-ancestors 'none'; form-action 'self'";
 
 pub async fn booking(
     State(state): State<AppState>,
@@ -84,11 +74,16 @@ pub async fn booking(
         i18n::page(include_str!("../assets/booking.html"), lang, &["book"]),
         &[("event", &event), ("payments", &payments)],
     );
-    Ok(in_language(no_store(html), lang))
+    Ok(defend(
+        in_language(no_store(html), lang),
+        Page::Booking,
+        &state.settings,
+    ))
 }
 
 /// The ticket page, the link ticket emails carry. The reservation id is the credential: the
-/// page is never cached and sends no referrer; the script reads the booking through the API.
+/// page is never cached and sends no referrer (as no page does); the script reads the booking
+/// through the API.
 pub async fn ticket(
     State(state): State<AppState>,
     Path(reservation): Path<String>,
@@ -102,7 +97,7 @@ pub async fn ticket(
         return Err(GatewayError::NotFound("ticket"));
     }
     let lang = i18n::negotiate(&headers);
-    let mut page = in_language(
+    let page = in_language(
         no_store(state.assets.page(
             i18n::page(
                 include_str!("../assets/ticket.html"),
@@ -113,36 +108,44 @@ pub async fn ticket(
         )),
         lang,
     );
-    page.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    Ok(page)
+    Ok(defend(page, Page::Ticket, &state.settings))
 }
 
 /// Find my booking: a fan enters an email and is sent links to their tickets.
 pub async fn find(State(state): State<AppState>) -> Response {
-    no_store(state.assets.page(include_str!("../assets/find.html"), &[]))
+    defend(
+        no_store(state.assets.page(include_str!("../assets/find.html"), &[])),
+        Page::Find,
+        &state.settings,
+    )
 }
 
 pub async fn console(State(state): State<AppState>) -> Response {
-    no_store(
-        state
-            .assets
-            .page(include_str!("../assets/console.html"), &[]),
+    defend(
+        no_store(
+            state
+                .assets
+                .page(include_str!("../assets/console.html"), &[]),
+        ),
+        Page::Console,
+        &state.settings,
     )
 }
 
 pub async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     match state.assets.get(&file) {
-        Some((ctype, body)) => (
-            [
-                (header::CONTENT_TYPE, ctype),
-                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-            ],
-            body,
-        )
-            .into_response(),
+        Some((ctype, body)) => {
+            let mut r = (
+                [
+                    (header::CONTENT_TYPE, ctype),
+                    (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                ],
+                body,
+            )
+                .into_response();
+            nosniff(&mut r);
+            r
+        }
         None => GatewayError::NotFound("asset").into_response(),
     }
 }

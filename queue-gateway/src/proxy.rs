@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderName, HeaderValue, Uri, header};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -31,10 +32,13 @@ pub struct Upstream {
     client: Client<HttpConnector, Body>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
+    /// booking-core's response headers must come within this (`[gateway]
+    /// upstream_timeout_ms`); a stream's body may then flow for as long as it lasts.
+    timeout: Duration,
 }
 
 impl Upstream {
-    pub fn new(base: &str) -> anyhow::Result<Self> {
+    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Self> {
         let uri: Uri = base.parse()?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -50,7 +54,28 @@ impl Upstream {
                 .authority()
                 .cloned()
                 .ok_or_else(|| anyhow::anyhow!("booking_url has no host"))?,
+            timeout,
         })
+    }
+
+    /// `req` sent, its response headers awaited for at most `timeout`.
+    async fn send(&self, req: http::Request<Body>) -> Result<Response<Incoming>, GatewayError> {
+        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "booking-core unreachable");
+                Err(GatewayError::Unavailable(format!("booking-core: {e}")))
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "booking-core did not answer in time"
+                );
+                Err(GatewayError::Unavailable(
+                    "booking-core did not answer in time".into(),
+                ))
+            }
+        }
     }
 
     /// Send `req` to booking-core as it came, and hand back what it answers.
@@ -89,15 +114,7 @@ impl Upstream {
             headers.insert("x-forwarded-for", v);
         }
         marquee_platform::trace::inject(&span, headers);
-        let response = self
-            .client
-            .request(req)
-            .instrument(span)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "booking-core unreachable");
-                GatewayError::Unavailable(format!("booking-core: {e}"))
-            })?;
+        let response = self.send(req).instrument(span).await?;
         let (mut parts, body) = response.into_parts();
         for h in &HOP_BY_HOP {
             parts.headers.remove(h);
@@ -117,11 +134,7 @@ impl Upstream {
         let req = http::Request::get(uri)
             .body(Body::empty())
             .map_err(|e| GatewayError::Internal(e.into()))?;
-        let response = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| GatewayError::Unavailable(format!("booking-core: {e}")))?;
+        let response = self.send(req).await?;
         if response.status() == http::StatusCode::NOT_FOUND {
             return Ok(None);
         }

@@ -38,7 +38,10 @@ impl Application {
         let redis = marquee_waitroom::connect::from_settings(&settings.redis)
             .await
             .context("connecting to Redis")?;
-        let upstream = Upstream::new(&settings.gateway.booking_url)?;
+        let upstream = Upstream::new(
+            &settings.gateway.booking_url,
+            Duration::from_millis(settings.gateway.upstream_timeout_ms),
+        )?;
         let metrics = HttpMetrics::new("queue_gateway");
         metrics.registry.register(Box::new(redis.up_gauge()))?;
         let listener = marquee_platform::http::listen(settings.gateway.listen)
@@ -133,8 +136,14 @@ impl Application {
             },
         ));
         let service = crate::routes::service(self.state.clone());
-        marquee_platform::shutdown::serve(self.listener, service, self.shutdown.clone(), drain)
-            .await?;
+        marquee_platform::shutdown::serve_with(
+            self.listener,
+            service,
+            self.shutdown.clone(),
+            drain,
+            Duration::from_millis(self.state.settings.gateway.header_read_timeout_ms),
+        )
+        .await?;
         self.shutdown.trigger();
         let _ = tidy.await;
         let _ = follow.await;

@@ -10,8 +10,11 @@
 //! - `wait_for`: a condition awaited with a deadline (no fixed sleeps).
 //! - `RedisServer`: a Redis of a test's own, to kill and restart.
 //! - `otlp::Receiver`: an OTLP trace receiver of a test's own, to find the spans exported.
+//! - `fault_proxy::FaultProxy`: a TCP proxy between a service and a dependency whose link a
+//!   test slows, throttles, refuses, freezes or cuts while everything runs.
 
 pub mod api;
+pub mod fault_proxy;
 pub mod otlp;
 
 pub use api::{Api, OPERATOR};

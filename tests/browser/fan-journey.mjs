@@ -22,6 +22,7 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 390, height: 844 } }); // a phone
   page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) { console.error("CSP violation:", m.text()); process.exitCode = 1; } });
   await page.goto(`${base}/e/${event}`);
   // Paused: the fan sees its place in line.
   await page.waitForFunction(() => /in line|next|paused/i.test(document.getElementById("headline").textContent), null, { timeout: 15000 });

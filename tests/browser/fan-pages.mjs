@@ -76,6 +76,7 @@ try {
     const context = await browser.newContext({ viewport: { width: size.width, height: size.height }, reducedMotion: "reduce" });
     const page = await context.newPage();
     page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
+    page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) { console.error("CSP violation:", m.text()); process.exitCode = 1; } });
     const shot = (n) => page.screenshot({ path: `${artifacts}/${size.name}-${n}.png`, fullPage: true });
 
     // The waiting room of a paused sale: the fan's place, announced politely.
@@ -236,6 +237,7 @@ try {
     const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale, reducedMotion: "reduce" });
     const page = await context.newPage();
     page.on("pageerror", (e) => { console.error("page error:", e.message); process.exitCode = 1; });
+    page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) { console.error("CSP violation:", m.text()); process.exitCode = 1; } });
     await page.goto(`${base}/e/${waitingEvent}`);
     if ((await page.getAttribute("html", "lang")) !== lang) fail(`the waiting page is not in ${lang}`);
     await page.waitForFunction((re) => new RegExp(re).test(document.getElementById("headline").textContent), words.source, { timeout: 15000 });

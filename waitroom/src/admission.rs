@@ -260,10 +260,22 @@ impl Keyring {
         event: &str,
         visitor_key: Option<&str>,
     ) -> Result<AdmissionClaims, TokenError> {
+        let claims = self.authenticate(token, issuer, visitor_key)?;
+        check_event(&claims, event)?;
+        Ok(claims)
+    }
+
+    /// Everything about the credential but the event it is for: signature, times and
+    /// possession. A request is judged on this before anything it asks for is looked at (a
+    /// bad token is `401` whatever the body or the show); `check_event` comes once the show's
+    /// event is known.
+    pub fn authenticate(
+        &self,
+        token: &str,
+        issuer: &str,
+        visitor_key: Option<&str>,
+    ) -> Result<AdmissionClaims, TokenError> {
         let claims = self.verify_any_event(token, issuer)?;
-        if claims.evt != event {
-            return Err(TokenError::WrongEvent);
-        }
         check_possession(&claims, visitor_key)?;
         Ok(claims)
     }
@@ -306,6 +318,15 @@ pub fn check_times(claims: &AdmissionClaims, now: i64) -> Result<(), TokenError>
         Err(TokenError::Invalid("ImmatureSignature".into()))
     } else {
         Ok(())
+    }
+}
+
+/// Authenticated claims are good for `event` only if they name it (`403` otherwise).
+pub fn check_event(claims: &AdmissionClaims, event: &str) -> Result<(), TokenError> {
+    if claims.evt == event {
+        Ok(())
+    } else {
+        Err(TokenError::WrongEvent)
     }
 }
 

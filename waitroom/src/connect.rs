@@ -16,8 +16,31 @@ use redis::{
     Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, TlsCertificates, Value,
 };
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long connecting, and each command, may take before they fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(2),
+            response: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Timeouts {
+    /// `[redis] connect_timeout_ms` and `response_timeout_ms`.
+    pub fn from_settings(settings: &RedisSettings) -> Self {
+        Self {
+            connect: Duration::from_millis(settings.connect_timeout_ms),
+            response: Duration::from_millis(settings.response_timeout_ms),
+        }
+    }
+}
 const RETRIES: u32 = 2;
 /// How often an idle connection is checked. A dropped connection is only replaced when a
 /// command fails on it, so without this the first request after Redis comes back would be
@@ -59,13 +82,29 @@ impl Drop for KeepAlive {
 
 /// Connects as `[redis]` says: `url`, `cluster`, `ca_file` (see `redis`).
 pub async fn from_settings(settings: &RedisSettings) -> RedisResult<Redis> {
-    redis(settings.url.expose(), settings.cluster, settings.ca_file()).await
+    redis_with(
+        settings.url.expose(),
+        settings.cluster,
+        settings.ca_file(),
+        Timeouts::from_settings(settings),
+    )
+    .await
 }
 
 /// Connects to the node at `url`, or, with `cluster`, to the cluster that the comma-separated
 /// seed nodes in `url` belong to (the others are discovered). `rediss://` URLs speak TLS,
 /// verified against the web's roots, or against the PEM certificates in `ca_file` alone.
 pub async fn redis(url: &str, cluster: bool, ca_file: Option<&Path>) -> RedisResult<Redis> {
+    redis_with(url, cluster, ca_file, Timeouts::default()).await
+}
+
+/// `redis` with its own `timeouts`.
+pub async fn redis_with(
+    url: &str,
+    cluster: bool,
+    ca_file: Option<&Path>,
+    timeouts: Timeouts,
+) -> RedisResult<Redis> {
     let certs = match ca_file {
         Some(path) => Some(TlsCertificates {
             client_tls: None,
@@ -86,8 +125,8 @@ pub async fn redis(url: &str, cluster: bool, ca_file: Option<&Path>) -> RedisRes
             .filter(|s| !s.is_empty())
             .collect();
         let mut builder = redis::cluster::ClusterClient::builder(seeds)
-            .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(RESPONSE_TIMEOUT)
+            .connection_timeout(timeouts.connect)
+            .response_timeout(timeouts.response)
             .retries(RETRIES);
         if let Some(certs) = certs {
             builder = builder.certs(certs);
@@ -102,8 +141,8 @@ pub async fn redis(url: &str, cluster: bool, ca_file: Option<&Path>) -> RedisRes
             ConnectionManager::new_with_config(
                 client,
                 redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_connection_timeout(Some(timeouts.connect))
+                    .set_response_timeout(Some(timeouts.response))
                     .set_number_of_retries(RETRIES as usize),
             )
             .await?,

@@ -73,8 +73,8 @@ impl LiveKeyring {
         self.current().jwks()
     }
 
-    /// Verify an admission token, reading the folder first if it names a kid not known yet
-    /// (a key another process already signs with).
+    /// Verify an admission token for `event` (`Keyring::verify`), with the keys `keys_for`
+    /// gives it.
     pub fn verify(
         &self,
         token: &str,
@@ -82,6 +82,25 @@ impl LiveKeyring {
         event: &str,
         visitor_key: Option<&str>,
     ) -> Result<AdmissionClaims, TokenError> {
+        self.keys_for(token)
+            .verify(token, issuer, event, visitor_key)
+    }
+
+    /// Authenticate an admission token whatever its event (`Keyring::authenticate`), with the
+    /// keys `keys_for` gives it.
+    pub fn authenticate(
+        &self,
+        token: &str,
+        issuer: &str,
+        visitor_key: Option<&str>,
+    ) -> Result<AdmissionClaims, TokenError> {
+        self.keys_for(token)
+            .authenticate(token, issuer, visitor_key)
+    }
+
+    /// The keys to judge `token` with, reading the folder first if it names a kid not known
+    /// yet (a key another process already signs with).
+    fn keys_for(&self, token: &str) -> Arc<Keyring> {
         if let Some(kid) = token_kid(token)
             && !self.current().knows(&kid)
             && self.may_look_again()
@@ -89,7 +108,7 @@ impl LiveKeyring {
         {
             tracing::warn!(error = %e, "admission keys not reloaded for an unknown kid");
         }
-        self.current().verify(token, issuer, event, visitor_key)
+        self.current()
     }
 
     fn may_look_again(&self) -> bool {

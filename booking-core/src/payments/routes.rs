@@ -96,7 +96,7 @@ async fn checkout_inner(state: &AppState, id: &str, email: &str) -> ApiResult<Va
     match booking.status {
         BookingStatus::Held => {}
         BookingStatus::Expired => {
-            return Err(ApiError::HoldLost("the hold expired; reserve again".into()));
+            return Err(ApiError::HoldExpired);
         }
         other => return Err(ApiError::Conflict(format!("the booking is {other}"))),
     }

@@ -3,7 +3,9 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use marquee_waitroom::TokenError;
+use marquee_platform::Problem;
+use marquee_waitroom::AdmissionClaims;
+use marquee_waitroom::admission::check_event;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
@@ -18,9 +20,18 @@ use marquee_waitroom::admission::COOKIE as ADMISSION_COOKIE;
 pub async fn reserve(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Body(raw): Body<Value>,
+    body: Result<Body<Value>, Problem>,
 ) -> Response {
-    match prepare_reserve(&state, &headers, &raw).await {
+    // The credential first: a bad token is 401 whatever the body or the show.
+    let claims = match authenticate(&state, &headers).await {
+        Ok(claims) => claims,
+        Err(e) => return e.into_response(),
+    };
+    let raw = match body {
+        Ok(Body(raw)) => raw,
+        Err(problem) => return problem.into_response(),
+    };
+    match prepare_reserve(&state, &headers, claims, &raw).await {
         Err(e) => e.into_response(),
         Ok(prepared) => {
             let key = prepared.key.as_deref().map(|k| idempotency::Key {
@@ -66,10 +77,24 @@ struct Prepared {
     canonical: Value,
 }
 
-/// Validate, authenticate, rate-limit: everything before anything is held.
+/// The admission token's claims, whatever event it is for (`prepare_reserve` checks that).
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<AdmissionClaims> {
+    let token = bearer_or_cookie(headers, ADMISSION_COOKIE)
+        .ok_or_else(|| ApiError::Unauthorized("missing".into()))?;
+    let visitor_key = headers.get("x-visitor-key").and_then(|v| v.to_str().ok());
+    state
+        .verifier
+        .authenticate(&token, visitor_key)
+        .await
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))
+}
+
+/// Validate, check the token is for the show's event, rate-limit: everything before anything
+/// is held.
 async fn prepare_reserve(
     state: &AppState,
     headers: &HeaderMap,
+    claims: AdmissionClaims,
     raw: &Value,
 ) -> ApiResult<Prepared> {
     let req: ReserveRequest = serde_path_to_error::deserialize(raw).map_err(|e| {
@@ -159,17 +184,7 @@ async fn prepare_reserve(
             "this show was cancelled; nothing more can be held".into(),
         ));
     }
-    let token = bearer_or_cookie(headers, ADMISSION_COOKIE)
-        .ok_or_else(|| ApiError::Unauthorized("missing".into()))?;
-    let visitor_key = headers.get("x-visitor-key").and_then(|v| v.to_str().ok());
-    let claims = state
-        .verifier
-        .verify(&token, &show.event_id, visitor_key)
-        .await
-        .map_err(|e| match e {
-            TokenError::WrongEvent => ApiError::Forbidden,
-            other => ApiError::Unauthorized(other.to_string()),
-        })?;
+    check_event(&claims, &show.event_id).map_err(|_| ApiError::Forbidden)?;
     state
         .reserve_gate
         .check(&show, &claims.sub, claims.exp)

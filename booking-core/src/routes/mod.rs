@@ -4,9 +4,11 @@
 mod bookings;
 mod seats;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
@@ -48,7 +50,29 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/readyz", get(readyz))
         .merge(crate::admin::router());
+    let timeout = Duration::from_millis(state.settings.booking.request_timeout_ms);
+    let routes = routes.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            within(timeout, next.run(req)).await
+        },
+    ));
     marquee_platform::http::common_layers(routes.with_state(state), metrics)
+}
+
+/// A request's response (its headers: a stream's body flows on), or `503` with `Retry-After`
+/// once `timeout` has passed: a hung database link or a slow statement never holds a caller
+/// past it. What the request had begun is dropped, its transaction rolled back.
+async fn within(
+    timeout: Duration,
+    answer: impl std::future::Future<Output = Response>,
+) -> Response {
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout_ms = timeout.as_millis() as u64, "request timed out");
+            crate::error::ApiError::TimedOut.into_response()
+        }
+    }
 }
 
 /// Ready when Postgres and Redis both answer.

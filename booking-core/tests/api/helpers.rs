@@ -1,6 +1,7 @@
 //! Starting booking-core for one test and talking to it.
 
 use marquee_platform::shutdown::Shutdown;
+use marquee_testkit::fault_proxy::FaultProxy;
 use marquee_testkit::{Api, TestEnv};
 use reqwest::Response;
 use serde_json::{Value, json};
@@ -18,6 +19,15 @@ pub struct TestApp {
     pub db: PgPool,
     pub env: TestEnv,
     pub shutdown: Shutdown,
+    /// booking-core's links to Postgres and Stripe, when it was started behind fault proxies
+    /// (`spawn_behind_proxies`).
+    pub links: Option<Links>,
+}
+
+/// The fault proxies on booking-core's links (`marquee_testkit::fault_proxy`).
+pub struct Links {
+    pub postgres: FaultProxy,
+    pub stripe: FaultProxy,
 }
 
 impl std::ops::Deref for TestApp {
@@ -53,6 +63,22 @@ pub async fn spawn_full(
     tweak: impl FnOnce(marquee_platform::config::Source) -> marquee_platform::config::Source,
     webhooks: bool,
 ) -> TestApp {
+    start(tweak, webhooks, false).await
+}
+
+/// Start booking-core with its Postgres and Stripe links each through a fault proxy (the
+/// test's own database and simulator behind them), settings adjusted by `tweak`.
+pub async fn spawn_behind_proxies(
+    tweak: impl FnOnce(marquee_platform::config::Source) -> marquee_platform::config::Source,
+) -> TestApp {
+    start(tweak, true, true).await
+}
+
+async fn start(
+    tweak: impl FnOnce(marquee_platform::config::Source) -> marquee_platform::config::Source,
+    webhooks: bool,
+    proxied: bool,
+) -> TestApp {
     let env = TestEnv::new().await;
     // The Stripe simulator's port is needed before booking-core starts, and booking-core's
     // webhook address before the simulator is built.
@@ -61,7 +87,22 @@ pub async fn spawn_full(
         "http://127.0.0.1:{}",
         sim_listener.local_addr().unwrap().port()
     );
-    let source = tweak(env.source().set("stripe.api_base", &stripe));
+    let links = if proxied {
+        Some(Links {
+            postgres: FaultProxy::to_url(&env.database_url).await,
+            stripe: FaultProxy::to_url(&stripe).await,
+        })
+    } else {
+        None
+    };
+    let source = match &links {
+        Some(l) => env
+            .source()
+            .set("stripe.api_base", l.stripe.url(&stripe))
+            .set("database.url", l.postgres.url(&env.database_url)),
+        None => env.source().set("stripe.api_base", &stripe),
+    };
+    let source = tweak(source);
     let settings = marquee_platform::Settings::load(&source).expect("settings");
     let shutdown = Shutdown::new();
     let app = booking_core::Application::build_with(settings, shutdown.clone())
@@ -88,6 +129,7 @@ pub async fn spawn_full(
         db,
         env,
         shutdown,
+        links,
     }
 }
 

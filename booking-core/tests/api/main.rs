@@ -12,6 +12,7 @@ mod idempotency;
 mod integrity;
 mod lane;
 mod lapse_race;
+mod links;
 mod operators;
 mod payments;
 mod pii;

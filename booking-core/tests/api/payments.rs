@@ -244,6 +244,11 @@ async fn a_payment_after_the_hold_was_lost_is_refunded_and_one_inside_the_grace_
     assert_eq!(pay(&app, &pi, "pm_card_visa").await, 200);
     let (status, body) = confirm(&app, &late, &pi).await;
     assert_eq!(status, 410, "{body}");
+    assert!(
+        body["type"].as_str().unwrap().ends_with("/hold-lost"),
+        "{body}"
+    );
+    assert_eq!(body["status"], "refunded", "{body}");
     let got = booking(&app, &late).await;
     assert_eq!(got["status"], "refunded");
     marquee_testkit::wait_for(
@@ -576,4 +581,42 @@ async fn stripes_own_library_agrees_with_our_signatures_both_ways() {
         &payload.replace("ping", "pong"),
     );
     assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn a_checkout_on_a_lapsed_hold_says_it_expired_and_that_nothing_was_charged() {
+    let app = spawn().await;
+    let event = app.event(2).await; // 2-second holds
+    let show = app.show(&event, 1, 5).await;
+    let id = app.hold(&event, &show, "too-slow", &["A-2"]).await;
+    marquee_testkit::wait_for("the hold to lapse", Duration::from_secs(10), || async {
+        (booking(&app, &id).await["status"] == "expired").then_some(())
+    })
+    .await;
+    let res = app
+        .http
+        .post(app.at(&format!("/v1/bookings/{id}/checkout")))
+        .json(&json!({"email": "fan@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 410);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["type"].as_str().unwrap().ends_with("/hold-expired"),
+        "{body}"
+    );
+    assert_eq!(body["status"], "expired", "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains("refund") && detail.contains("nothing was charged"),
+        "no payment was made, so none is refunded: {detail}"
+    );
+    let intents: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM payment_attempts WHERE booking_id = $1")
+            .bind(&id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(intents, 0, "no PaymentIntent was made for a lapsed hold");
 }

@@ -128,6 +128,32 @@ async fn reserve_needs_a_valid_token_for_the_shows_event() {
     assert_eq!(app.reserve(&expired, &body).await.status(), 401);
     let foreign = app.token("fan", &other_event);
     assert_eq!(app.reserve(&foreign, &body).await.status(), 403);
+
+    // The credential is judged first: a bad token is 401 whatever else is wrong.
+    for bad in [
+        json!({"show_id": show, "seat_ids": "A-1"}),
+        json!({"show_id": "s_nosuchshow00000000000000", "seat_ids": ["A-1"]}),
+        json!({"quantity": 0}),
+    ] {
+        assert_eq!(app.reserve("not-a-jwt", &bad).await.status(), 401, "{bad}");
+        assert_eq!(app.reserve(&expired, &bad).await.status(), 401, "{bad}");
+    }
+    let not_json = app
+        .http
+        .post(app.at("/v1/bookings/reserve"))
+        .bearer_auth(&expired)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 401);
+    // With a good token the same bodies get what is wrong with them.
+    let good = app.token("fan2", &event);
+    let res = app
+        .reserve(&good, &json!({"show_id": show, "seat_ids": "A-1"}))
+        .await;
+    assert_eq!(res.status(), 422);
     // The cookie works as well as the header.
     let res = app
         .http

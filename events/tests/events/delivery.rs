@@ -95,7 +95,7 @@ async fn a_crash_between_publish_and_mark_publishes_again_and_the_consumer_dedup
         MockKafka::start(&[&settings.kafka.topic, &settings.kafka.dead_letter_topic]).unwrap();
     let crashed = Relay {
         db: prepared.db.clone(),
-        producer: marquee_events::kafka::producer(&brokers.bootstrap).unwrap(),
+        producer: marquee_events::kafka::producer(&brokers.bootstrap, 10_000).unwrap(),
         topic: settings.kafka.topic.clone(),
         batch: 10,
         poll: Duration::from_secs(1),
@@ -139,4 +139,71 @@ async fn a_crash_between_publish_and_mark_publishes_again_and_the_consumer_dedup
     .await
     .unwrap();
     assert_eq!(sent, 1);
+}
+
+/// Kafka reachable but silent (every answer later than `message_timeout_ms`), then refusing a
+/// burst of produce requests: confirmations go on meanwhile, nothing is marked published that
+/// the brokers did not acknowledge, and once Kafka answers again every booking is published
+/// and emailed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_then_failing_broker_delays_but_never_loses_or_doubles_an_email() {
+    let ev = start(false).await;
+    let first = ev.confirmed_booking("before@example.com").await;
+    marquee_testkit::wait_for("the first email", Duration::from_secs(40), || async {
+        (ev.smtp.messages().len() == 1).then_some(())
+    })
+    .await;
+
+    ev.mock.set_round_trip(Duration::from_secs(6));
+    let mut ids = vec![first];
+    for i in 0..3 {
+        ids.push(
+            ev.confirmed_booking(&format!("silent{i}@example.com"))
+                .await,
+        );
+    }
+    // Past the message timeout (3 s in the test configuration) the relay gives up on them;
+    // none may be marked published, none emailed.
+    marquee_testkit::wait_for(
+        "the relay to give up on the silent sends",
+        Duration::from_secs(30),
+        || async { (ev.counter("outbox_unacknowledged_total").await >= 3).then_some(()) },
+    )
+    .await;
+    assert_eq!(ev.unpublished().await, 3);
+    assert_eq!(ev.smtp.messages().len(), 1);
+
+    ev.mock.set_round_trip(Duration::ZERO);
+    ev.mock.fail_produce(20);
+    for i in 0..2 {
+        ids.push(
+            ev.confirmed_booking(&format!("failing{i}@example.com"))
+                .await,
+        );
+    }
+    marquee_testkit::wait_for("the backlog to drain", Duration::from_secs(60), || async {
+        (ev.unpublished().await == 0).then_some(())
+    })
+    .await;
+    marquee_testkit::wait_for("one email per booking", Duration::from_secs(60), || async {
+        (ev.smtp.messages().len() == ids.len()).then_some(())
+    })
+    .await;
+    let per_booking: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT booking_id, count(*) FROM notifications WHERE state = 'sent' GROUP BY booking_id",
+    )
+    .fetch_all(&ev.db)
+    .await
+    .unwrap();
+    assert_eq!(per_booking.len(), ids.len(), "{per_booking:?}");
+    assert!(per_booking.iter().all(|(_, n)| *n == 1), "{per_booking:?}");
+    for id in &ids {
+        let mails = ev
+            .smtp
+            .messages()
+            .iter()
+            .filter(|m| m.contains(&format!("T{id}")))
+            .count();
+        assert_eq!(mails, 1, "{id}: one email");
+    }
 }

@@ -19,6 +19,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio_rustls::TlsAcceptor;
 
 pub struct Events {
+    /// The service's health and metrics address.
+    pub url: String,
     pub env: TestEnv,
     pub db: PgPool,
     pub bootstrap: String,
@@ -71,6 +73,7 @@ pub async fn launch(p: Prepared, brokers: Option<MockKafka>) -> Events {
         .expect("events service starts");
     app.mail_backoff = Duration::from_millis(20);
     let bootstrap = app.bootstrap().to_owned();
+    let url = format!("http://127.0.0.1:{}", app.port());
     let mock = match brokers {
         Some(b) => b,
         None => {
@@ -84,6 +87,7 @@ pub async fn launch(p: Prepared, brokers: Option<MockKafka>) -> Events {
     };
     tokio::spawn(app.run_until_stopped());
     Events {
+        url,
         env,
         db,
         bootstrap,
@@ -145,6 +149,26 @@ pub async fn confirmed_booking(db: &PgPool, email: &str) -> String {
 }
 
 impl Events {
+    /// A counter's value on the service's `/metrics` (`name` without the `marquee_` prefix; 0
+    /// before it first counts).
+    pub async fn counter(&self, name: &str) -> u64 {
+        let text = reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // `marquee_{name}{labels} value`
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix("marquee_")
+                    .and_then(|l| l.strip_prefix(name))
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
+            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub async fn unpublished(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             .fetch_one(&self.db)

@@ -90,15 +90,13 @@ pub async fn join(
         }
         // A code brought by a fan already in line moves it to the lane; a fan already in the
         // lane (or admitted by a code) uses no further use by joining again.
-        if let (Some(code), false) = (&code, claims.l) {
-            let claims = redeem(&state, &view, claims, code, client).await?;
-            let token = state.queue_signer.sign(&claims);
-            let answer = answer(&state, &view, claims, Some(token)).await?;
-            return Ok(respond(&state, StatusCode::CREATED, answer));
-        }
-        let token = state.queue_signer.sign(&claims);
+        let claims = match (&code, claims.l) {
+            (Some(code), false) => redeem(&state, &view, claims, code, client).await?,
+            _ => claims,
+        };
+        let (visitor, token) = (claims.v.clone(), state.queue_signer.sign(&claims));
         let answer = answer(&state, &view, claims, Some(token)).await?;
-        return Ok(respond(&state, StatusCode::CREATED, answer));
+        return Ok(joined(&state, visitor, answer));
     }
 
     super::pow::accept(&state, &event_id, view.cfg.pow_bits, body.pow.as_ref()).await?;
@@ -114,11 +112,10 @@ pub async fn join(
         };
         let claims = redeem(&state, &view, claims, code, client).await?;
         let token = state.queue_signer.sign(&claims);
-        let mut answer = answer(&state, &view, claims, Some(token)).await?;
-        answer.view.visitor_id = Some(visitor);
-        return Ok(respond(&state, StatusCode::CREATED, answer));
+        let answer = answer(&state, &view, claims, Some(token)).await?;
+        return Ok(joined(&state, visitor, answer));
     }
-    let joined = queue::join(
+    let outcome = queue::join(
         &mut state.redis.clone(),
         &queue::Join {
             event: &event_id,
@@ -136,7 +133,7 @@ pub async fn join(
         },
     )
     .await?;
-    let (place, passed) = match joined {
+    let (place, passed) = match outcome {
         queue::Joined::Waiting(place) => (Some(place), false),
         queue::Joined::PassedThrough(place) => (Some(place), true),
         queue::Joined::Prequeue | queue::Joined::Admitted => (None, false),
@@ -151,13 +148,18 @@ pub async fn join(
     };
     let token = state.queue_signer.sign(&claims);
     // Passed straight through: admitted now, whatever this gateway's view of the watermark.
-    let mut answer = if passed {
+    let answer = if passed {
         super::answer::admitted_now(&state, &view, claims, token).await?
     } else {
         answer(&state, &view, claims, Some(token)).await?
     };
+    Ok(joined(&state, visitor, answer))
+}
+
+/// Every join's answer, first or again: `201` naming the visitor whose place it is.
+fn joined(state: &AppState, visitor: String, mut answer: super::answer::Answer) -> Response {
     answer.view.visitor_id = Some(visitor);
-    Ok(respond(&state, StatusCode::CREATED, answer))
+    respond(state, StatusCode::CREATED, answer)
 }
 
 /// The typed code's keyed hash; a code is refused unless the event is open or in its

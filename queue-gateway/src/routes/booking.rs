@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use marquee_platform::Problem;
-use marquee_waitroom::TokenError;
+use marquee_waitroom::admission;
 use tokio::sync::Semaphore;
 
 use crate::error::GatewayError;
@@ -85,6 +85,19 @@ async fn check_reserve(state: &AppState, req: Request) -> Result<(Request, IpAdd
         .get("x-visitor-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // The credential first: a bad token is 401 whatever the body or the show.
+    let claims = state
+        .keys
+        .authenticate(
+            &token,
+            &state.settings.admission.issuer,
+            visitor_key.as_deref(),
+        )
+        .map_err(|e| GatewayError::Unauthorized(e.to_string()))?;
+    // Cookie credentials ride along on cross-site requests; the CSRF header does not.
+    if !req.headers().contains_key(http::header::AUTHORIZATION) {
+        crate::queue::credentials::require_csrf(state, req.headers(), &claims.sub)?;
+    }
     let (parts, body) = req.into_parts();
     let bytes = body
         .collect()
@@ -103,22 +116,7 @@ async fn check_reserve(state: &AppState, req: Request) -> Result<(Request, IpAdd
     if let Some(show_id) = show_id
         && let Some(event) = event_of_show(state, &show_id).await?
     {
-        let claims = state
-            .keys
-            .verify(
-                &token,
-                &state.settings.admission.issuer,
-                &event,
-                visitor_key.as_deref(),
-            )
-            .map_err(|e| match e {
-                TokenError::WrongEvent => GatewayError::Forbidden,
-                other => GatewayError::Unauthorized(other.to_string()),
-            })?;
-        // Cookie credentials ride along on cross-site requests; the CSRF header does not.
-        if !parts.headers.contains_key(http::header::AUTHORIZATION) {
-            crate::queue::credentials::require_csrf(state, &parts.headers, &claims.sub)?;
-        }
+        admission::check_event(&claims, &event).map_err(|_| GatewayError::Forbidden)?;
     }
     Ok((Request::from_parts(parts, Body::from(bytes)), client))
 }

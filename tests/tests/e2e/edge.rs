@@ -15,6 +15,8 @@ async fn the_edge_sheds_times_out_and_limits_each_client() {
     let s = stack(0, |s| {
         s.set("gateway.concurrency_limit", 1)
             .set("gateway.request_timeout_ms", 1500)
+            .set("gateway.upstream_timeout_ms", 1000)
+            .set("booking.request_timeout_ms", 800)
             .set("gateway.per_ip_per_second", 1)
             .set("gateway.per_ip_burst", 3)
     })
@@ -31,8 +33,8 @@ async fn the_edge_sheds_times_out_and_limits_each_client() {
         .unwrap();
     stuck
         .write_all(
-            b"POST /v1/bookings/reserve HTTP/1.1\r\nhost: gateway\r\nx-forwarded-for: 10.0.0.1\r\n\
-              authorization: Bearer x\r\ncontent-type: application/json\r\n\
+            b"POST /v1/queue/an-event/join HTTP/1.1\r\nhost: gateway\r\nx-forwarded-for: 10.0.0.1\r\n\
+              content-type: application/json\r\n\
               content-length: 100\r\n\r\n{",
         )
         .await

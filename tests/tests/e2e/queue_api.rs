@@ -46,6 +46,7 @@ async fn join_gives_a_place_a_token_and_a_cookie_and_rejoining_keeps_it() {
     let again = s.rejoin_at(&s.base, &event, &first).await;
     assert_eq!(again["position"], 1);
     assert_eq!(again["queue_token"], first.queue_token.as_str());
+    assert_eq!(again["visitor_id"], first.visitor_id.as_str(), "{again}");
 
     // With the cookie instead of the header, a rejoin must carry the CSRF value.
     let cookie_value = cookie.split(';').next().unwrap().to_owned();
@@ -66,7 +67,9 @@ async fn join_gives_a_place_a_token_and_a_cookie_and_rejoining_keeps_it() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    assert_eq!(res.json::<Value>().await.unwrap()["position"], 2);
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(again["position"], 2);
+    assert_eq!(again["visitor_id"], body["visitor_id"], "{again}");
 
     // Status by cookie works too.
     let res = s

@@ -58,7 +58,29 @@ async fn an_admitted_fan_reserves_and_nobody_else_does() {
     let foreign = s.env.admission_token(&fan.visitor_id, &other_event, 60);
     assert_eq!(reserve(Some(foreign), None).await.unwrap().status(), 403);
     let expired = s.env.admission_token(&fan.visitor_id, &event, -120);
-    assert_eq!(reserve(Some(expired), None).await.unwrap().status(), 401);
+    assert_eq!(
+        reserve(Some(expired.clone()), None).await.unwrap().status(),
+        401
+    );
+    // The credential is judged first, at the gateway as in booking-core: a bad token is 401
+    // whatever is wrong with the body or the show.
+    for body in [
+        json!({"show_id": "s_nosuchshow0000000000000", "seat_ids": ["A-1"]}),
+        json!({"show_id": show, "seat_ids": "A-1"}),
+        json!({"seat_ids": ["A-1"]}),
+    ] {
+        for bad in ["not-a-jwt", expired.as_str()] {
+            let res = s
+                .http
+                .post(s.at("/v1/bookings/reserve"))
+                .bearer_auth(bad)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 401, "{body}");
+        }
+    }
 
     let res = reserve(Some(token.clone()), Some("pocket-secret"))
         .await

@@ -18,6 +18,7 @@ test: services
 	cargo clippy --workspace --all-targets -- -D warnings
 	@bash scripts/static-checks.sh
 	@bash scripts/clean-test-dbs.sh
+	cargo build --workspace --bins
 	cargo test --workspace --no-fail-fast
 
 ## The benchmarks (loadtest/run.sh), then opening nights of 1,000, 10,000 and 100,000 fans

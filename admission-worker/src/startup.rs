@@ -40,10 +40,10 @@ impl Application {
         Ok(Self {
             port: listener.local_addr()?.port(),
             listener,
+            worker_id: worker_id(&settings.worker.id),
             settings,
             redis,
             shutdown,
-            worker_id: uuid::Uuid::new_v4().to_string(),
         })
     }
 
@@ -113,4 +113,14 @@ async fn readyz(State(redis): State<marquee_waitroom::connect::Redis>) -> Respon
         .err()
         .map(|e| e.to_string());
     marquee_platform::http::readiness(vec![("redis", err)])
+}
+
+/// This replica's name in its leases: `[worker] id` with a random suffix, or a random name.
+fn worker_id(name: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    if name.is_empty() {
+        random
+    } else {
+        format!("{name}-{}", &random[..8])
+    }
 }

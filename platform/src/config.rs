@@ -171,6 +171,10 @@ pub struct WorkerSettings {
     pub tick_ms: u64,
     /// How long a worker's per-event lease lasts without renewal.
     pub lease_ttl_ms: u64,
+    /// This replica's name in the leases it holds (the pod's name, say), followed by a random
+    /// suffix so two replicas never share one; empty: a random name.
+    #[serde(default)]
+    pub id: String,
     /// How often the admitting worker records a point of each event's history (the console's
     /// charts; an hour is kept).
     #[serde(default = "history_interval_ms")]

@@ -15,6 +15,7 @@ pub enum Page {
     Booking,
     Ticket,
     Find,
+    /// `/ops`: previews each event's logo, any https image.
     Console,
 }
 
@@ -42,7 +43,8 @@ pub fn policy(page: Page, stripe: &str) -> String {
     let real_stripe = stripe.contains("api.stripe.com");
     let extra = |directive: &str| -> Option<String> {
         match (page, directive) {
-            (Page::WaitingRoom, "img-src") => Some("https:".into()),
+            // The operator's logo, any https image: shown to fans and previewed in the console.
+            (Page::WaitingRoom | Page::Console, "img-src") => Some("https:".into()),
             (Page::Booking, "script-src") if real_stripe => Some(STRIPE_JS.into()),
             (Page::Booking, "frame-src") if real_stripe => Some(STRIPE_FRAMES.into()),
             (Page::Booking, "connect-src") if real_stripe => Some(STRIPE_API.into()),

@@ -12,10 +12,14 @@
 //! - `otlp::Receiver`: an OTLP trace receiver of a test's own, to find the spans exported.
 //! - `fault_proxy::FaultProxy`: a TCP proxy between a service and a dependency whose link a
 //!   test slows, throttles, refuses, freezes or cuts while everything runs.
+//! - `process::ServiceProcess`: a service as a real process, to SIGKILL and start again.
+//! - `postgres::PostgresServer`: a PostgreSQL of a test's own, to SIGKILL and crash-recover.
 
 pub mod api;
 pub mod fault_proxy;
 pub mod otlp;
+pub mod postgres;
+pub mod process;
 
 pub use api::{Api, OPERATOR};
 

@@ -240,3 +240,24 @@ pub fn seat_ids(body: &Value) -> Vec<String> {
         .map(|s| s["id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// Seats and holds agree: every held seat is held by a live hold naming it, and every seat a
+/// live hold names is held by it (the seats table's constraints see to the rest). The number
+/// of disagreements.
+pub async fn disagreements(db: &PgPool, show: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM seats s
+                 LEFT JOIN bookings b ON b.show_id = s.show_id AND b.id = s.booking_id
+                 WHERE s.show_id = $1 AND s.status = 'held'
+                   AND (b.id IS NULL OR b.status <> 'held' OR NOT s.seat_id = ANY(b.seat_ids)))
+              + (SELECT count(*) FROM bookings b
+                 CROSS JOIN LATERAL unnest(b.seat_ids) AS named(seat_id)
+                 LEFT JOIN seats s ON s.show_id = b.show_id AND s.seat_id = named.seat_id
+                 WHERE b.show_id = $1 AND b.status = 'held'
+                   AND (s.booking_id IS DISTINCT FROM b.id OR s.status <> 'held'))",
+    )
+    .bind(show)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}

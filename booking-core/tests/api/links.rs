@@ -9,33 +9,13 @@ use marquee_testkit::fault_proxy::Fault;
 use reqwest::Response;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_behind_proxies};
+use crate::helpers::{TestApp, disagreements, spawn_behind_proxies};
 
 /// `[booking] request_timeout_ms` in these tests, and the slack allowed past it.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(1500);
 const SLACK: Duration = Duration::from_millis(1500);
 /// Once a link is back, service is back within this.
 const RECOVERY: Duration = Duration::from_secs(10);
-
-/// Seats and holds agree: every held seat is held by a live hold naming it, every seat a live
-/// hold names is held by it, and no available seat has a holder. The number of disagreements.
-async fn disagreements(app: &TestApp, show: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM seats s
-                 LEFT JOIN bookings b ON b.show_id = s.show_id AND b.id = s.booking_id
-                 WHERE s.show_id = $1 AND s.status = 'held'
-                   AND (b.id IS NULL OR b.status <> 'held' OR NOT s.seat_id = ANY(b.seat_ids)))
-              + (SELECT count(*) FROM bookings b
-                 CROSS JOIN LATERAL unnest(b.seat_ids) AS named(seat_id)
-                 LEFT JOIN seats s ON s.show_id = b.show_id AND s.seat_id = named.seat_id
-                 WHERE b.show_id = $1 AND b.status = 'held'
-                   AND (s.booking_id IS DISTINCT FROM b.id OR s.status <> 'held'))",
-    )
-    .bind(show)
-    .fetch_one(&app.db)
-    .await
-    .unwrap()
-}
 
 /// A `503` with a `Retry-After`, answered within the request timeout and its slack.
 fn refused_in_time(res: &Response, took: Duration, what: &str) {
@@ -134,7 +114,11 @@ async fn a_hung_database_link_is_a_prompt_503_and_no_hold_is_lost_doubled_or_stu
         .unwrap();
         assert_eq!(holds, 1, "fan{i} holds once");
     }
-    assert_eq!(disagreements(&app, &show).await, 0, "seats and holds agree");
+    assert_eq!(
+        disagreements(&app.db, &show).await,
+        0,
+        "seats and holds agree"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ mod extend;
 mod helpers;
 mod idempotency;
 mod integrity;
+mod kills;
 mod lane;
 mod lapse_race;
 mod links;

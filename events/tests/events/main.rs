@@ -4,6 +4,7 @@
 
 mod delivery;
 mod helpers;
+mod kills;
 mod mail_files;
 mod mail_tls;
 mod notifications;

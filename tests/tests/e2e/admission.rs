@@ -1,5 +1,6 @@
 //! Invariant 5: admission at the operator's rate, never above the cap, in queue order, with a
-//! fair pre-queue shuffle; several workers never over-admit; visitors who leave are dropped.
+//! fair pre-queue shuffle; several workers never over-admit, whether the leader stops, its
+//! runtime is dropped mid-tick or its process is SIGKILLed; visitors who leave are dropped.
 //!
 //! Over 400 lines because it is invariant 5's whole proof in one place: each test is one
 //! clause of the invariant (rate, cap, order, shuffle, replicas, leaving).
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 
 use marquee_e2e::{CrashableWorker, Fan, Stack, stack};
 use marquee_platform::config::Source;
+use marquee_testkit::process::{ServiceProcess, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admits_at_the_rate_and_never_above_the_cap() {
@@ -332,6 +334,42 @@ async fn a_leader_killed_mid_tick_is_replaced_once_its_lease_lapses() {
     assert!(
         workers.iter().any(|w| w.id == holder),
         "a remaining replica leads: {holder:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_process_killed_with_sigkill_is_replaced_and_nothing_is_over_admitted() {
+    let mut s = stack(0, leader_settings).await;
+    let event = paused_event_of_120(&s).await;
+    // Three admission-worker processes of the test's own, named so the lease says which.
+    let mut workers: Vec<(String, ServiceProcess)> = Vec::new();
+    for name in ["proc-a", "proc-b", "proc-c"] {
+        let port = free_port();
+        let source = leader_settings(s.env.source())
+            .set("worker.id", name)
+            .set("worker.listen", format!("127.0.0.1:{port}"));
+        let mut p = ServiceProcess::start("admission-worker", &source, &[]);
+        p.wait_healthy(
+            &format!("http://127.0.0.1:{port}/healthz"),
+            Duration::from_secs(20),
+        )
+        .await;
+        workers.push((name.to_owned(), p));
+    }
+    let holder = admits_to_the_cap_while_the_leader_goes(&mut s, &event, |holder| {
+        let leader = workers
+            .iter()
+            .position(|(name, _)| holder.starts_with(&format!("{name}-")))
+            .unwrap_or_else(|| panic!("the lease names a process: {holder:?}"));
+        let (_, mut process) = workers.remove(leader);
+        process.kill();
+    })
+    .await;
+    assert!(
+        workers
+            .iter()
+            .any(|(name, _)| holder.starts_with(&format!("{name}-"))),
+        "a remaining process leads: {holder:?}"
     );
 }
 

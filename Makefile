@@ -14,6 +14,7 @@ up:
 test: services
 	@bash scripts/redis-cluster.sh
 	@bash scripts/browser-deps.sh
+	@bash scripts/schemathesis-deps.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@bash scripts/static-checks.sh

@@ -5,11 +5,12 @@
 //! Entries never hold secrets, codes or emails: callers pass settings, ids and outcomes only.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
 use crate::operators::{Act, Operator};
 use crate::state::AppState;
 

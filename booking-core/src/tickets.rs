@@ -97,7 +97,8 @@ pub async fn validate(
 ) -> ApiResult<Json<Value>> {
     op.may(crate::operators::Act::Scan)?;
     let presented = scan.code.trim();
-    if presented.is_empty() || presented.len() > 4096 {
+    // No control characters (a NUL cannot even be stored, let alone be part of a code).
+    if presented.is_empty() || presented.len() > 4096 || presented.chars().any(char::is_control) {
         return Err(ApiError::field(
             "code",
             "must be a ticket code or a ticket's QR payload",

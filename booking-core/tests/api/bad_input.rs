@@ -126,6 +126,24 @@ async fn bad_ids_and_queries_are_4xx_never_500() {
     );
 }
 
+/// Found by schemathesis: a NUL in a scanned code reached Postgres (which cannot store one)
+/// and came back a 500. Control characters are refused as a bad code.
+#[tokio::test]
+async fn a_scanned_code_with_control_characters_is_422_not_500() {
+    let app = spawn().await;
+    for code in ["T\u{0}abc", "+\n\u{0}j", "abc\u{7}"] {
+        let res = app
+            .http
+            .post(app.at("/v1/tickets/validate"))
+            .header("authorization", OPERATOR)
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{code:?}");
+    }
+}
+
 #[tokio::test]
 async fn bad_admin_bodies_name_every_field_at_once() {
     let app = spawn().await;

@@ -73,18 +73,21 @@ pub async fn accept(
     bits: u8,
     solution: Option<&Solution>,
 ) -> Result<(), GatewayError> {
+    let refuse = |why: &str| Err(GatewayError::field("pow", why));
+    // A solution's shape is checked whenever one is sent, needed or not.
+    if let Some(s) = solution
+        && (s.nonce.is_empty() || s.nonce.len() > 64)
+    {
+        return refuse("the nonce must be 1 to 64 characters");
+    }
     if bits == 0 {
         return Ok(());
     }
-    let refuse = |why: &str| Err(GatewayError::field("pow", why));
     let Some(solution) = solution else {
         return refuse(&format!(
             "this event asks new visitors for proof of work: solve GET /v1/queue/{event_id}/challenge and send {{challenge, nonce}}"
         ));
     };
-    if solution.nonce.is_empty() || solution.nonce.len() > 64 {
-        return refuse("the nonce must be 1 to 64 characters");
-    }
     let Some((body, tag)) = solution.challenge.rsplit_once('.') else {
         return refuse("not a challenge from this gateway");
     };

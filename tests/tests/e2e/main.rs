@@ -20,6 +20,7 @@ mod redis_crash;
 mod redis_tls;
 mod replicas;
 mod safety_net;
+mod schema;
 mod slots;
 mod tokens;
 mod waitlist;

@@ -73,19 +73,6 @@ impl LiveKeyring {
         self.current().jwks()
     }
 
-    /// Verify an admission token for `event` (`Keyring::verify`), with the keys `keys_for`
-    /// gives it.
-    pub fn verify(
-        &self,
-        token: &str,
-        issuer: &str,
-        event: &str,
-        visitor_key: Option<&str>,
-    ) -> Result<AdmissionClaims, TokenError> {
-        self.keys_for(token)
-            .verify(token, issuer, event, visitor_key)
-    }
-
     /// Authenticate an admission token whatever its event (`Keyring::authenticate`), with the
     /// keys `keys_for` gives it.
     pub fn authenticate(

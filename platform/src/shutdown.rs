@@ -67,6 +67,30 @@ impl Shutdown {
     }
 }
 
+/// What `serve` takes: a service answering every request (it never fails; errors are
+/// responses), cheap to clone for each connection.
+pub trait HttpService:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// How long a client may take to send a request's headers before its connection is closed,
 /// for services that do not say (`serve`); the public gateway's is `[gateway]
 /// header_read_timeout_ms`.
@@ -83,13 +107,7 @@ pub async fn serve<S>(
     drain: Duration,
 ) -> std::io::Result<()>
 where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
+    S: HttpService,
     S::Future: Send,
 {
     serve_with(listener, service, shutdown, drain, HEADER_READ_TIMEOUT).await
@@ -106,13 +124,7 @@ pub async fn serve_with<S>(
     header_read_timeout: Duration,
 ) -> std::io::Result<()>
 where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
+    S: HttpService,
     S::Future: Send,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};

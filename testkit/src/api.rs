@@ -154,16 +154,20 @@ impl Api {
         self.get_json(&format!("/v1/shows/{show}/seats")).await
     }
 
-    /// `POST /v1/bookings/{id}/checkout` for `email` (must answer 200): the PaymentIntent it
-    /// made or kept.
-    pub async fn checkout(&self, reservation: &str, email: &str) -> Value {
-        let res = self
-            .http
+    /// `POST /v1/bookings/{id}/checkout` for `email`: the answer, whatever it is.
+    pub async fn checkout_response(&self, reservation: &str, email: &str) -> Response {
+        self.http
             .post(self.at(&format!("/v1/bookings/{reservation}/checkout")))
             .json(&json!({"email": email}))
             .send()
             .await
-            .expect("checkout sent");
+            .expect("checkout sent")
+    }
+
+    /// `POST /v1/bookings/{id}/checkout` for `email` (must answer 200): the PaymentIntent it
+    /// made or kept.
+    pub async fn checkout(&self, reservation: &str, email: &str) -> Value {
+        let res = self.checkout_response(reservation, email).await;
         let status = res.status();
         let body = res.text().await.expect("a body");
         assert_eq!(status, StatusCode::OK, "checkout: {body}");

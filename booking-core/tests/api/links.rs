@@ -134,13 +134,7 @@ async fn stripe_answering_in_30_s_is_a_prompt_503_and_the_payment_goes_through_o
     stripe.set(Fault::Latency(Duration::from_secs(30)));
     for attempt in 0..5 {
         let t = Instant::now();
-        let res = app
-            .http
-            .post(app.at(&format!("/v1/bookings/{id}/checkout")))
-            .json(&json!({"email": "fan@example.com"}))
-            .send()
-            .await
-            .unwrap();
+        let res = app.checkout_response(&id, "fan@example.com").await;
         refused_in_time(&res, t.elapsed(), &format!("checkout {attempt}"));
     }
     // The hold is untouched by the failed attempts.
@@ -149,13 +143,7 @@ async fn stripe_answering_in_30_s_is_a_prompt_503_and_the_payment_goes_through_o
 
     stripe.set(Fault::None);
     let pi = marquee_testkit::wait_for("checkout to work again", RECOVERY, || async {
-        let res = app
-            .http
-            .post(app.at(&format!("/v1/bookings/{id}/checkout")))
-            .json(&json!({"email": "fan@example.com"}))
-            .send()
-            .await
-            .unwrap();
+        let res = app.checkout_response(&id, "fan@example.com").await;
         if res.status() != 200 {
             return None;
         }

@@ -399,13 +399,7 @@ async fn stripe_failing_opens_the_breaker_and_recovery_loses_nothing() {
     faults(json!({"fail_requests": 100, "status": 500})).await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let res = app
-            .http
-            .post(app.at(&format!("/v1/bookings/{id}/checkout")))
-            .json(&json!({"email": "a@b.co"}))
-            .send()
-            .await
-            .unwrap();
+        let res = app.checkout_response(&id, "a@b.co").await;
         assert!(res.headers().contains_key("retry-after"));
         statuses.push(res.status().as_u16());
     }
@@ -415,13 +409,7 @@ async fn stripe_failing_opens_the_breaker_and_recovery_loses_nothing() {
     faults(left).await;
     // Timeouts count as failures too: after the breaker closes, a hanging Stripe is cut off.
     marquee_testkit::wait_for("the breaker to close", Duration::from_secs(10), || async {
-        let res = app
-            .http
-            .post(app.at(&format!("/v1/bookings/{id}/checkout")))
-            .json(&json!({"email": "a@b.co"}))
-            .send()
-            .await
-            .unwrap();
+        let res = app.checkout_response(&id, "a@b.co").await;
         (res.status() == 200).then_some(())
     })
     .await;
@@ -593,13 +581,7 @@ async fn a_checkout_on_a_lapsed_hold_says_it_expired_and_that_nothing_was_charge
         (booking(&app, &id).await["status"] == "expired").then_some(())
     })
     .await;
-    let res = app
-        .http
-        .post(app.at(&format!("/v1/bookings/{id}/checkout")))
-        .json(&json!({"email": "fan@example.com"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.checkout_response(&id, "fan@example.com").await;
     assert_eq!(res.status(), 410);
     let body: Value = res.json().await.unwrap();
     assert!(

@@ -52,6 +52,23 @@ async fn a_gateway_cut_off_from_booking_core_answers_503_in_time_and_recovers() 
         (res, t.elapsed())
     };
     assert_eq!(get_show().await.0.status(), 200);
+    // The fan's reserve of B-2, under an idempotency key named for the fault it was sent in.
+    let reserve = |fault: Fault| {
+        let (s, gw, token, show) = (&s, &gw, &token, &show);
+        async move {
+            let t = Instant::now();
+            let res = s
+                .http
+                .post(format!("{gw}/v1/bookings/reserve"))
+                .bearer_auth(token)
+                .header("idempotency-key", format!("during-{fault:?}"))
+                .json(&json!({"show_id": show, "seat_ids": ["B-2"]}))
+                .send()
+                .await
+                .unwrap();
+            (res, t.elapsed())
+        }
+    };
 
     for fault in [Fault::Freeze, Fault::Refuse] {
         proxy.set(fault);
@@ -67,20 +84,11 @@ async fn a_gateway_cut_off_from_booking_core_answers_503_in_time_and_recovers() 
             UPSTREAM_TIMEOUT,
             &format!("a show read, {fault:?}"),
         );
-        let t = Instant::now();
-        let res = s
-            .http
-            .post(format!("{gw}/v1/bookings/reserve"))
-            .bearer_auth(&token)
-            .header("idempotency-key", format!("during-{fault:?}"))
-            .json(&json!({"show_id": show, "seat_ids": ["B-2"]}))
-            .send()
-            .await
-            .unwrap();
+        let (res, took) = reserve(fault).await;
         assert_503_in_time(
             res.status().as_u16(),
             res.headers().contains_key("retry-after"),
-            t.elapsed(),
+            took,
             UPSTREAM_TIMEOUT,
             &format!("a reserve, {fault:?}"),
         );
@@ -107,15 +115,7 @@ async fn a_gateway_cut_off_from_booking_core_answers_503_in_time_and_recovers() 
     // The reserve the fan sent while the link hung, sent again with its key: one hold.
     let mut holds = Vec::new();
     for fault in [Fault::Freeze, Fault::Refuse] {
-        let res = s
-            .http
-            .post(format!("{gw}/v1/bookings/reserve"))
-            .bearer_auth(&token)
-            .header("idempotency-key", format!("during-{fault:?}"))
-            .json(&json!({"show_id": show, "seat_ids": ["B-2"]}))
-            .send()
-            .await
-            .unwrap();
+        let (res, _) = reserve(fault).await;
         let status = res.status();
         let body: Value = res.json().await.unwrap();
         assert!(

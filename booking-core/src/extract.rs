@@ -36,6 +36,17 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A NUL can be sent (`%00`) but never stored or compared in Postgres text: no query
+        // value may hold one.
+        if parts
+            .uri
+            .query()
+            .is_some_and(|q| q.to_ascii_lowercase().contains("%00"))
+        {
+            return Err(Problem::validation(vec![
+                marquee_platform::FieldError::new("query", "must not contain NUL characters"),
+            ]));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(e) => Err(Problem::validation(vec![

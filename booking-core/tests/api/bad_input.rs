@@ -97,6 +97,7 @@ async fn bad_ids_and_queries_are_4xx_never_500() {
         "/v1/bookings/r_missing",
         "/v1/movies?date=2030-13-45",
         "/v1/movies?city=",
+        "/v1/movies?city=%00",
         "/nowhere",
     ] {
         let res = app.http.get(app.at(path)).send().await.unwrap();
@@ -126,10 +127,11 @@ async fn bad_ids_and_queries_are_4xx_never_500() {
     );
 }
 
-/// Found by schemathesis: a NUL in a scanned code reached Postgres (which cannot store one)
-/// and came back a 500. Control characters are refused as a bad code.
+/// Found by schemathesis: a NUL in a scanned code, or in a query, reached Postgres (which
+/// cannot store one) and came back a 500. Control characters in a code are refused as a bad
+/// code, and a NUL in any query string as a bad query.
 #[tokio::test]
-async fn a_scanned_code_with_control_characters_is_422_not_500() {
+async fn a_nul_in_a_scanned_code_or_a_query_is_422_not_500() {
     let app = spawn().await;
     for code in ["T\u{0}abc", "+\n\u{0}j", "abc\u{7}"] {
         let res = app
@@ -142,6 +144,15 @@ async fn a_scanned_code_with_control_characters_is_422_not_500() {
             .unwrap();
         assert_eq!(res.status(), 422, "{code:?}");
     }
+    // Found the same way: a NUL in the audit's operator filter.
+    let res = app
+        .http
+        .get(app.at("/admin/v1/audit?operator=a%00b"))
+        .header("authorization", OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use marquee_e2e::stack;
 
-/// schemathesis's time budget for its generated cases, within `make test`'s.
-const BUDGET_S: u64 = 90;
+/// How long schemathesis may take, within `make test`'s budget (it takes about 90 s here).
+const BUDGET_S: u64 = 240;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_requests_get_no_5xx_and_only_answers_the_document_declares() {
@@ -30,14 +30,18 @@ async fn generated_requests_get_no_5xx_and_only_answers_the_document_declares() 
             "use_after_free,ensure_resource_availability,ignored_auth,positive_data_acceptance",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--max-time", &BUDGET_S.to_string()])
+        // A number of cases per operation rather than a time budget, so the same seed sends
+        // the same cases however fast the machine is.
+        .args(["--max-examples", "120"])
         // The same cases every run, so a failure in CI is one a developer can replay;
         // `MARQUEE_SCHEMATHESIS_SEED` explores others.
         .args([
             "--seed",
             &std::env::var("MARQUEE_SCHEMATHESIS_SEED").unwrap_or_else(|_| "17".into()),
         ])
-        .args(["--workers", "2"])
+        // One worker: with two, hypothesis's lambda-source cache sometimes fails inside
+        // schemathesis ("AST constructor recursion depth mismatch"), a runtime error of its own.
+        .args(["--workers", "1"])
         .args(["--request-timeout", "20"])
         .args(["--suppress-health-check", "all"])
         .args(["--header", "Authorization: Bearer test-operator-token"])
@@ -48,7 +52,7 @@ async fn generated_requests_get_no_5xx_and_only_answers_the_document_declares() 
         .env("NO_COLOR", "1")
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(BUDGET_S + 120), run)
+    let out = tokio::time::timeout(Duration::from_secs(BUDGET_S), run)
         .await
         .expect("schemathesis finished in its budget")
         .expect("schemathesis runs (make test installs it: pip install schemathesis)");

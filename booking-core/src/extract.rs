@@ -41,7 +41,7 @@ where
         if parts
             .uri
             .query()
-            .is_some_and(|q| q.to_ascii_lowercase().contains("%00"))
+            .is_some_and(|q| q.as_bytes().windows(3).any(|w| w == b"%00"))
         {
             return Err(Problem::validation(vec![
                 marquee_platform::FieldError::new("query", "must not contain NUL characters"),

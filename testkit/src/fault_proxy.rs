@@ -112,10 +112,6 @@ impl FaultProxy {
         self.fault.send_replace(fault);
     }
 
-    pub fn fault(&self) -> Fault {
-        *self.fault.borrow()
-    }
-
     /// Close every connection open now with an RST (both sides), as a cut cable or a
     /// firewall's reset would.
     pub fn cut(&self) {

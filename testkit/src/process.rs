@@ -86,10 +86,6 @@ impl ServiceProcess {
         self.child = Some(child);
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// SIGKILL: no clean stop, nothing handed back; waits until the process is gone.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

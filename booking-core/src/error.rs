@@ -53,6 +53,12 @@ pub enum ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl From<marquee_parsers::form::Invalid> for ApiError {
+    fn from(invalid: marquee_parsers::form::Invalid) -> Self {
+        Self::Validation(invalid.0)
+    }
+}
+
 impl ApiError {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])

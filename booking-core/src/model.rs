@@ -1,40 +1,10 @@
 //! Shapes on the wire and the checks on what comes in.
 
 use chrono::{DateTime, Utc};
-use marquee_platform::FieldError;
 use serde::{Deserialize, Serialize};
 
-/// Collects field errors, then fails with all of them at once.
-#[derive(Default)]
-pub struct Check(pub Vec<FieldError>);
-
-impl Check {
-    pub fn require(&mut self, ok: bool, field: &str, message: &str) -> &mut Self {
-        if !ok {
-            self.0.push(FieldError::new(field, message));
-        }
-        self
-    }
-
-    pub fn text(&mut self, value: &str, field: &str, max: usize) -> &mut Self {
-        let len = value.chars().count();
-        self.require(
-            len >= 1 && len <= max && !value.chars().any(char::is_control),
-            field,
-            &format!("must be 1 to {max} characters without control characters"),
-        )
-    }
-
-    pub fn done(&mut self) -> Result<(), crate::error::ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(crate::error::ApiError::Validation(std::mem::take(
-                &mut self.0,
-            )))
-        }
-    }
-}
+pub use marquee_parsers::form::Check;
+pub use marquee_parsers::layout::SeatKind;
 
 pub use marquee_platform::ids::{plausible_id, valid_event_id};
 
@@ -119,25 +89,6 @@ pub enum SeatStatus {
 
 /// What a seat is for, as the `seats.kind` column and the seat map spell it: an ordinary seat,
 /// a wheelchair space, or a companion seat beside one (marked in the show's layout).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum SeatKind {
-    Standard,
-    Wheelchair,
-    Companion,
-}
-
-impl SeatKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Wheelchair => "wheelchair",
-            Self::Companion => "companion",
-        }
-    }
-}
-
 /// A show's state, as the `shows.status` column and the admin API spell it: on sale, or
 /// cancelled (`crate::cancellation`; SQL that only needs "on sale" says `status = 'on_sale'`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]

@@ -8,6 +8,9 @@
 //! - `hot_show`: holds and releases on one show through booking-core, against pgbench;
 //! - `queue`: joins through the gateway (tokens for wrk), and Redis bytes per waiting visitor;
 //! - `opening_night` (this library): a whole sale by thousands of fans, audited afterwards;
-//!   its own `mod.rs` maps how a run flows.
+//!   its own `mod.rs` maps how a run flows;
+//! - `soak` (this library): opening nights back to back for an hour, with every service's
+//!   memory and sockets read each minute (`loadtest/soak.sh`).
 
 pub mod opening_night;
+pub mod soak;

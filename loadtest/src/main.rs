@@ -37,6 +37,9 @@ enum Command {
     /// A whole sale through the real system, audited afterwards: exits non-zero unless every
     /// audit figure is 0.
     OpeningNight(Box<marquee_loadtest::opening_night::Options>),
+    /// Opening nights back to back for an hour, every service's memory and sockets read
+    /// each minute: exits non-zero unless every night's audit is clean and memory stayed flat.
+    Soak(Box<marquee_loadtest::soak::Options>),
     /// A Markdown table of opening-night reports (JSON files), each figure as a ratio to the
     /// first report's.
     ScalingTable {
@@ -57,6 +60,18 @@ async fn main() -> anyhow::Result<()> {
             let report = marquee_loadtest::opening_night::run(*o).await?;
             print!("{}", report.summary());
             anyhow::ensure!(report.audit.clean(), "the audit found problems (above)");
+            Ok(())
+        }
+        Command::Soak(o) => {
+            let report = marquee_loadtest::soak::run(*o).await?;
+            print!(
+                "{}",
+                marquee_loadtest::soak::curve::markdown(&report.samples)
+            );
+            anyhow::ensure!(
+                report.passed(),
+                "the soak failed: a night's audit or memory that did not stay flat (above)"
+            );
             Ok(())
         }
         Command::ScalingTable { reports } => {

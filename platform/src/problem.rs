@@ -6,21 +6,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// One invalid input field and what is wrong with it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// One invalid input field and what is wrong with it (`marquee-parsers` reads forms into it).
+pub use marquee_parsers::form::FieldError;
 
 /// An `application/problem+json` body plus the headers that go with it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

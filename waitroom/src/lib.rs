@@ -12,7 +12,8 @@
 //! * `lease` — which worker replica admits for an event;
 //! * `access_codes` — presale and partner codes: made, kept as keyed hashes, redeemed at join;
 //! * `live` — an event's live settings as booking-core publishes them, its effective state;
-//! * `queue_token`, `admission` — the signed tokens a fan carries, and their cookie names;
+//! * `queue_token`, `admission` — the signed tokens a fan carries, and their cookie names
+//!   (parsed in `marquee-parsers`, re-exported here);
 //!   `live_keys` — admission keys that follow their folder (rotation without a restart);
 //! * `connect` — the Redis connection every service uses (node or cluster, TLS, keepalive).
 //!
@@ -21,7 +22,6 @@
 //! token, booking-core `gate_reserve`s each hold and `finish`es the slot when it buys.
 
 pub mod access_codes;
-pub mod admission;
 pub mod connect;
 pub mod keys;
 pub mod lease;
@@ -29,8 +29,9 @@ pub mod live;
 pub mod live_keys;
 pub mod pow;
 pub mod queue;
-pub mod queue_token;
 pub mod session;
+
+pub use marquee_parsers::{admission, queue_token};
 
 pub use admission::{AdmissionClaims, Keyring, TokenError};
 pub use live::{EventState, LiveSettings, QueueMode};

@@ -8,11 +8,11 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
+use marquee_parsers::form::Fields;
 use marquee_waitroom::access_codes::{self, Batch, Effect, MAX_BATCH};
 use serde_json::{Value, json};
 
 use super::Operator;
-use super::fields::Fields;
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Body;

@@ -6,13 +6,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use marquee_parsers::form::Fields;
+use marquee_parsers::presentation;
 use marquee_waitroom::{EventState, QueueMode, keys};
 use rand::Rng;
 use serde_json::{Value, json};
 
 use super::Operator;
-use super::fields::Fields;
-use super::presentation;
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Body;

@@ -5,10 +5,7 @@
 
 mod access_codes;
 mod events;
-mod fields;
 mod history;
-mod layout;
-pub mod presentation;
 mod shows;
 
 use axum::Router;

@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::StatusCode;
+use marquee_parsers::form::Fields;
+use marquee_parsers::layout::{self, Layout, SeatSpec};
 use rand::Rng;
 use serde_json::{Value, json};
 
 use super::Operator;
-use super::fields::Fields;
-use super::layout::{Layout, SeatSpec};
 use crate::audit::{self, Entry};
 use crate::error::ApiResult;
 use crate::extract::Body;
@@ -45,7 +45,7 @@ pub async fn create(
     let screen = f.text("screen", 100, true);
     let starts_at = f.time("starts_at", true);
     // Required unless the layout names categories with prices of their own (`Layout::read`).
-    let price = f.int("price_cents", 0, 100_000_000, false);
+    let price = layout::price(&mut f);
     let currency = f.text("currency", 3, true).map(|c| c.to_lowercase());
     if let Some(c) = &currency {
         f.check.require(

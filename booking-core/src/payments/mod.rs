@@ -5,6 +5,5 @@ pub mod breaker;
 pub mod reconcile;
 pub mod routes;
 pub mod settle;
-pub mod signature;
 pub mod stripe;
 pub mod webhook;

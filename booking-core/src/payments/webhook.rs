@@ -26,7 +26,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let now = chrono::Utc::now().timestamp();
-    if let Err(e) = super::signature::verify(
+    if let Err(e) = marquee_parsers::stripe_signature::verify(
         header,
         &body,
         state.settings.stripe.webhook_secret.expose(),

@@ -217,7 +217,7 @@ fn precheck(pick: &Pick, map: &crate::seatmap::Snapshot) -> ApiResult<()> {
                     "no such category in this show",
                 );
             }
-            return check.done();
+            return Ok(check.done()?);
         }
     };
     let mut check = Check::default();

@@ -1,0 +1,110 @@
+//! What each running service holds, read from `/proc`: resident memory (`VmRSS`) and open
+//! sockets (file descriptors that are sockets: its listeners, its clients' connections and
+//! its own to Postgres, Redis, Kafka and Stripe).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+/// The services `make up` starts, by executable name.
+pub const SERVICES: &[&str] = &[
+    "queue-gateway",
+    "booking-core",
+    "admission-worker",
+    "marquee-events",
+    "stripe-sim",
+];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub rss_kib: u64,
+    pub sockets: u64,
+}
+
+/// Each named service's usage, summed over its processes (a service not running is absent).
+pub fn read(names: &[&str]) -> Vec<(String, Usage)> {
+    let mut found: Vec<(String, Usage)> = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let Some(name) = executable(&path) else {
+            continue;
+        };
+        if !names.contains(&name.as_str()) {
+            continue;
+        }
+        let usage = Usage {
+            rss_kib: rss_kib(&path).unwrap_or(0),
+            sockets: sockets(&path),
+        };
+        match found.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, u)) => {
+                u.rss_kib += usage.rss_kib;
+                u.sockets += usage.sockets;
+            }
+            None => found.push((name, usage)),
+        }
+    }
+    found.sort_by_key(|(n, _)| names.iter().position(|s| s == n));
+    found
+}
+
+/// The process's program name: the file name of its first argument.
+fn executable(proc_dir: &Path) -> Option<String> {
+    let cmdline = std::fs::read(proc_dir.join("cmdline")).ok()?;
+    let argv0 = cmdline.split(|b| *b == 0).next()?;
+    let argv0 = std::str::from_utf8(argv0).ok()?;
+    Some(argv0.rsplit('/').next()?.to_owned())
+}
+
+fn rss_kib(proc_dir: &Path) -> Option<u64> {
+    let status = std::fs::read_to_string(proc_dir.join("status")).ok()?;
+    parse_rss_kib(&status)
+}
+
+/// `VmRSS:    12345 kB` from a `/proc/<pid>/status` text.
+fn parse_rss_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn sockets(proc_dir: &Path) -> u64 {
+    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_resident_memory_from_status() {
+        let status = "Name:\tbooking-core\nVmPeak:\t  900 kB\nVmRSS:\t   41234 kB\nThreads:\t5\n";
+        assert_eq!(parse_rss_kib(status), Some(41_234));
+        assert_eq!(parse_rss_kib("Name:\tkthreadd\n"), None);
+    }
+
+    #[test]
+    fn finds_this_process_with_its_memory_and_sockets() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let me = std::env::current_exe().unwrap();
+        let name = me.file_name().unwrap().to_str().unwrap().to_owned();
+        let found = read(&[name.as_str()]);
+        let (_, usage) = found.iter().find(|(n, _)| *n == name).expect("this test");
+        assert!(usage.rss_kib > 1000, "{usage:?}");
+        assert!(usage.sockets >= 1, "{usage:?}");
+        drop(listener);
+    }
+}

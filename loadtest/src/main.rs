@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             let report = marquee_loadtest::soak::run(*o).await?;
             print!(
                 "{}",
-                marquee_loadtest::soak::curve::markdown(&report.samples)
+                marquee_loadtest::soak::curve::markdown(&report.samples, report.soak_s)
             );
             anyhow::ensure!(
                 report.passed(),

@@ -1,7 +1,8 @@
 //! The soak's curve: one sample a minute of every service's memory and sockets (and Redis's
 //! and Postgres's own figures), and whether it stayed flat. "Flat" is the rule: every
-//! memory sample of the second half within 5 % of the sample at a quarter of the run (minute
-//! 15 and the last 30 minutes of an hour).
+//! memory sample from half the soak's time on within 5 % of the sample at a quarter of it
+//! (minute 15, and the last 30 minutes of an hour). The Stripe simulator is sampled but not
+//! judged: it stands in for Stripe and keeps every PaymentIntent, since the audits list them.
 
 use serde::Serialize;
 
@@ -10,10 +11,18 @@ use super::processes::Usage;
 /// How far a second-half sample may stray from the quarter-mark one.
 pub const FLAT_WITHIN: f64 = 0.05;
 
+/// The services whose memory must stay flat.
+pub const JUDGED: &[&str] = &[
+    "queue-gateway",
+    "booking-core",
+    "admission-worker",
+    "marquee-events",
+];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
-    /// Whole minutes since the soak began.
-    pub minute: u64,
+    /// Seconds since the soak began.
+    pub t_s: u64,
     /// Service → usage.
     pub services: Vec<(String, Usage)>,
     pub redis_used_memory: Option<u64>,
@@ -26,27 +35,26 @@ pub struct Sample {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
     pub service: String,
-    /// The reference sample's minute and memory.
-    pub reference_minute: u64,
+    /// The reference sample's time and memory.
+    pub reference_s: u64,
     pub reference_kib: u64,
     /// The second half's farthest sample from the reference, as a signed share of it.
     pub worst_drift: f64,
     pub flat: bool,
 }
 
-/// For each service: its memory over the second half against the quarter mark. `None` when
-/// the run is too short to judge (fewer than four samples).
-pub fn verdicts(samples: &[Sample]) -> Option<Vec<Verdict>> {
-    let last = samples.last()?.minute;
-    if samples.len() < 4 {
+/// For each judged service, its memory from half of `soak_s` on against the sample at a
+/// quarter of it. `None` when the samples do not reach that far or are too few (under four).
+pub fn verdicts(samples: &[Sample], soak_s: u64) -> Option<Vec<Verdict>> {
+    if samples.len() < 4 || samples.last()?.t_s < soak_s / 2 {
         return None;
     }
-    let reference_minute = last / 4;
-    let reference = samples.iter().find(|s| s.minute >= reference_minute)?;
-    let second_half: Vec<&Sample> = samples.iter().filter(|s| s.minute >= last / 2).collect();
+    let reference = samples.iter().find(|s| s.t_s >= soak_s / 4)?;
+    let second_half: Vec<&Sample> = samples.iter().filter(|s| s.t_s >= soak_s / 2).collect();
     let verdicts = reference
         .services
         .iter()
+        .filter(|(service, _)| JUDGED.contains(&service.as_str()))
         .map(|(service, at_ref)| {
             let base = at_ref.rss_kib.max(1) as f64;
             let worst_drift = second_half
@@ -59,7 +67,7 @@ pub fn verdicts(samples: &[Sample]) -> Option<Vec<Verdict>> {
                 );
             Verdict {
                 service: service.clone(),
-                reference_minute: reference.minute,
+                reference_s: reference.t_s,
                 reference_kib: at_ref.rss_kib,
                 worst_drift,
                 flat: worst_drift.abs() <= FLAT_WITHIN,
@@ -70,12 +78,12 @@ pub fn verdicts(samples: &[Sample]) -> Option<Vec<Verdict>> {
 }
 
 /// The curve as a Markdown table (memory in MiB, sockets after the slash), then the verdicts.
-pub fn markdown(samples: &[Sample]) -> String {
+pub fn markdown(samples: &[Sample], soak_s: u64) -> String {
     let Some(first) = samples.first() else {
         return "No samples.\n".into();
     };
     let names: Vec<&str> = first.services.iter().map(|(n, _)| n.as_str()).collect();
-    let mut s = String::from("| minute |");
+    let mut s = String::from("| time |");
     for n in &names {
         s += &format!(" {n} MiB / sockets |");
     }
@@ -84,7 +92,7 @@ pub fn markdown(samples: &[Sample]) -> String {
     s += "\n";
     let mib = |kib: u64| kib as f64 / 1024.0;
     for sample in samples {
-        s += &format!("| {} |", sample.minute);
+        s += &format!("| {}:{:02} |", sample.t_s / 60, sample.t_s % 60);
         for n in &names {
             match sample.services.iter().find(|(name, _)| name == n) {
                 Some((_, u)) => s += &format!(" {:.1} / {} |", mib(u.rss_kib), u.sockets),
@@ -98,16 +106,19 @@ pub fn markdown(samples: &[Sample]) -> String {
         let pg = sample.pg_connections.map_or("?".into(), |c| c.to_string());
         s += &format!(" {redis} / {clients} | {pg} | {} |\n", sample.nights_done);
     }
-    match verdicts(samples) {
-        None => s += "\nToo short to judge flatness (fewer than four samples).\n",
+    match verdicts(samples, soak_s) {
+        None => {
+            s += "\nToo short to judge flatness (fewer than four samples, or none past half the soak).\n"
+        }
         Some(verdicts) => {
-            s += "\n| service | memory at minute | second half's farthest sample | flat (within 5 %) |\n|---|---:|---:|---|\n";
+            s += "\n| service | memory at a quarter of the soak | farthest sample from half on | flat (within 5 %) |\n|---|---:|---:|---|\n";
             for v in verdicts {
                 s += &format!(
-                    "| {} | {:.1} MiB at {} | {:+.1} % | {} |\n",
+                    "| {} | {:.1} MiB at {}:{:02} | {:+.1} % | {} |\n",
                     v.service,
                     mib(v.reference_kib),
-                    v.reference_minute,
+                    v.reference_s / 60,
+                    v.reference_s % 60,
                     v.worst_drift * 100.0,
                     if v.flat { "yes" } else { "**no**" }
                 );
@@ -122,15 +133,23 @@ mod tests {
     use super::*;
 
     fn sample(minute: u64, rss_kib: u64) -> Sample {
+        let usage = Usage {
+            rss_kib,
+            sockets: 9,
+        };
         Sample {
-            minute,
-            services: vec![(
-                "booking-core".into(),
-                Usage {
-                    rss_kib,
-                    sockets: 9,
-                },
-            )],
+            t_s: minute * 60,
+            services: vec![
+                ("booking-core".into(), usage),
+                // Not judged: it may grow as it likes.
+                (
+                    "stripe-sim".into(),
+                    Usage {
+                        rss_kib: rss_kib * minute,
+                        sockets: 3,
+                    },
+                ),
+            ],
             redis_used_memory: Some(2 << 20),
             redis_clients: Some(12),
             pg_connections: Some(20),
@@ -142,23 +161,32 @@ mod tests {
     fn flat_when_the_second_half_stays_within_five_percent_of_the_quarter_mark() {
         // An hour: minute 15 is the reference, minutes 30 to 60 are judged.
         let mut samples: Vec<Sample> = (0..=60).map(|m| sample(m, 50_000 + m * 10)).collect();
-        let v = &verdicts(&samples).unwrap()[0];
-        assert_eq!(v.reference_minute, 15);
+        let verdicts = verdicts(&samples, 3600).unwrap();
+        assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+        let v = &verdicts[0];
+        assert_eq!((v.service.as_str(), v.reference_s), ("booking-core", 900));
         assert!(v.flat, "{v:?}");
         // Early growth (warming up) does not count; a late climb does.
         samples[2].services[0].1.rss_kib = 10_000;
-        assert!(verdicts(&samples).unwrap()[0].flat);
+        assert!(super::verdicts(&samples, 3600).unwrap()[0].flat);
         samples[55].services[0].1.rss_kib = 60_000;
-        let v = &verdicts(&samples).unwrap()[0];
+        let v = &super::verdicts(&samples, 3600).unwrap()[0];
         assert!(!v.flat, "{v:?}");
         assert!((v.worst_drift - (60_000.0 - 50_150.0) / 50_150.0).abs() < 1e-9);
-        assert!(markdown(&samples).contains("**no**"));
+        let table = markdown(&samples, 3600);
+        assert!(
+            table.contains("| 15:00 |") && table.contains("**no**"),
+            "{table}"
+        );
     }
 
     #[test]
     fn a_short_run_is_not_judged() {
         let samples: Vec<Sample> = (0..3).map(|m| sample(m, 50_000)).collect();
-        assert_eq!(verdicts(&samples), None);
-        assert!(markdown(&samples).contains("Too short"));
+        assert_eq!(verdicts(&samples, 120), None);
+        // Samples that stop before half the soak: not judged either.
+        let samples: Vec<Sample> = (0..10).map(|m| sample(m, 50_000)).collect();
+        assert_eq!(verdicts(&samples, 3600), None);
+        assert!(markdown(&samples, 3600).contains("Too short"));
     }
 }

@@ -43,7 +43,8 @@ pub struct Options {
 #[derive(Debug, Serialize)]
 pub struct Night {
     pub event: Option<String>,
-    pub started_minute: u64,
+    /// Seconds into the soak.
+    pub started_s: u64,
     pub duration_s: f64,
     pub fans: usize,
     pub seats_sold: u64,
@@ -88,7 +89,7 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
         .with_context(|| format!("connecting to {}", o.night.audit.database_url))?;
     let began = tokio::time::Instant::now();
     let until = began + Duration::from_secs(o.soak_s);
-    let minute = move || began.elapsed().as_secs() / 60;
+    let elapsed_s = move || began.elapsed().as_secs();
     let done = Arc::new(AtomicU64::new(0));
     let counter = Arc::new(AtomicU64::new(0));
 
@@ -106,13 +107,13 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let mut options = night.clone();
                 options.report = dir.join(format!("night-{n:03}.json"));
-                let started_minute = minute();
+                let started_s = elapsed_s();
                 let outcome = opening_night::run(options.clone()).await;
                 done.fetch_add(1, Ordering::Relaxed);
                 let night = match outcome {
                     Ok(r) => Night {
                         event: Some(r.event.clone()),
-                        started_minute,
+                        started_s,
                         duration_s: r.duration_s,
                         fans: r.fans,
                         seats_sold: r.audit.seats_sold,
@@ -121,7 +122,7 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
                     },
                     Err(e) => Night {
                         event: None,
-                        started_minute,
+                        started_s,
                         duration_s: 0.0,
                         fans: options.fans,
                         seats_sold: 0,
@@ -130,7 +131,7 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
                     },
                 };
                 eprintln!(
-                    "[soak] night {n} (minute {started_minute}): {}",
+                    "[soak] night {n} (started at {started_s} s): {}",
                     match (&night.error, night.clean) {
                         (Some(e), _) => format!("failed: {e}"),
                         (None, true) => format!("clean, {} seats sold", night.seats_sold),
@@ -149,8 +150,8 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let sample = read_sample(minute(), &db, &o.night.redis_url, done.load(Ordering::Relaxed)).await;
-                eprintln!("[soak] minute {}: {}", sample.minute, one_line(&sample));
+                let sample = read_sample(elapsed_s(), &db, &o.night.redis_url, done.load(Ordering::Relaxed)).await;
+                eprintln!("[soak] {} s: {}", sample.t_s, one_line(&sample));
                 samples.push(sample);
             }
             finished = loops.join_next() => match finished {
@@ -162,17 +163,17 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
     // One more reading after the last night, so the curve ends where the traffic did.
     samples.push(
         read_sample(
-            minute(),
+            elapsed_s(),
             &db,
             &o.night.redis_url,
             done.load(Ordering::Relaxed),
         )
         .await,
     );
-    nights.sort_by_key(|n| n.started_minute);
+    nights.sort_by_key(|n| n.started_s);
     let report = SoakReport {
         soak_s: o.soak_s,
-        verdicts: curve::verdicts(&samples),
+        verdicts: curve::verdicts(&samples, o.soak_s),
         samples,
         nights,
     };
@@ -182,19 +183,19 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
     std::fs::write(&o.soak_report, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", o.soak_report.display()))?;
     let table = o.soak_report.with_extension("md");
-    std::fs::write(&table, curve::markdown(&report.samples))
+    std::fs::write(&table, curve::markdown(&report.samples, report.soak_s))
         .with_context(|| format!("writing {}", table.display()))?;
     Ok(report)
 }
 
-async fn read_sample(minute: u64, db: &sqlx::PgPool, redis_url: &str, nights_done: u64) -> Sample {
+async fn read_sample(t_s: u64, db: &sqlx::PgPool, redis_url: &str, nights_done: u64) -> Sample {
     let pg_connections = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity")
         .fetch_one(db)
         .await
         .ok();
     let (redis_used_memory, redis_clients) = redis_figures(redis_url).await.unzip();
     Sample {
-        minute,
+        t_s,
         services: processes::read(processes::SERVICES),
         redis_used_memory,
         redis_clients,

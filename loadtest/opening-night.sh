@@ -21,6 +21,7 @@ up_pid=""
 if ! curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1; then
   log "starting the system (PROFILE=release make up)"
   mkdir -p var/log
+  rm -f var/log/opening-night-up.log
   PROFILE=release bash scripts/up.sh >var/log/opening-night-up.log 2>&1 &
   up_pid=$!
   trap '[ -n "$up_pid" ] && kill -TERM "$up_pid" 2>/dev/null; wait "$up_pid" 2>/dev/null || true' EXIT

@@ -1,8 +1,9 @@
 //! The soak's curve: one sample a minute of every service's memory and sockets (and Redis's
 //! and Postgres's own figures), and whether it stayed flat. "Flat" is the rule: every
 //! memory sample from half the soak's time on within 5 % of the sample at a quarter of it
-//! (minute 15, and the last 30 minutes of an hour). The Stripe simulator is sampled but not
-//! judged: it stands in for Stripe and keeps every PaymentIntent, since the audits list them.
+//! (minute 15, and the last 30 minutes of an hour). The Stripe simulator and the mock Kafka
+//! cluster are sampled but not judged: they stand in for Stripe and Kafka and keep every
+//! PaymentIntent and message (the audits read them all back).
 
 use serde::Serialize;
 

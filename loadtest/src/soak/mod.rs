@@ -29,8 +29,12 @@ pub struct Options {
     #[arg(long, default_value_t = 60)]
     pub sample_every_s: u64,
     /// Opening nights running at once.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     pub nights_at_once: usize,
+    /// The n-th of the nights running at once starts n times this late, so their busy
+    /// moments (arrivals, admissions, the sell-out) do not fall together.
+    #[arg(long, default_value_t = 60)]
+    pub stagger_s: u64,
     /// The curve as JSON; the Markdown table goes beside it (`.md`), each night's report
     /// into a folder beside it (`<name>-nights/`).
     #[arg(long, default_value = "loadtest/results/soak.json")]
@@ -94,7 +98,8 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
     let counter = Arc::new(AtomicU64::new(0));
 
     let mut loops = tokio::task::JoinSet::new();
-    for _ in 0..o.nights_at_once {
+    for lane in 0..o.nights_at_once {
+        let stagger = Duration::from_secs(o.stagger_s * lane as u64);
         let (night, dir, done, counter) = (
             o.night.clone(),
             nights_dir.clone(),
@@ -103,6 +108,7 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
         );
         loops.spawn(async move {
             let mut nights = Vec::new();
+            tokio::time::sleep(stagger).await;
             while tokio::time::Instant::now() < until {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let mut options = night.clone();
@@ -138,7 +144,18 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
                         (None, false) => "its audit found problems".into(),
                     }
                 );
+                let failed = night.error.is_some();
                 nights.push(night);
+                // A night that could not run at all (the system down, say): wait a little
+                // before the next, and give this lane up after three in a row.
+                if failed {
+                    let in_a_row = nights.iter().rev().take_while(|n| n.error.is_some());
+                    if in_a_row.count() >= 3 {
+                        eprintln!("[soak] three nights in a row could not run: this lane stops");
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
             }
             nights
         });

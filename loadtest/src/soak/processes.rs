@@ -13,6 +13,8 @@ pub const SERVICES: &[&str] = &[
     "admission-worker",
     "marquee-events",
     "stripe-sim",
+    // The mock Kafka cluster, when it runs on its own (`loadtest/soak.sh`).
+    "kafka-mock",
 ];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -87,8 +87,6 @@ pub enum SeatStatus {
     Booked,
 }
 
-/// What a seat is for, as the `seats.kind` column and the seat map spell it: an ordinary seat,
-/// a wheelchair space, or a companion seat beside one (marked in the show's layout).
 /// A show's state, as the `shows.status` column and the admin API spell it: on sale, or
 /// cancelled (`crate::cancellation`; SQL that only needs "on sale" says `status = 'on_sale'`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]

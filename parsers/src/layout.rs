@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::form::Fields;
 
-/// What a seat is for, as the `seats.kind` column and the seat map spell it.
+/// What a seat is for, as the `seats.kind` column and the seat map spell it: an ordinary seat,
+/// a wheelchair space, or a companion seat beside one (marked in the show's layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
 #[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]

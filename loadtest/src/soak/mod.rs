@@ -21,6 +21,8 @@ use crate::opening_night;
 use curve::Sample;
 
 #[derive(Debug, Clone, clap::Args)]
+// Its own group id: the night's options (flattened below) are a struct named `Options` too.
+#[group(id = "soak")]
 pub struct Options {
     /// How long to keep starting opening nights (the nights running then finish).
     #[arg(long, default_value_t = 3600)]
@@ -43,6 +45,22 @@ pub struct Options {
     #[command(flatten)]
     pub night: opening_night::Options,
 }
+
+impl Options {
+    /// The options as the command line would give them, defaults filled in.
+    pub fn from_args(args: &[&str]) -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            options: Options,
+        }
+        let argv = std::iter::once("soak").chain(args.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv).map(|c| c.options)
+    }
+}
+
+/// How long a lane waits after a night that could not run before it tries the next.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Serialize)]
 pub struct Night {
@@ -154,7 +172,7 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
                         eprintln!("[soak] three nights in a row could not run: this lane stops");
                         break;
                     }
-                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    tokio::time::sleep(RETRY_AFTER).await;
                 }
             }
             nights
@@ -249,4 +267,56 @@ fn one_line(s: &Sample) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a system that is down, each lane gives up after three nights that could not
+    /// run, and the soak fails in seconds instead of spinning for the hour.
+    #[tokio::test]
+    async fn a_soak_against_a_system_that_is_down_fails_promptly() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gateway = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let dir = std::env::temp_dir().join(format!("marquee-soak-{}", uuid::Uuid::new_v4()));
+        let report_path = dir.join("soak.json");
+        let database = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let o = Options::from_args(&[
+            "--soak-s",
+            "600",
+            "--sample-every-s",
+            "1",
+            "--nights-at-once",
+            "2",
+            "--stagger-s",
+            "0",
+            "--soak-report",
+            report_path.to_str().unwrap(),
+            "--gateway",
+            &gateway,
+            "--database-url",
+            &database,
+        ])
+        .unwrap();
+        let began = std::time::Instant::now();
+        let report = run(o).await.unwrap();
+        assert!(began.elapsed() < RETRY_AFTER * 4, "{:?}", began.elapsed());
+        assert_eq!(report.nights.len(), 6, "three a lane");
+        assert!(report.nights.iter().all(|n| n.error.is_some() && !n.clean));
+        assert_eq!(report.verdicts, None, "nowhere near half the soak");
+        assert!(!report.passed());
+        assert!(report.samples.len() >= 2);
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+        assert_eq!(written["nights"].as_array().unwrap().len(), 6);
+        assert!(
+            std::fs::read_to_string(report_path.with_extension("md"))
+                .unwrap()
+                .contains("Too short")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -1,16 +1,28 @@
 //! What booking-core remembers for a while (a show's reserve facts, admission tokens already
-//! verified, the holds it made): a map whose entries count for a fixed time, bounded in size.
-//! When full, entries past their time go first, then everything: whatever is remembered can
-//! always be found again the slow way.
+//! verified, the holds it made): a map whose entries count until their time passes, bounded
+//! in size. Entries past their time are swept out as the map is used (at most once a
+//! `SWEEP_EVERY`, or once a time-to-live when that is shorter), so what it holds follows what
+//! is current, not everything seen since the last time it filled up: the soak found this map
+//! growing for an hour. When full of current entries, everything goes: whatever is remembered
+//! can always be found again the slow way.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// How often, at most, entries past their time are swept out.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 pub struct Expiring<V> {
     ttl: Duration,
     cap: usize,
-    entries: Mutex<HashMap<String, (Instant, V)>>,
+    inner: Mutex<Inner<V>>,
+}
+
+struct Inner<V> {
+    /// Key → (until when it counts, value).
+    entries: HashMap<String, (Instant, V)>,
+    swept: Instant,
 }
 
 impl<V: Clone> Expiring<V> {
@@ -18,41 +30,62 @@ impl<V: Clone> Expiring<V> {
         Self {
             ttl,
             cap,
-            entries: Mutex::default(),
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                swept: Instant::now(),
+            }),
         }
     }
 
     /// The value remembered for `key`, if its time has not passed.
     pub fn get(&self, key: &str) -> Option<V> {
-        let entries = self.entries.lock().expect("expiring map");
-        entries
+        let inner = self.inner.lock().expect("expiring map");
+        inner
+            .entries
             .get(key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .filter(|(until, _)| Instant::now() < *until)
             .map(|(_, v)| v.clone())
     }
 
     /// The value remembered for `key`, if its time has not passed; forgotten either way.
     pub fn take(&self, key: &str) -> Option<V> {
-        let mut entries = self.entries.lock().expect("expiring map");
-        entries
+        let mut inner = self.inner.lock().expect("expiring map");
+        inner
+            .entries
             .remove(key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .filter(|(until, _)| Instant::now() < *until)
             .map(|(_, v)| v)
     }
 
+    /// Remember `value` for the map's time-to-live.
     pub fn insert(&self, key: String, value: V) {
-        let mut entries = self.entries.lock().expect("expiring map");
-        if entries.len() >= self.cap {
-            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
-            if entries.len() >= self.cap {
-                entries.clear();
-            }
+        self.insert_for(key, value, self.ttl);
+    }
+
+    /// Remember `value` for `ttl` (at most the map's own time-to-live).
+    pub fn insert_for(&self, key: String, value: V, ttl: Duration) {
+        let now = Instant::now();
+        let until = now + ttl.min(self.ttl);
+        let mut inner = self.inner.lock().expect("expiring map");
+        let full = inner.entries.len() >= self.cap;
+        if full || now.duration_since(inner.swept) >= SWEEP_EVERY.min(self.ttl) {
+            inner.entries.retain(|_, (until, _)| now < *until);
+            inner.swept = now;
         }
-        entries.insert(key, (Instant::now(), value));
+        if inner.entries.len() >= self.cap {
+            inner.entries.clear();
+        }
+        inner.entries.insert(key, (until, value));
+    }
+
+    /// How many entries the map holds (current or not yet swept).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.lock().expect("expiring map").entries.len()
     }
 
     pub fn clear(&self) {
-        self.entries.lock().expect("expiring map").clear();
+        self.inner.lock().expect("expiring map").entries.clear();
     }
 }
 
@@ -74,10 +107,27 @@ mod tests {
         for (i, k) in ["c", "d", "e", "f"].into_iter().enumerate() {
             map.insert(k.into(), i);
         }
-        let held = map.entries.lock().unwrap().len();
+        let held = map.len();
         assert!(held <= 3, "{held} entries");
         assert_eq!(map.get("f"), Some(3), "the newest is always kept");
         map.clear();
         assert_eq!(map.get("f"), None);
+    }
+
+    #[test]
+    fn entries_past_their_time_are_swept_out_before_the_map_is_full() {
+        // A time-to-live of zero: every entry is past its time at the next insert, which
+        // sweeps (the sweep runs at most once a time-to-live).
+        let map = Expiring::new(Duration::ZERO, 1_000);
+        for i in 0..100 {
+            map.insert(format!("k{i}"), i);
+        }
+        assert_eq!(map.len(), 1, "only the newest, never the 100 seen");
+        // An entry may count for less than the map's time, never more.
+        let map = Expiring::new(Duration::from_secs(60), 1_000);
+        map.insert_for("short".into(), 1, Duration::ZERO);
+        map.insert_for("long".into(), 2, Duration::from_secs(3600));
+        assert_eq!(map.get("short"), None);
+        assert_eq!(map.get("long"), Some(2));
     }
 }

@@ -100,8 +100,9 @@ pub async fn release(
 }
 
 /// Holds made by this replica, as they were answered, so that releasing one needs no lookup:
-/// a booking's show never changes. Remembered for an hour, at most `CAP` of them; a hold no
-/// longer remembered is looked up.
+/// a booking's show never changes. Remembered until the hold's window ends (an hour at most),
+/// at most `CAP` of them; a hold no longer remembered (extended past its first window, say)
+/// is looked up.
 pub struct RecentHolds(Expiring<Recent>);
 
 /// A hold as answered, and its show's partition.
@@ -117,8 +118,11 @@ impl RecentHolds {
     const CAP: usize = 40_000;
 
     pub fn remember(&self, view: &BookingView, partition: Option<i32>) {
+        let Ok(left) = (view.expires_at - chrono::Utc::now()).to_std() else {
+            return;
+        };
         self.0
-            .insert(view.reservation_id.clone(), (view.clone(), partition));
+            .insert_for(view.reservation_id.clone(), (view.clone(), partition), left);
     }
 
     /// The hold as it was made, forgotten from now on.

@@ -40,6 +40,12 @@ enum Command {
     /// Opening nights back to back for an hour, every service's memory and sockets read
     /// each minute: exits non-zero unless every night's audit is clean and memory stayed flat.
     Soak(Box<marquee_loadtest::soak::Options>),
+    /// The soak's curve and verdicts again from its JSON report (with this build's rules),
+    /// written beside it as Markdown and printed.
+    SoakTable {
+        /// `loadtest/results/soak.json`, say.
+        report: std::path::PathBuf,
+    },
     /// A Markdown table of opening-night reports (JSON files), each figure as a ratio to the
     /// first report's.
     ScalingTable {
@@ -72,6 +78,17 @@ async fn main() -> anyhow::Result<()> {
                 report.passed(),
                 "the soak failed: a night's audit or memory that did not stay flat (above)"
             );
+            Ok(())
+        }
+        Command::SoakTable { report } => {
+            let text = std::fs::read(&report)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", report.display()))?;
+            let mut soak: marquee_loadtest::soak::SoakReport = serde_json::from_slice(&text)?;
+            soak.verdicts = marquee_loadtest::soak::curve::verdicts(&soak.samples, soak.soak_s);
+            let table = marquee_loadtest::soak::curve::markdown(&soak.samples, soak.soak_s);
+            std::fs::write(report.with_extension("md"), &table)?;
+            std::fs::write(&report, serde_json::to_vec_pretty(&soak)?)?;
+            print!("{table}");
             Ok(())
         }
         Command::ScalingTable { reports } => {

@@ -5,7 +5,7 @@
 //! cluster are sampled but not judged: they stand in for Stripe and Kafka and keep every
 //! PaymentIntent and message (the audits read them all back).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::processes::Usage;
 
@@ -20,7 +20,7 @@ pub const JUDGED: &[&str] = &[
     "marquee-events",
 ];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sample {
     /// Seconds since the soak began.
     pub t_s: u64,
@@ -33,7 +33,7 @@ pub struct Sample {
     pub nights_done: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub service: String,
     /// The reference sample's time and memory.
@@ -42,6 +42,10 @@ pub struct Verdict {
     /// The second half's farthest sample from the reference, as a signed share of it.
     pub worst_drift: f64,
     pub flat: bool,
+    /// The second half's least-squares slope, as a share of the reference per ten minutes:
+    /// what tells growth (a leak climbs) from samples that swing with the load of the moment.
+    #[serde(default)]
+    pub trend_per_10_min: f64,
 }
 
 /// For each judged service, its memory from half of `soak_s` on against the sample at a
@@ -66,7 +70,15 @@ pub fn verdicts(samples: &[Sample], soak_s: u64) -> Option<Vec<Verdict>> {
                     0.0_f64,
                     |worst, d| if d.abs() > worst.abs() { d } else { worst },
                 );
+            let points: Vec<(f64, f64)> = second_half
+                .iter()
+                .filter_map(|s| {
+                    let (_, u) = s.services.iter().find(|(n, _)| n == service)?;
+                    Some((s.t_s as f64, u.rss_kib as f64))
+                })
+                .collect();
             Verdict {
+                trend_per_10_min: slope(&points) * 600.0 / base,
                 service: service.clone(),
                 reference_s: reference.t_s,
                 reference_kib: at_ref.rss_kib,
@@ -76,6 +88,18 @@ pub fn verdicts(samples: &[Sample], soak_s: u64) -> Option<Vec<Verdict>> {
         })
         .collect();
     Some(verdicts)
+}
+
+/// The least-squares slope of `points` (0 for fewer than two distinct times).
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(x, y), p| (x + p.0 / n, y + p.1 / n));
+    let (num, den) = points.iter().fold((0.0, 0.0), |(num, den), (x, y)| {
+        (num + (x - mx) * (y - my), den + (x - mx) * (x - mx))
+    });
+    if den > 0.0 { num / den } else { 0.0 }
 }
 
 /// The curve as a Markdown table (memory in MiB, sockets after the slash), then the verdicts.
@@ -112,16 +136,17 @@ pub fn markdown(samples: &[Sample], soak_s: u64) -> String {
             s += "\nToo short to judge flatness (fewer than four samples, or none past half the soak).\n"
         }
         Some(verdicts) => {
-            s += "\n| service | memory at a quarter of the soak | farthest sample from half on | flat (within 5 %) |\n|---|---:|---:|---|\n";
+            s += "\n| service | memory at a quarter of the soak | farthest sample from half on | flat (within 5 %) | trend from half on, per 10 minutes |\n|---|---:|---:|---|---:|\n";
             for v in verdicts {
                 s += &format!(
-                    "| {} | {:.1} MiB at {}:{:02} | {:+.1} % | {} |\n",
+                    "| {} | {:.1} MiB at {}:{:02} | {:+.1} % | {} | {:+.1} % |\n",
                     v.service,
                     mib(v.reference_kib),
                     v.reference_s / 60,
                     v.reference_s % 60,
                     v.worst_drift * 100.0,
-                    if v.flat { "yes" } else { "**no**" }
+                    if v.flat { "yes" } else { "**no**" },
+                    v.trend_per_10_min * 100.0
                 );
             }
         }
@@ -167,6 +192,10 @@ mod tests {
         let v = &verdicts[0];
         assert_eq!((v.service.as_str(), v.reference_s), ("booking-core", 900));
         assert!(v.flat, "{v:?}");
+        assert!(
+            (v.trend_per_10_min - 100.0 / 50_150.0).abs() < 1e-9,
+            "{v:?}"
+        );
         // Early growth (warming up) does not count; a late climb does.
         samples[2].services[0].1.rss_kib = 10_000;
         assert!(super::verdicts(&samples, 3600).unwrap()[0].flat);
@@ -179,6 +208,16 @@ mod tests {
             table.contains("| 15:00 |") && table.contains("**no**"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn samples_that_swing_with_the_load_are_not_flat_but_show_no_trend() {
+        let samples: Vec<Sample> = (0..=60)
+            .map(|m| sample(m, if m % 2 == 0 { 46_000 } else { 54_000 }))
+            .collect();
+        let v = &verdicts(&samples, 3600).unwrap()[0];
+        assert!(!v.flat, "{v:?}");
+        assert!(v.trend_per_10_min.abs() < 0.01, "{v:?}");
     }
 
     #[test]

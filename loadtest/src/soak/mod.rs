@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::opening_night;
 use curve::Sample;
@@ -62,7 +62,7 @@ impl Options {
 /// How long a lane waits after a night that could not run before it tries the next.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Night {
     pub event: Option<String>,
     /// Seconds into the soak.
@@ -74,7 +74,7 @@ pub struct Night {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SoakReport {
     pub soak_s: u64,
     pub samples: Vec<Sample>,

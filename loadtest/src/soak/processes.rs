@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The services `make up` starts, by executable name.
 pub const SERVICES: &[&str] = &[
@@ -17,7 +17,7 @@ pub const SERVICES: &[&str] = &[
     "kafka-mock",
 ];
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub rss_kib: u64,
     pub sockets: u64,

@@ -95,7 +95,7 @@ impl SoakReport {
 pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
     anyhow::ensure!(o.nights_at_once >= 1, "--nights-at-once must be at least 1");
     anyhow::ensure!(o.sample_every_s >= 1, "--sample-every-s must be at least 1");
-    let nights_dir = o.soak_report.with_extension("").with_file_name(format!(
+    let nights_dir = o.soak_report.with_file_name(format!(
         "{}-nights",
         o.soak_report
             .file_stem()

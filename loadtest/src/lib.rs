@@ -14,3 +14,18 @@
 
 pub mod opening_night;
 pub mod soak;
+
+/// A subcommand's options as its command line would give them (`--fans 300 …`), defaults
+/// filled in: how the tests build them.
+pub fn options_from_args<T: clap::Args + clap::FromArgMatches>(
+    command: &str,
+    args: &[&str],
+) -> Result<T, clap::Error> {
+    #[derive(clap::Parser)]
+    struct Cli<T: clap::Args + clap::FromArgMatches> {
+        #[command(flatten)]
+        options: T,
+    }
+    let argv = std::iter::once(command).chain(args.iter().copied());
+    <Cli<T> as clap::Parser>::try_parse_from(argv).map(|c| c.options)
+}

@@ -148,13 +148,7 @@ pub struct Options {
 impl Options {
     /// The options as the command line would give them (`--fans 300 …`), defaults filled in.
     pub fn from_args(args: &[&str]) -> Result<Self, clap::Error> {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            options: Options,
-        }
-        let argv = std::iter::once("opening-night").chain(args.iter().copied());
-        <Cli as clap::Parser>::try_parse_from(argv).map(|c| c.options)
+        crate::options_from_args("opening-night", args)
     }
 }
 

@@ -49,13 +49,7 @@ pub struct Options {
 impl Options {
     /// The options as the command line would give them, defaults filled in.
     pub fn from_args(args: &[&str]) -> Result<Self, clap::Error> {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            options: Options,
-        }
-        let argv = std::iter::once("soak").chain(args.iter().copied());
-        <Cli as clap::Parser>::try_parse_from(argv).map(|c| c.options)
+        crate::options_from_args("soak", args)
     }
 }
 

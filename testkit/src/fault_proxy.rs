@@ -189,6 +189,10 @@ async fn link(
     mut cuts: watch::Receiver<u64>,
 ) {
     cuts.mark_unchanged();
+    // Accepted in the moment the port was closing: refused as well.
+    if *fault.borrow() == Fault::Refuse {
+        return reset(client, None);
+    }
     // A frozen link accepts but never connects onwards until it thaws.
     while *fault.borrow() == Fault::Freeze {
         tokio::select! {
@@ -202,8 +206,8 @@ async fn link(
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (client, server) = (Arc::new(client), Arc::new(server));
-    let up = pump(client.clone(), server.clone(), fault.clone());
-    let down = pump(server.clone(), client.clone(), fault.clone());
+    let up = pump(client.clone(), server.clone(), fault.clone(), cuts.clone());
+    let down = pump(server.clone(), client.clone(), fault.clone(), cuts.clone());
     let cut = tokio::select! {
         _ = async { tokio::join!(up, down) } => false,
         _ = cuts.changed() => true,
@@ -223,8 +227,15 @@ fn reset(a: TcpStream, b: Option<TcpStream>) {
     }
 }
 
-/// Copy `from` to `to` under the fault of the moment; done at end of stream or an error.
-async fn pump(from: Arc<TcpStream>, to: Arc<TcpStream>, mut fault: watch::Receiver<Fault>) {
+/// Copy `from` to `to` under the fault of the moment; done at end of stream or an error, or
+/// at a cut: nothing read after [`FaultProxy::cut`] returned is passed on, even before the
+/// link's task has got round to resetting the sockets.
+async fn pump(
+    from: Arc<TcpStream>,
+    to: Arc<TcpStream>,
+    mut fault: watch::Receiver<Fault>,
+    cuts: watch::Receiver<u64>,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         wait_while_frozen(&mut fault).await;
@@ -244,6 +255,9 @@ async fn pump(from: Arc<TcpStream>, to: Arc<TcpStream>, mut fault: watch::Receiv
                 tokio::time::sleep(Duration::from_secs_f64(n as f64 / bps as f64)).await;
             }
             _ => {}
+        }
+        if cuts.has_changed().unwrap_or(true) {
+            return;
         }
         if write_all(&to, &buf[..n]).await.is_err() {
             return;
@@ -382,8 +396,9 @@ mod tests {
         .await;
         assert_eq!(round_trip(&mut again, b"back").await.unwrap(), b"back");
 
-        // Cut: open connections get an RST.
+        // Cut: open connections get an RST, and nothing sent after the cut gets through.
         proxy.cut();
+        let _ = s.write_all(b"late").await;
         let mut buf = [0u8; 1];
         let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
             .await

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The long night: an hour of opening nights, four at a time (started 45 s apart), each its
 # own event with three shows, against the whole system as `make up` runs it (release
-# build, the Stripe simulator), with every service's memory and open sockets read once a
-# minute. The mock Kafka cluster runs as a process of its own (`kafka-mock`) rather than
+# build, the Stripe simulator), with every service's memory and open sockets read every 2 s
+# and recorded once a minute (the median of the minute's readings, and their peak). The mock Kafka cluster runs as a process of its own (`kafka-mock`) rather than
 # inside the events service, so the service's memory is its own, not the broker's log.
 # Usage: loadtest/soak.sh [SECONDS]   (default: 3600; not part of `make test`)
 # Each night: 1,000 fans over 3 minutes, polls at least 2 s apart, 3,000 admissions a minute,

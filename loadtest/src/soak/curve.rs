@@ -1,5 +1,6 @@
-//! The soak's curve: one sample a minute of every service's memory and sockets (and Redis's
-//! and Postgres's own figures), and whether it stayed flat. "Flat" is the rule: every
+//! The soak's curve: one sample a minute of every service's memory and sockets (the median
+//! of the minute's readings, and their peak; Redis's and Postgres's own figures of the
+//! moment), and whether it stayed flat. "Flat" is the rule: every
 //! memory sample from half the soak's time on within 5 % of the sample at a quarter of it
 //! (minute 15, and the last 30 minutes of an hour). The Stripe simulator and the mock Kafka
 //! cluster are sampled but not judged: they stand in for Stripe and Kafka and keep every
@@ -110,7 +111,7 @@ pub fn markdown(samples: &[Sample], soak_s: u64) -> String {
     let names: Vec<&str> = first.services.iter().map(|(n, _)| n.as_str()).collect();
     let mut s = String::from("| time |");
     for n in &names {
-        s += &format!(" {n} MiB / sockets |");
+        s += &format!(" {n} MiB (peak) / sockets |");
     }
     s += " Redis MiB / clients | Postgres connections | nights done |\n|---:|";
     s += &"---:|".repeat(names.len() + 3);
@@ -120,7 +121,14 @@ pub fn markdown(samples: &[Sample], soak_s: u64) -> String {
         s += &format!("| {}:{:02} |", sample.t_s / 60, sample.t_s % 60);
         for n in &names {
             match sample.services.iter().find(|(name, _)| name == n) {
-                Some((_, u)) => s += &format!(" {:.1} / {} |", mib(u.rss_kib), u.sockets),
+                Some((_, u)) => {
+                    s += &format!(
+                        " {:.1} ({:.1}) / {} |",
+                        mib(u.rss_kib),
+                        mib(u.rss_peak_kib.max(u.rss_kib)),
+                        u.sockets
+                    )
+                }
                 None => s += " gone |",
             }
         }
@@ -162,6 +170,7 @@ mod tests {
         let usage = Usage {
             rss_kib,
             sockets: 9,
+            rss_peak_kib: rss_kib,
         };
         Sample {
             t_s: minute * 60,
@@ -173,6 +182,7 @@ mod tests {
                     Usage {
                         rss_kib: rss_kib * minute,
                         sockets: 3,
+                        rss_peak_kib: rss_kib * minute,
                     },
                 ),
             ],

@@ -27,9 +27,13 @@ pub struct Options {
     /// How long to keep starting opening nights (the nights running then finish).
     #[arg(long, default_value_t = 3600)]
     pub soak_s: u64,
-    /// How often to read the services' memory and sockets.
+    /// How often to record a sample: the median of the readings taken since the last one,
+    /// and their peak.
     #[arg(long, default_value_t = 60)]
     pub sample_every_s: u64,
+    /// How often to read the services' memory and sockets (no less often than a sample).
+    #[arg(long, default_value_t = 2)]
+    pub read_every_s: u64,
     /// Opening nights running at once.
     #[arg(long, default_value_t = 3)]
     pub nights_at_once: usize,
@@ -89,6 +93,7 @@ impl SoakReport {
 pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
     anyhow::ensure!(o.nights_at_once >= 1, "--nights-at-once must be at least 1");
     anyhow::ensure!(o.sample_every_s >= 1, "--sample-every-s must be at least 1");
+    anyhow::ensure!(o.read_every_s >= 1, "--read-every-s must be at least 1");
     let nights_dir = o.soak_report.with_file_name(format!(
         "{}-nights",
         o.soak_report
@@ -174,12 +179,16 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
     }
 
     let mut samples = Vec::new();
+    let mut readings = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(o.sample_every_s));
+    let mut read_tick =
+        tokio::time::interval(Duration::from_secs(o.read_every_s.min(o.sample_every_s)));
     let mut nights = Vec::new();
     loop {
         tokio::select! {
+            _ = read_tick.tick() => readings.push(processes::read(processes::SERVICES)),
             _ = tick.tick() => {
-                let sample = read_sample(elapsed_s(), &db, &o.night.redis_url, done.load(Ordering::Relaxed)).await;
+                let sample = read_sample(elapsed_s(), &db, &o.night.redis_url, done.load(Ordering::Relaxed), std::mem::take(&mut readings)).await;
                 eprintln!("[soak] {} s: {}", sample.t_s, one_line(&sample));
                 samples.push(sample);
             }
@@ -196,6 +205,7 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
             &db,
             &o.night.redis_url,
             done.load(Ordering::Relaxed),
+            readings,
         )
         .await,
     );
@@ -217,7 +227,16 @@ pub async fn run(o: Options) -> anyhow::Result<SoakReport> {
     Ok(report)
 }
 
-async fn read_sample(t_s: u64, db: &sqlx::PgPool, redis_url: &str, nights_done: u64) -> Sample {
+/// A sample: the services summed up over `readings` (the interval's, and one taken now), with
+/// Redis's and Postgres's figures of the moment.
+async fn read_sample(
+    t_s: u64,
+    db: &sqlx::PgPool,
+    redis_url: &str,
+    nights_done: u64,
+    mut readings: Vec<Vec<(String, processes::Usage)>>,
+) -> Sample {
+    readings.push(processes::read(processes::SERVICES));
     let pg_connections = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity")
         .fetch_one(db)
         .await
@@ -225,7 +244,7 @@ async fn read_sample(t_s: u64, db: &sqlx::PgPool, redis_url: &str, nights_done: 
     let (redis_used_memory, redis_clients) = redis_figures(redis_url).await.unzip();
     Sample {
         t_s,
-        services: processes::read(processes::SERVICES),
+        services: processes::summarize(&readings),
         redis_used_memory,
         redis_clients,
         pg_connections,
@@ -254,8 +273,9 @@ fn one_line(s: &Sample) -> String {
         .iter()
         .map(|(n, u)| {
             format!(
-                "{n} {:.1} MiB/{} sockets",
+                "{n} {:.1} MiB (peak {:.1})/{} sockets",
                 u.rss_kib as f64 / 1024.0,
+                u.rss_peak_kib as f64 / 1024.0,
                 u.sockets
             )
         })

@@ -19,8 +19,49 @@ pub const SERVICES: &[&str] = &[
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Resident memory: one reading, or in a sample the median of its interval's readings.
     pub rss_kib: u64,
+    /// Open sockets, likewise.
     pub sockets: u64,
+    /// The highest reading of resident memory in the sample's interval (a single reading's
+    /// own memory; absent in reports written before samples were summaries).
+    #[serde(default)]
+    pub rss_peak_kib: u64,
+}
+
+/// Readings taken every few seconds over a sample's interval, summed up per service: the
+/// median memory and sockets, and the peak memory. A reading catches whatever requests are in
+/// flight at that instant (a gateway's memory moves by several percent from one second to the
+/// next under a steady load); the median of a minute's readings is that minute's memory, and
+/// memory that leaks moves it as surely as it moves any one reading.
+pub fn summarize(readings: &[Vec<(String, Usage)>]) -> Vec<(String, Usage)> {
+    let mut names: Vec<&str> = Vec::new();
+    for reading in readings {
+        for (n, _) in reading {
+            if !names.contains(&n.as_str()) {
+                names.push(n);
+            }
+        }
+    }
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let of: Vec<Usage> = readings
+                .iter()
+                .filter_map(|r| r.iter().find(|(n, _)| n == name).map(|(_, u)| *u))
+                .collect();
+            let usage = Usage {
+                rss_kib: median(of.iter().map(|u| u.rss_kib).collect()),
+                sockets: median(of.iter().map(|u| u.sockets).collect()),
+                rss_peak_kib: of.iter().map(|u| u.rss_peak_kib).max().unwrap_or(0),
+            };
+            (name.to_owned(), usage)
+        })
+        .collect()
 }
 
 /// Each named service's usage, summed over its processes (a service not running is absent).
@@ -37,14 +78,17 @@ pub fn read(names: &[&str]) -> Vec<(String, Usage)> {
         if !names.contains(&name.as_str()) {
             continue;
         }
+        let rss = rss_kib(&path).unwrap_or(0);
         let usage = Usage {
-            rss_kib: rss_kib(&path).unwrap_or(0),
+            rss_kib: rss,
             sockets: sockets(&path),
+            rss_peak_kib: rss,
         };
         match found.iter_mut().find(|(n, _)| *n == name) {
             Some((_, u)) => {
                 u.rss_kib += usage.rss_kib;
                 u.sockets += usage.sockets;
+                u.rss_peak_kib += usage.rss_peak_kib;
             }
             None => found.push((name, usage)),
         }
@@ -96,6 +140,39 @@ mod tests {
         let status = "Name:\tbooking-core\nVmPeak:\t  900 kB\nVmRSS:\t   41234 kB\nThreads:\t5\n";
         assert_eq!(parse_rss_kib(status), Some(41_234));
         assert_eq!(parse_rss_kib("Name:\tkthreadd\n"), None);
+    }
+
+    #[test]
+    fn a_summary_is_the_median_of_its_readings_and_their_peak() {
+        let reading = |kib: u64, sockets: u64| Usage {
+            rss_kib: kib,
+            sockets,
+            rss_peak_kib: kib,
+        };
+        let readings: Vec<Vec<(String, Usage)>> = [(100, 5), (300, 9), (120, 6), (110, 7)]
+            .into_iter()
+            .map(|(kib, sockets)| vec![("queue-gateway".to_owned(), reading(kib, sockets))])
+            .chain([vec![
+                ("queue-gateway".to_owned(), reading(115, 8)),
+                // A service seen in only one reading is summed up from that one.
+                ("kafka-mock".to_owned(), reading(40, 2)),
+            ]])
+            .collect();
+        let summary = summarize(&readings);
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "queue-gateway".to_owned(),
+                    Usage {
+                        rss_kib: 115,
+                        sockets: 7,
+                        rss_peak_kib: 300
+                    }
+                ),
+                ("kafka-mock".to_owned(), reading(40, 2)),
+            ]
+        );
     }
 
     #[test]

@@ -72,6 +72,29 @@ redis_cmds() { redis-cli info stats | awk -F: '/total_commands_processed/ {print
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 seatmap_queries() { curl -fs http://127.0.0.1:18081/metrics | awk '/^marquee_seatmap_queries_total/ {print $2}'; }
 
+# status_pairs TOKENS CONNECTIONS PATH BARE_PORT BARE_PID GATEWAY_PORT GATEWAY_PID TAG: status
+# polls from the visitors in TOKENS, three alternating pairs (bare, then gateway), each run
+# half as long: on a shared machine one pair can land in a noisy moment; the summary gives
+# the median pair and the range. Both servers warm (connections, page faults) before anything
+# is counted. Prints each pair as "bare rps,gateway rps,p99,non-2xx,Redis commands,bare
+# ticks,gateway ticks".
+status_pairs() {
+  local tokens=$1 conns=$2 path=$3 bare_port=$4 bare_pid=$5 gw_port=$6 gw_pid=$7 tag=$8
+  local secs=$(( (wrk_secs + 1) / 2 )) port pair b0 b1 c0 c1 g0 g1 bare status
+  for port in "$bare_port" "$gw_port"; do
+    TOKENS="$tokens" wrk -t2 -c"$conns" -d3s -s loadtest/status.lua "http://127.0.0.1:$port$path" >/dev/null
+  done
+  for pair in 1 2 3; do
+    b0=$(ticks "$bare_pid")
+    bare=$(TOKENS="$tokens" wrk -t2 -c"$conns" -d"${secs}s" --latency -s loadtest/status.lua "http://127.0.0.1:$bare_port$path" | keep "wrk-${tag}bare-status-$pair.txt")
+    b1=$(ticks "$bare_pid")
+    c0=$(redis_cmds); g0=$(ticks "$gw_pid")
+    status=$(TOKENS="$tokens" wrk -t2 -c"$conns" -d"${secs}s" --latency -s loadtest/status.lua "http://127.0.0.1:$gw_port$path" | keep "wrk-${tag}status-$pair.txt")
+    c1=$(redis_cmds); g1=$(ticks "$gw_pid")
+    echo "$(echo "$bare" | rps),$(echo "$status" | rps),$(echo "$status" | p99),$(echo "$status" | non2xx),$((c1 - c0)),$((b1 - b0)),$((g1 - g0))"
+  done
+}
+
 log "hot show vs pgbench -N -c 64 -j 2: three alternating pairs of $(( (secs + 1) / 2 ))s each"
 pgbench -i -q -s 10 -h 127.0.0.1 -U postgres marquee_pgbench >/dev/null 2>&1
 # As for status polls: three alternating pairs (pgbench, then the hot show, each from a
@@ -104,22 +127,7 @@ spath=$(echo "$qsetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)
 jpath=$(echo "$qsetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["join_path"])')
 ssize=$(curl -fs -H "Authorization: Bearer $(head -n 1 "$work/tokens")" "http://127.0.0.1:18080$spath" | wc -c)
 "$bin/marquee-loadtest" bare --listen 127.0.0.1:18091 --body-bytes "$ssize" 2>/dev/null & bare_status_pid=$!; pids+=($bare_status_pid); sleep 0.3
-# Three alternating pairs (bare, then gateway), each run half as long: on a shared machine
-# one pair can land in a noisy moment; the summary gives the median pair and the range.
-# Both servers warm (connections, page faults) before anything is counted.
-for port in 18091 18080; do
-  TOKENS="$work/tokens" wrk -t2 -c256 -d3s -s loadtest/status.lua "http://127.0.0.1:$port$spath" >/dev/null
-done
-pairs=()
-for pair in 1 2 3; do
-  b0=$(ticks "$bare_status_pid")
-  bare_status=$(TOKENS="$work/tokens" wrk_secs=$(( (wrk_secs + 1) / 2 )) wrk_run "http://127.0.0.1:18091$spath" -s loadtest/status.lua | keep "wrk-bare-status-$pair.txt")
-  b1=$(ticks "$bare_status_pid")
-  c0=$(redis_cmds); g0=$(ticks "$gateway_pid")
-  status=$(TOKENS="$work/tokens" wrk_secs=$(( (wrk_secs + 1) / 2 )) wrk_run "http://127.0.0.1:18080$spath" -s loadtest/status.lua | keep "wrk-status-$pair.txt")
-  c1=$(redis_cmds); g1=$(ticks "$gateway_pid")
-  pairs+=("$(echo "$bare_status" | rps),$(echo "$status" | rps),$(echo "$status" | p99),$(echo "$status" | non2xx),$((c1 - c0)),$((b1 - b0)),$((g1 - g0))")
-done
+pairs=$(status_pairs "$work/tokens" 256 "$spath" 18091 "$bare_status_pid" 18080 "$gateway_pid" "")
 
 log "joins vs redis-benchmark ZADD"
 zadd=$(redis-benchmark -t zadd -n 300000 -c 64 --csv 2>/dev/null | awk -F'"' '$2 == "ZADD" {print $4}')
@@ -128,6 +136,7 @@ echo "$zadd" | keep redis-benchmark-zadd.txt >/dev/null
 
 log "Redis memory per waiting visitor, 1,000,000 queued"
 mem=$("$bin/marquee-loadtest" queue-memory --visitors 1000000 | keep queue-memory.json)
+
 log "status polls on the whole system (PROFILE=release make up): 2,000 queued visitors, 64 connections"
 # The gateway `make up` starts, on the release build, with the demo configuration (no live
 # message, no trace export), against a bare hyper server answering as many bytes.
@@ -149,26 +158,14 @@ usetup=$("$bin/marquee-loadtest" queue-setup --url http://127.0.0.1:8080 --visit
 upath=$(echo "$usetup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
 usize=$(curl -fs -H "Authorization: Bearer $(head -n 1 "$work/up-tokens")" "http://127.0.0.1:8080$upath" | wc -c)
 "$bin/marquee-loadtest" bare --listen 127.0.0.1:18092 --body-bytes "$usize" 2>/dev/null & bare_up_pid=$!; pids+=($bare_up_pid); sleep 0.3
-for port in 18092 8080; do
-  TOKENS="$work/up-tokens" wrk -t2 -c64 -d3s -s loadtest/status.lua "http://127.0.0.1:$port$upath" >/dev/null
-done
-up_pairs=()
-for pair in 1 2 3; do
-  b0=$(ticks "$bare_up_pid")
-  bare_status=$(TOKENS="$work/up-tokens" wrk -t2 -c64 -d"$(( (wrk_secs + 1) / 2 ))s" --latency -s loadtest/status.lua "http://127.0.0.1:18092$upath" | keep "wrk-up-bare-status-$pair.txt")
-  b1=$(ticks "$bare_up_pid")
-  c0=$(redis_cmds); g0=$(ticks "$up_gateway_pid")
-  status=$(TOKENS="$work/up-tokens" wrk -t2 -c64 -d"$(( (wrk_secs + 1) / 2 ))s" --latency -s loadtest/status.lua "http://127.0.0.1:8080$upath" | keep "wrk-up-status-$pair.txt")
-  c1=$(redis_cmds); g1=$(ticks "$up_gateway_pid")
-  up_pairs+=("$(echo "$bare_status" | rps),$(echo "$status" | rps),$(echo "$status" | p99),$(echo "$status" | non2xx),$((c1 - c0)),$((b1 - b0)),$((g1 - g0))")
-done
+up_pairs=$(status_pairs "$work/up-tokens" 64 "$upath" 18092 "$bare_up_pid" 8080 "$up_gateway_pid" "up-")
 
-echo "q0=$q0 q1=$q1 status pairs (bare rps, gateway rps, p99, non-2xx, Redis commands, bare ticks, gateway ticks): ${pairs[*]} make up pairs: ${up_pairs[*]} wrk_secs=$wrk_secs" | keep counters.txt >/dev/null
+echo "q0=$q0 q1=$q1 status pairs (bare rps, gateway rps, p99, non-2xx, Redis commands, bare ticks, gateway ticks): $(echo $pairs) make up pairs: $(echo $up_pairs) wrk_secs=$wrk_secs" | keep counters.txt >/dev/null
 
 python3 - "${hots[*]}" "$(echo "$bare_map" | rps)" "$(echo "$map" | rps)" "$(echo "$map" | p99)" "$q0" "$q1" \
-  "${pairs[*]}" $(( (wrk_secs + 1) / 2 )) \
+  "$(echo $pairs)" $(( (wrk_secs + 1) / 2 )) \
   "$zadd" "$(echo "$join" | rps)" "$(echo "$join" | non2xx)" "$mem" "$wrk_secs" "$size" "$ssize" \
-  "${up_pairs[*]}" "$usize" "$(getconf CLK_TCK)" <<'PY' | tee loadtest/results/latest.md
+  "$(echo $up_pairs)" "$usize" "$(getconf CLK_TCK)" <<'PY' | tee loadtest/results/latest.md
 import json, sys, datetime, os
 a = sys.argv[1:]
 hots = sorted((json.loads(h) for h in a[0].split()), key=lambda h: h["holds_per_s"] / h["pg_tps"])

@@ -28,6 +28,12 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// How long an idle connection to booking-core is kept, how many are, and the most any one
+/// buffers (responses stream through in pieces of at most this; headers must fit in it).
+const UPSTREAM_IDLE: Duration = Duration::from_secs(10);
+const UPSTREAM_MAX_IDLE: usize = 64;
+const UPSTREAM_MAX_BUF: usize = 64 * 1024;
+
 pub struct Upstream {
     client: Client<HttpConnector, Body>,
     scheme: http::uri::Scheme,
@@ -43,9 +49,14 @@ impl Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        // Each connection to booking-core keeps the read buffer it grew to (hyper's adaptive
+        // buffer doubles while reads fill it: a 2,400-seat map grows it to a few hundred KiB),
+        // so the pool is the gateway's memory: capped per connection, and what a burst opened
+        // is closed soon after it rather than kept a minute.
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
+            .pool_idle_timeout(UPSTREAM_IDLE)
+            .pool_max_idle_per_host(UPSTREAM_MAX_IDLE)
+            .http1_max_buf_size(UPSTREAM_MAX_BUF)
             .build(connector);
         Ok(Self {
             client,

@@ -1,7 +1,9 @@
 //! Stripe's list calls for the objects the simulator keeps: `GET /v1/payment_intents` and
 //! `GET /v1/refunds` (optionally `?payment_intent=`), newest first, paged with `limit` (1 to
-//! 100, default 10) and `starting_after`, answering `{object: "list", data, has_more, url}`
-//! as Stripe does. An audit reads every payment back through them.
+//! 100, default 10) and `starting_after`, narrowed by `created[gte]` (Unix seconds) as
+//! Stripe's are, answering `{object: "list", data, has_more, url}` as Stripe does. An audit
+//! reads every payment of its night back through them (only its night's: the simulator keeps
+//! every object, and each page is sorted from the objects the call selects).
 
 use std::collections::HashMap;
 
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{Simulator, error, guard};
 
-fn page(mut objects: Vec<Value>, query: &HashMap<String, String>, url: &str) -> Response {
+fn page(mut objects: Vec<&Value>, query: &HashMap<String, String>, url: &str) -> Response {
     let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
         None => 10,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
@@ -45,7 +47,7 @@ fn page(mut objects: Vec<Value>, query: &HashMap<String, String>, url: &str) -> 
         },
     };
     let rest = objects.get(start..).unwrap_or_default();
-    let data: Vec<Value> = rest.iter().take(limit).cloned().collect();
+    let data: Vec<&Value> = rest.iter().take(limit).copied().collect();
     axum::Json(json!({"object": "list", "url": url, "has_more": rest.len() > limit, "data": data}))
         .into_response()
 }
@@ -56,13 +58,30 @@ async fn listing(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
     url: &str,
-    objects: impl FnOnce(&crate::Store) -> Vec<Value>,
+    objects: impl for<'s> FnOnce(&'s crate::Store) -> Vec<&'s Value>,
 ) -> Response {
+    let since = match query.get("created[gte]").map(|t| t.parse::<i64>()) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "Invalid integer: created[gte] must be a Unix timestamp.",
+                Some("created[gte]"),
+                None,
+            );
+        }
+    };
     match guard(sim, headers, "list").await {
         Err(r) | Ok(Some(r)) => r,
         Ok(None) => {
-            let all = objects(&sim.store());
-            page(all, query, url)
+            let store = sim.store();
+            let selected = objects(&store)
+                .into_iter()
+                .filter(|o| since.is_none_or(|t| o["created"].as_i64().is_some_and(|c| c >= t)))
+                .collect();
+            page(selected, query, url)
         }
     }
 }
@@ -73,7 +92,7 @@ pub async fn payment_intents(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     listing(&sim, &headers, &query, "/v1/payment_intents", |store| {
-        store.intents.values().cloned().collect()
+        store.intents.values().collect()
     })
     .await
 }
@@ -89,7 +108,6 @@ pub async fn refunds(
             .refunds
             .values()
             .filter(|r| wanted.as_deref().is_none_or(|pi| r["payment_intent"] == pi))
-            .cloned()
             .collect()
     })
     .await

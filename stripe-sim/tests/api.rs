@@ -2,7 +2,7 @@
 //! Stripe's test payment methods, refunds, Stripe's error shape, idempotency keys, injected
 //! faults, and the list calls (newest first, paged with `limit` and `starting_after`).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const KEY: &str = "sk_test_sim";
 
@@ -205,11 +205,35 @@ async fn lists_page_through_every_intent_and_refund_newest_first() {
     assert_eq!(one.len(), 1);
     assert_eq!(one[0]["payment_intent"], made[0].as_str());
 
+    // Narrowed to those created from a time on: all of them from a minute ago, none from
+    // a minute on (Unix seconds, as Stripe's `created[gte]`).
+    let now = chrono::Utc::now().timestamp();
+    let (_, recent) = get(&format!(
+        "{sim}/v1/payment_intents?limit=100&created[gte]={}",
+        now - 60
+    ))
+    .await;
+    assert_eq!(recent["data"].as_array().unwrap().len(), 7);
+    let (_, later) = get(&format!(
+        "{sim}/v1/refunds?limit=100&created[gte]={}",
+        now + 60
+    ))
+    .await;
+    assert_eq!(
+        (later["data"].as_array().unwrap().len(), &later["has_more"]),
+        (0, &json!(false))
+    );
+
     // Bad paging is Stripe's invalid-request error naming the parameter.
     let (status, error) = get(&format!("{sim}/v1/payment_intents?limit=0")).await;
     assert_eq!(
         (status, error["error"]["param"].as_str()),
         (400, Some("limit"))
+    );
+    let (status, error) = get(&format!("{sim}/v1/payment_intents?created[gte]=soon")).await;
+    assert_eq!(
+        (status, error["error"]["param"].as_str()),
+        (400, Some("created[gte]"))
     );
     let (status, error) = get(&format!("{sim}/v1/refunds?starting_after=re_nope")).await;
     assert_eq!(

@@ -212,6 +212,8 @@ async fn link(
         _ = async { tokio::join!(up, down) } => false,
         _ = cuts.changed() => true,
     };
+    // Both pumps may have stopped for the cut itself before the select saw it.
+    let cut = cut || cuts.has_changed().unwrap_or(false);
     // Both sides done: they close as usual when dropped. Cut: with an RST.
     if let (true, Ok(client), Ok(server)) = (cut, Arc::try_unwrap(client), Arc::try_unwrap(server))
     {

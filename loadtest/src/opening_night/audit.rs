@@ -73,8 +73,9 @@ impl Audit {
     }
 }
 
-/// Audit `event` once.
-pub async fn audit(src: &Sources, db: &PgPool, event: &str) -> anyhow::Result<Audit> {
+/// Audit `event` once; its payments were all made from `since` (Unix seconds) on, so only
+/// those are read back from Stripe (the simulator keeps every night's).
+pub async fn audit(src: &Sources, db: &PgPool, event: &str, since: i64) -> anyhow::Result<Audit> {
     let double_sells = sqlx::query_scalar::<_, i64>(
         "SELECT count(*) FROM (
            SELECT b.show_id, seat FROM bookings b CROSS JOIN LATERAL unnest(b.seat_ids) AS seat
@@ -121,8 +122,8 @@ pub async fn audit(src: &Sources, db: &PgPool, event: &str) -> anyhow::Result<Au
     // Payments: every PaymentIntent of this event's bookings that succeeded was either
     // turned into that confirmed booking or given back.
     let http = reqwest::Client::new();
-    let intents = list_all(&http, src, "/v1/payment_intents").await?;
-    let refunds = list_all(&http, src, "/v1/refunds").await?;
+    let intents = list_all(&http, src, "/v1/payment_intents", since).await?;
+    let refunds = list_all(&http, src, "/v1/refunds", since).await?;
     let mut refunded: HashMap<String, i64> = HashMap::new();
     for r in &refunds {
         if let Some(pi) = r["payment_intent"].as_str() {
@@ -188,12 +189,20 @@ pub async fn audit(src: &Sources, db: &PgPool, event: &str) -> anyhow::Result<Au
     Ok(a)
 }
 
-/// Every object of a Stripe list, page by page.
-async fn list_all(http: &reqwest::Client, src: &Sources, path: &str) -> anyhow::Result<Vec<Value>> {
+/// Every object of a Stripe list created from `since` on, page by page.
+async fn list_all(
+    http: &reqwest::Client,
+    src: &Sources,
+    path: &str,
+    since: i64,
+) -> anyhow::Result<Vec<Value>> {
     let mut all = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let mut query = vec![("limit", "100".to_owned())];
+        let mut query = vec![
+            ("limit", "100".to_owned()),
+            ("created[gte]", since.to_string()),
+        ];
         if let Some(a) = &after {
             query.push(("starting_after", a.clone()));
         }

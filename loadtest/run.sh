@@ -9,6 +9,8 @@
 #                               server answering as many bytes
 #   joins/s                 vs  redis-benchmark ZADD (64 clients)
 #   Redis bytes per waiting visitor at 1,000,000 queued (goal ≤ 200)
+#   catalog searches over 350,000 shows vs the same bare hyper server, and cold seat maps
+#                               (loadtest/catalog.sh, appended to the results)
 # Usage: loadtest/run.sh [SECONDS]   (default 30: three pairs of 15 s for the hot show and pgbench,
 #                                    15 s for wrk runs)
 # Writes loadtest/results/latest.md and prints it.
@@ -209,3 +211,6 @@ print(f"| status polls, the whole system (`PROFILE=release make up`; 2,000 queue
 print(f"| joins/s (64 connections, `always` mode, no access codes) | {join_rps:.0f} joins/s ({join_non2xx} non-2xx) | redis-benchmark ZADD: {zadd:.0f} ops/s | {join_rps/zadd:.2f} | ≥ 0.4 |")
 print(f"| Redis memory per waiting visitor (1,000,000 queued, last-seen included) | {mem['bytes_per_visitor']:.0f} bytes | — | — | ≤ 200 bytes |")
 PY
+
+log "the catalog at the design's scale (loadtest/catalog.sh)"
+{ echo; RAW_DIR="$raw" bash loadtest/catalog.sh "$secs"; } >>loadtest/results/latest.md

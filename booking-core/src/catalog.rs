@@ -1,12 +1,21 @@
 //! The catalog: movies with their upcoming shows, filtered by city, the theater's local date
 //! and genre; and one show.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
+use prometheus::{IntCounter, Registry};
 use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
 
 use crate::error::{ApiError, ApiResult};
+use crate::expiring::Expiring;
 use crate::extract::Query;
 use crate::model::{Check, plausible_id};
 use crate::state::AppState;
@@ -39,11 +48,46 @@ pub struct Movie {
     pub shows: Vec<ShowSummary>,
 }
 
+/// Distinct searches remembered at most. An answer is a few kilobytes to a few hundred (a
+/// big city's week, every film), and only a lifetime's searches are kept, so this bounds the
+/// memory of a burst of distinct searches, not the everyday.
+const SEARCHES_KEPT: usize = 4_096;
+
+/// Searches answered in the last `[booking] catalog_cache_ttl_ms`, by what was asked: the
+/// database is asked once per distinct search per lifetime however many fans ask at once
+/// (the others wait for that one answer). A show this replica creates or cancels clears it;
+/// another replica's change is seen within the lifetime.
+pub struct Searches {
+    answers: Expiring<Arc<OnceCell<Bytes>>>,
+    /// `catalog_queries_total`: searches that went to the database.
+    queries: IntCounter,
+}
+
+impl Searches {
+    pub fn new(ttl: Duration, registry: &Registry) -> Self {
+        let queries = IntCounter::new(
+            "catalog_queries_total",
+            "Catalog searches that went to the database",
+        )
+        .expect("valid metric");
+        let _ = registry.register(Box::new(queries.clone()));
+        Self {
+            answers: Expiring::new(ttl, SEARCHES_KEPT),
+            queries,
+        }
+    }
+
+    /// Every remembered answer forgotten: the catalog changed.
+    pub fn forget(&self) {
+        self.answers.clear();
+    }
+}
+
 /// `GET /v1/movies?city=&date=&genre=`
 pub async fn movies(
     State(state): State<AppState>,
     Query(filter): Query<MovieFilter>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     let mut check = Check::default();
     if let Some(c) = &filter.city {
         check.text(c, "city", 100);
@@ -62,7 +106,41 @@ pub async fn movies(
         },
     };
     check.done()?;
+    let city = filter
+        .city
+        .filter(|c| !c.is_empty())
+        .map(|c| c.to_lowercase());
+    let genre = filter
+        .genre
+        .filter(|g| !g.is_empty())
+        .map(|g| g.to_lowercase());
+    let key = format!(
+        "{}\n{}\n{}",
+        city.as_deref().unwrap_or(""),
+        date.map(|d| d.to_string()).unwrap_or_default(),
+        genre.as_deref().unwrap_or("")
+    );
+    let answer = state
+        .searches
+        .answers
+        .get_or_insert_with(&key, Default::default);
+    let body = answer
+        .get_or_try_init(|| async {
+            state.searches.queries.inc();
+            search(&state.read_db, city.as_deref(), date, genre.as_deref()).await
+        })
+        .await?
+        .clone();
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+}
 
+/// The search itself: `{"movies": […]}` as the answer's bytes. `city` and `genre` lower case.
+async fn search(
+    db: &sqlx::PgPool,
+    city: Option<&str>,
+    date: Option<NaiveDate>,
+    genre: Option<&str>,
+) -> ApiResult<Bytes> {
     #[derive(sqlx::FromRow)]
     struct Row {
         movie_id: uuid::Uuid,
@@ -82,14 +160,18 @@ pub async fn movies(
          WHERE s.starts_at > now() AND s.status = 'on_sale'
            AND ($1::text IS NULL OR lower(t.city) = lower($1))
            AND ($2::date IS NULL OR (s.starts_at AT TIME ZONE t.time_zone)::date = $2)
+           -- The same local date as a range of instants, so each screen's shows of that day
+           -- are read through (screen_id, starts_at) rather than all of its week.
+           AND ($2::date IS NULL OR s.starts_at >= $2::timestamp AT TIME ZONE t.time_zone
+                                AND s.starts_at < ($2 + 1)::timestamp AT TIME ZONE t.time_zone)
            AND ($3::text IS NULL OR lower($3) = ANY (SELECT lower(g) FROM unnest(m.genres) g))
          ORDER BY m.title, s.starts_at, t.city, t.name
          LIMIT 2000",
     )
-    .bind(filter.city.as_deref().filter(|c| !c.is_empty()))
+    .bind(city)
     .bind(date)
-    .bind(filter.genre.as_deref().filter(|g| !g.is_empty()))
-    .fetch_all(&state.read_db)
+    .bind(genre)
+    .fetch_all(db)
     .await?;
 
     let mut movies: Vec<Movie> = Vec::new();
@@ -105,7 +187,9 @@ pub async fn movies(
             }),
         }
     }
-    Ok(Json(serde_json::json!({ "movies": movies })))
+    let body = serde_json::to_vec(&serde_json::json!({ "movies": movies }))
+        .map_err(anyhow::Error::from)?;
+    Ok(Bytes::from(body))
 }
 
 /// `GET /v1/shows/{show_id}`

@@ -65,8 +65,33 @@ impl<V: Clone> Expiring<V> {
     /// Remember `value` for `ttl` (at most the map's own time-to-live).
     pub fn insert_for(&self, key: String, value: V, ttl: Duration) {
         let now = Instant::now();
-        let until = now + ttl.min(self.ttl);
         let mut inner = self.inner.lock().expect("expiring map");
+        self.make_room(&mut inner, now);
+        inner.entries.insert(key, (now + ttl.min(self.ttl), value));
+    }
+
+    /// The value remembered for `key` if its time has not passed, else `make()`'s, remembered
+    /// now for the map's time-to-live: everyone asking for `key` within one lifetime gets the
+    /// same value, however many ask at once.
+    pub fn get_or_insert_with(&self, key: &str, make: impl FnOnce() -> V) -> V {
+        let now = Instant::now();
+        let mut inner = self.inner.lock().expect("expiring map");
+        if let Some((until, v)) = inner.entries.get(key)
+            && now < *until
+        {
+            return v.clone();
+        }
+        self.make_room(&mut inner, now);
+        let value = make();
+        inner
+            .entries
+            .insert(key.to_owned(), (now + self.ttl, value.clone()));
+        value
+    }
+
+    /// Before an insert: entries past their time swept out (when full, or at most once a
+    /// `SWEEP_EVERY`), and everything dropped if the map is still full.
+    fn make_room(&self, inner: &mut Inner<V>, now: Instant) {
         let full = inner.entries.len() >= self.cap;
         if full || now.duration_since(inner.swept) >= SWEEP_EVERY.min(self.ttl) {
             inner.entries.retain(|_, (until, _)| now < *until);
@@ -75,7 +100,6 @@ impl<V: Clone> Expiring<V> {
         if inner.entries.len() >= self.cap {
             inner.entries.clear();
         }
-        inner.entries.insert(key, (until, value));
     }
 
     /// How many entries the map holds (current or not yet swept).
@@ -129,5 +153,26 @@ mod tests {
         map.insert_for("long".into(), 2, Duration::from_secs(3600));
         assert_eq!(map.get("short"), None);
         assert_eq!(map.get("long"), Some(2));
+    }
+
+    #[test]
+    fn get_or_insert_with_makes_one_value_per_key_per_lifetime() {
+        let map = Expiring::new(Duration::from_secs(60), 10);
+        let mut made = 0;
+        for _ in 0..3 {
+            let v = map.get_or_insert_with("k", || {
+                made += 1;
+                made
+            });
+            assert_eq!(v, 1);
+        }
+        assert_eq!(made, 1, "made once, then remembered");
+        let instant = Expiring::new(Duration::ZERO, 10);
+        assert_eq!(instant.get_or_insert_with("k", || 1), 1);
+        assert_eq!(
+            instant.get_or_insert_with("k", || 2),
+            2,
+            "past its time: made again"
+        );
     }
 }

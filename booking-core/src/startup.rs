@@ -82,6 +82,10 @@ impl Application {
             Duration::from_millis(settings.booking.seatmap_cache_ttl_ms),
             &metrics.registry,
         ));
+        let searches = crate::catalog::Searches::new(
+            Duration::from_millis(settings.booking.catalog_cache_ttl_ms),
+            &metrics.registry,
+        );
         let state = AppState(Arc::new(App {
             reserve_gate: ReserveGate::new(
                 redis.clone(),
@@ -94,6 +98,7 @@ impl Application {
             read_db,
             redis,
             seatmaps,
+            searches,
             verifier,
             ticket_keys,
             pii,

@@ -30,6 +30,8 @@ pub struct App {
     pub read_db: PgPool,
     pub redis: marquee_waitroom::connect::Redis,
     pub seatmaps: Arc<SeatMaps>,
+    /// Catalog searches answered lately (`crate::catalog::Searches`).
+    pub searches: crate::catalog::Searches,
     pub verifier: Verifier,
     /// Seals fans' emails and hashes them for lookups (`marquee_platform::pii`).
     pub pii: marquee_platform::pii::Pii,

@@ -6,6 +6,7 @@
 //! - `bare`: a bare hyper server answering a fixed body, the baseline for the gateway's polls
 //!   and booking-core's seat map;
 //! - `hot_show`: holds and releases on one show through booking-core, against pgbench;
+//! - `catalog`: a catalog at the design's scale (350,000 shows) and fans searching it;
 //! - `queue`: joins through the gateway (tokens for wrk), and Redis bytes per waiting visitor;
 //! - `opening_night` (this library): a whole sale by thousands of fans, audited afterwards;
 //!   its own `mod.rs` maps how a run flows;

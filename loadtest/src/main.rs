@@ -3,6 +3,7 @@
 //! run and writes the ratios.
 
 mod bare;
+mod catalog;
 mod hot_show;
 mod queue;
 
@@ -29,6 +30,11 @@ enum Command {
     HotShow(hot_show::Options),
     /// Create an event and show, print the seat-map path for wrk.
     SeatmapSetup(hot_show::SetupOptions),
+    /// Write a catalog at the design's scale (5,000 theaters in 200 cities, 50,000 shows a
+    /// day for a week) into a migrated database.
+    CatalogLoad(catalog::LoadOptions),
+    /// Search the catalog as fans do, many readers at once (or open shows' seat maps cold).
+    CatalogRead(catalog::ReadOptions),
     /// Join N visitors through the gateway and write their queue tokens, one per line.
     QueueSetup(queue::SetupOptions),
     /// Fill an event's queue with N visitors straight through the join script and report
@@ -60,6 +66,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Bare { listen, body_bytes } => bare::serve(listen, body_bytes).await,
         Command::HotShow(o) => hot_show::run(o).await,
         Command::SeatmapSetup(o) => hot_show::setup_seatmap(o).await,
+        Command::CatalogLoad(o) => catalog::load(o).await,
+        Command::CatalogRead(o) => catalog::read(o).await,
         Command::QueueSetup(o) => queue::setup(o).await,
         Command::QueueMemory(o) => queue::memory(o).await,
         Command::OpeningNight(o) => {

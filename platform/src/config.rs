@@ -154,6 +154,9 @@ pub struct BookingSettings {
     pub request_timeout_ms: u64,
     /// How long a seat-map snapshot is served before the database is asked again.
     pub seatmap_cache_ttl_ms: u64,
+    /// How long a catalog search's answer is served before the database is asked again (a
+    /// show created or cancelled through this replica clears them at once).
+    pub catalog_cache_ttl_ms: u64,
     /// How often the sweeper looks for lapsed holds.
     pub sweep_interval_ms: u64,
     pub sweep_batch: i64,

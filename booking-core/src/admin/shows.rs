@@ -173,6 +173,7 @@ pub async fn create(
     let mut redis = state.redis.clone();
     live::publish(&mut redis, &state.settings.redis.events_key, &settings).await?;
     tx.commit().await?;
+    state.searches.forget();
     tracing::info!(show = %show_id, event = %event_id, seats = seats.len(), "show created");
     Ok((
         StatusCode::CREATED,
@@ -277,6 +278,7 @@ pub async fn cancel(
 ) -> ApiResult<Response> {
     let show = crate::cancellation::request(&state.db, &op, &show_id).await?;
     state.shows.forget(&show_id);
+    state.searches.forget();
     Ok((StatusCode::ACCEPTED, Json(show)).into_response())
 }
 

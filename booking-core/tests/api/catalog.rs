@@ -170,3 +170,83 @@ async fn seat_changes_arrive_as_server_sent_events() {
 fn json_body(show: &str) -> Value {
     serde_json::json!({"show_id": show, "seat_ids": ["A-2"]})
 }
+
+/// `marquee_catalog_queries_total` from booking-core's `/metrics`.
+async fn catalog_queries(app: &crate::helpers::TestApp) -> u64 {
+    let text = app
+        .http
+        .get(app.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("marquee_catalog_queries_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .expect("marquee_catalog_queries_total exported")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_search_asks_the_database_once_per_lifetime_and_sees_a_new_show_at_once() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let first = app
+        .show_in(&event, 1, 2, "Cachetown", "UTC", "2030-07-01T20:00:00Z")
+        .await;
+    let ask = |q: &'static str| {
+        let app = &app;
+        async move {
+            let v: Value = app
+                .http
+                .get(app.at(&format!("/v1/movies?{q}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["movies"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{q}: {v}"))
+                .iter()
+                .flat_map(|m| m["shows"].as_array().unwrap().clone())
+                .map(|s| s["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = catalog_queries(&app).await;
+    // Fifty fans at once, the same search spelled three ways: one query.
+    let answers = futures::future::join_all((0..50).map(|i| {
+        ask(match i % 3 {
+            0 => "city=Cachetown",
+            1 => "city=cachetown",
+            _ => "city=CACHETOWN",
+        })
+    }))
+    .await;
+    assert!(
+        answers.iter().all(|a| *a == vec![first.clone()]),
+        "{answers:?}"
+    );
+    assert_eq!(
+        catalog_queries(&app).await - before,
+        1,
+        "one query for one search"
+    );
+    assert!(ask("city=Cachetown&genre=drama").await.len() == 1);
+    assert_eq!(
+        catalog_queries(&app).await - before,
+        2,
+        "another search, another query"
+    );
+
+    // A show created through this replica is in the next answer, not one lifetime later.
+    let second = app
+        .show_in(&event, 1, 2, "Cachetown", "UTC", "2030-07-02T20:00:00Z")
+        .await;
+    assert_eq!(ask("city=Cachetown").await, vec![first, second]);
+}

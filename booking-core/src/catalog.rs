@@ -49,9 +49,10 @@ pub struct Movie {
 }
 
 /// Distinct searches remembered at most. An answer is a few kilobytes to a few hundred (a
-/// big city's week, every film), and only a lifetime's searches are kept, so this bounds the
-/// memory of a burst of distinct searches, not the everyday.
-const SEARCHES_KEPT: usize = 4_096;
+/// city's day at the design's scale is 80–90 KB, its week 430 KB), and only a lifetime's
+/// searches are kept: this bounds what a burst of distinct searches holds (about 100 MB at
+/// the design's answers), not the everyday.
+const SEARCHES_KEPT: usize = 1_024;
 
 /// Searches answered in the last `[booking] catalog_cache_ttl_ms`, by what was asked: the
 /// database is asked once per distinct search per lifetime however many fans ask at once

@@ -7,7 +7,7 @@
 # with a bare hyper server answering as many bytes, and the seat maps of shows nobody has
 # opened yet. Seats are made in bulk for tomorrow's 50,000 shows (`SEAT_DAYS`, default 1; 150
 # each): searches never read seats, and the cold seat maps are tomorrow's.
-# Usage: loadtest/catalog.sh [SECONDS]   (default 30: pairs of 5 s + 5 s, 3 pairs; then 10 s of cold maps)
+# Usage: loadtest/catalog.sh [SECONDS]   (default 30: 3 pairs of 5 s + 5 s; then 2,000 cold seat maps)
 # Writes loadtest/results/catalog.md (and raw outputs beside run.sh's) and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -59,15 +59,7 @@ async fn movies_filter_by_city_local_date_and_genre() {
 
 /// The ids of the shows `/v1/movies?{q}` lists, in its order.
 async fn show_ids(app: &crate::helpers::TestApp, q: &str) -> Vec<String> {
-    let v: Value = app
-        .http
-        .get(app.at(&format!("/v1/movies?{q}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = app.get_json(&format!("/v1/movies?{q}")).await;
     v["movies"]
         .as_array()
         .unwrap_or_else(|| panic!("{q}: {v}"))

@@ -189,12 +189,18 @@ async fn a_silent_then_failing_broker_delays_but_never_loses_or_doubles_an_email
         (ev.smtp.messages().len() == ids.len()).then_some(())
     })
     .await;
-    let per_booking: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT booking_id, count(*) FROM notifications WHERE state = 'sent' GROUP BY booking_id",
-    )
-    .fetch_all(&ev.db)
-    .await
-    .unwrap();
+    // The notifier records an email sent just after the server has it: wait for the record.
+    let per_booking: Vec<(String, i64)> =
+        marquee_testkit::wait_for("every email recorded sent", Duration::from_secs(30), || async {
+            let sent: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT booking_id, count(*) FROM notifications WHERE state = 'sent' GROUP BY booking_id",
+            )
+            .fetch_all(&ev.db)
+            .await
+            .unwrap();
+            (sent.len() >= ids.len()).then_some(sent)
+        })
+        .await;
     assert_eq!(per_booking.len(), ids.len(), "{per_booking:?}");
     assert!(per_booking.iter().all(|(_, n)| *n == 1), "{per_booking:?}");
     for id in &ids {

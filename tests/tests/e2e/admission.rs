@@ -261,8 +261,11 @@ async fn admits_to_the_cap_while_the_leader_goes(
         tokio::time::sleep(Duration::from_millis(50)).await;
         let n = s.admitted_total(event).await;
         let secs = t0.elapsed().as_secs_f64();
+        // A tick may count up to `max_elapsed_ms` since the last one (a late tick catches up
+        // that far, never further) plus one admission carried over: the rate's own bound.
+        let catch_up = marquee_waitroom::queue::max_elapsed_ms(50) as f64 / 1000.0;
         assert!(
-            (n as f64) <= 20.0 * secs + 3.0,
+            (n as f64) <= 20.0 * (secs + catch_up) + 1.0,
             "{n} admitted by {secs:.2}s at 20/s"
         );
         assert!(

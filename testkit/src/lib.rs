@@ -242,6 +242,18 @@ pub fn claims(visitor: &str, event: &str, ttl_s: i64) -> AdmissionClaims {
     }
 }
 
+/// A metric's value in a service's `/metrics` text: `name` without the `marquee_` prefix,
+/// the first series of it (`marquee_{name}{labels} value`); `None` if it is not there.
+pub fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix("marquee_")
+                .and_then(|l| l.strip_prefix(name))
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 /// Poll `check` until it yields `Some`, or panic after `deadline` naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where

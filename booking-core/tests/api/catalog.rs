@@ -175,12 +175,8 @@ async fn catalog_queries(app: &crate::helpers::TestApp) -> u64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("marquee_catalog_queries_total"))
-        .and_then(|l| l.split_whitespace().last())
+    marquee_testkit::metric(&text, "catalog_queries_total")
         .expect("marquee_catalog_queries_total exported")
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]

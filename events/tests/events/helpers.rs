@@ -158,15 +158,7 @@ impl Events {
             .text()
             .await
             .unwrap();
-        // `marquee_{name}{labels} value`
-        text.lines()
-            .filter(|l| {
-                l.strip_prefix("marquee_")
-                    .and_then(|l| l.strip_prefix(name))
-                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
-            })
-            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0)
+        marquee_testkit::metric(&text, name).unwrap_or(0)
     }
 
     pub async fn unpublished(&self) -> i64 {

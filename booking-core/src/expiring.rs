@@ -3,7 +3,9 @@
 //! in size. Entries past their time are swept out as the map is used (at most once a
 //! `SWEEP_EVERY`, or once a time-to-live when that is shorter), so what it holds follows what
 //! is current, not everything seen since the last time it filled up: the soak found this map
-//! growing for an hour. When full of current entries, everything goes: whatever is remembered
+//! growing for an hour. A sweep that leaves the table mostly empty shrinks it too: a hash
+//! table keeps the room its biggest moment needed, so one burst of fans would otherwise set
+//! the service's memory for the rest of its life. When full of current entries, everything goes: whatever is remembered
 //! can always be found again the slow way.
 
 use std::collections::HashMap;
@@ -96,6 +98,10 @@ impl<V: Clone> Expiring<V> {
         if full || now.duration_since(inner.swept) >= SWEEP_EVERY.min(self.ttl) {
             inner.entries.retain(|_, (until, _)| now < *until);
             inner.swept = now;
+            if inner.entries.len() < inner.entries.capacity() / 4 {
+                let room = inner.entries.len() * 2;
+                inner.entries.shrink_to(room);
+            }
         }
         if inner.entries.len() >= self.cap {
             inner.entries.clear();
@@ -106,6 +112,12 @@ impl<V: Clone> Expiring<V> {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.inner.lock().expect("expiring map").entries.len()
+    }
+
+    /// How many entries the map's table has room for.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.inner.lock().expect("expiring map").entries.capacity()
     }
 
     pub fn clear(&self) {
@@ -153,6 +165,33 @@ mod tests {
         map.insert_for("long".into(), 2, Duration::from_secs(3600));
         assert_eq!(map.get("short"), None);
         assert_eq!(map.get("long"), Some(2));
+    }
+
+    #[test]
+    fn a_sweep_gives_back_the_room_a_burst_took() {
+        let ttl = Duration::from_millis(100);
+        let map = Expiring::new(ttl, 100_000);
+        for i in 0..10_000 {
+            map.insert(format!("k{i}"), i);
+        }
+        let burst = map.capacity();
+        assert!(burst >= 10_000, "the table grew to {burst}");
+        // Once the burst's entries are past their time, the next insert sweeps them out.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while map.len() > 1 {
+            assert!(
+                Instant::now() < deadline,
+                "never swept: {} entries",
+                map.len()
+            );
+            std::thread::sleep(ttl / 4);
+            map.insert("after".into(), 0);
+        }
+        assert!(
+            map.capacity() < burst / 4,
+            "room for {} entries kept after a burst of {burst}",
+            map.capacity()
+        );
     }
 
     #[test]

@@ -20,10 +20,12 @@ use crate::model::{SeatKind, SeatStatus};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SeatView {
     pub id: String,
-    pub row: String,
+    /// Shared by the row's seats, as `category` by the category's: a show's map is kept while
+    /// its fans read it, and a string per seat per field was most of it.
+    pub row: Arc<str>,
     pub number: i32,
     pub status: SeatStatus,
-    pub category: String,
+    pub category: Arc<str>,
     pub price_cents: i64,
     pub kind: SeatKind,
     /// An aisle follows this seat: the seats either side of it are not side by side.
@@ -38,7 +40,7 @@ impl SeatView {
     fn offered(&self, category: Option<&str>) -> bool {
         self.status == SeatStatus::Available
             && self.kind == SeatKind::Standard
-            && category.is_none_or(|c| c == self.category)
+            && category.is_none_or(|c| c == &*self.category)
     }
 }
 
@@ -59,8 +61,9 @@ pub struct Snapshot {
     /// `{show_id, version, currency, categories, seats}` as sent to clients.
     pub body: Bytes,
     pub etag: String,
-    /// Seat id → position in `seats`: a reserve checks its seats without scanning the map.
-    index: HashMap<String, usize>,
+    /// Positions in `seats`, in the order of their ids: a reserve finds its seats without
+    /// scanning the map (a binary search), and without a copy of every id.
+    by_id: Vec<u32>,
 }
 
 impl Snapshot {
@@ -75,14 +78,14 @@ impl Snapshot {
         }
         let mut categories: Vec<CategoryView> = Vec::new();
         for seat in &seats {
-            if !categories.iter().any(|c| c.name == seat.category) {
+            if !categories.iter().any(|c| *c.name == *seat.category) {
                 categories.push(CategoryView {
-                    name: seat.category.clone(),
+                    name: seat.category.to_string(),
                     price_cents: seat.price_cents,
                 });
             }
         }
-        let body = serde_json::to_vec(&Wire {
+        let mut body = serde_json::to_vec(&Wire {
             show_id,
             version,
             currency,
@@ -90,13 +93,15 @@ impl Snapshot {
             seats: &seats,
         })
         .expect("seat map serializes");
+        // Kept as long as the show is read: no room beyond what it holds (a `Bytes` made from
+        // a `Vec` keeps the vector's spare capacity), as for the seats.
+        body.shrink_to_fit();
+        let mut seats = seats;
+        seats.shrink_to_fit();
         let digest = Sha256::digest(&body);
         let etag = format!("\"{}\"", hex16(&digest));
-        let index = seats
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.clone(), i))
-            .collect();
+        let mut by_id: Vec<u32> = (0..seats.len() as u32).collect();
+        by_id.sort_unstable_by(|&a, &b| seats[a as usize].id.cmp(&seats[b as usize].id));
         Self {
             show_id: show_id.to_owned(),
             version,
@@ -104,16 +109,23 @@ impl Snapshot {
             categories,
             body: Bytes::from(body),
             etag,
-            index,
+            by_id,
         }
     }
 
+    fn position(&self, seat_id: &str) -> Option<usize> {
+        self.by_id
+            .binary_search_by(|&i| self.seats[i as usize].id.as_str().cmp(seat_id))
+            .ok()
+            .map(|at| self.by_id[at] as usize)
+    }
+
     pub fn contains(&self, seat_id: &str) -> bool {
-        self.index.contains_key(seat_id)
+        self.position(seat_id).is_some()
     }
 
     pub fn status_of(&self, seat_id: &str) -> Option<SeatStatus> {
-        self.index.get(seat_id).map(|&i| self.seats[i].status)
+        self.position(seat_id).map(|i| self.seats[i].status)
     }
 
     /// The preferred row (two thirds of the way back through the rows of `category`, or of
@@ -122,7 +134,7 @@ impl Snapshot {
         let of = || {
             self.seats
                 .iter()
-                .filter(move |s| category.is_none_or(|c| c == s.category))
+                .filter(move |s| category.is_none_or(|c| c == &*s.category))
         };
         let first = of().map(|s| s.row_index).min().unwrap_or(0);
         let last = of().map(|s| s.row_index).max().unwrap_or(0);
@@ -328,14 +340,22 @@ impl SeatMaps {
         }
         let version = rows.iter().map(|r| r.version).max().unwrap_or(0);
         let currency = rows[0].currency.clone();
+        // One string per row name and per category, shared by their seats.
+        let mut shared: HashMap<String, Arc<str>> = HashMap::new();
+        let mut share = |s: String| -> Arc<str> {
+            shared
+                .entry(s)
+                .or_insert_with_key(|s| Arc::from(s.as_str()))
+                .clone()
+        };
         let seats = rows
             .into_iter()
             .map(|r| SeatView {
                 id: r.seat_id,
-                row: r.row_name,
+                row: share(r.row_name),
                 number: r.number,
                 status: r.status,
-                category: r.category,
+                category: share(r.category),
                 price_cents: r.price_cents,
                 kind: r.kind,
                 gap_after: r.gap_after,
@@ -423,7 +443,7 @@ mod tests {
     fn seat(row_index: i32, number: i32, status: SeatStatus) -> SeatView {
         SeatView {
             id: format!("{row_index}-{number}"),
-            row: row_index.to_string(),
+            row: row_index.to_string().into(),
             number,
             status,
             category: if row_index == 0 { "Prime" } else { "Classic" }.into(),
@@ -431,6 +451,21 @@ mod tests {
             kind: SeatKind::Standard,
             gap_after: false,
             row_index,
+        }
+    }
+
+    #[test]
+    fn every_seat_is_found_by_its_id_and_no_other_id_is() {
+        let seats: Vec<SeatView> = (0..3)
+            .flat_map(|r| (1..=12).map(move |n| seat(r, n, SeatStatus::Available)))
+            .chain([seat(3, 1, SeatStatus::Held)])
+            .collect();
+        let snap = Snapshot::build("s", "gbp", seats.clone(), 1);
+        for s in &seats {
+            assert_eq!(snap.status_of(&s.id), Some(s.status), "{}", s.id);
+        }
+        for made_up in ["", "0-0", "0-13", "3-2", "9-1", "0-1 "] {
+            assert!(!snap.contains(made_up), "{made_up:?}");
         }
     }
 

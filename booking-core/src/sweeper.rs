@@ -11,6 +11,9 @@ use sqlx::PgPool;
 
 use crate::state::AppState;
 
+/// A show's seat map unread this long is forgotten at the next tidy.
+const SEAT_MAP_IDLE: Duration = Duration::from_secs(120);
+
 /// How many bookings and seats one sweep changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -162,8 +165,10 @@ async fn sweep(state: &AppState) {
 /// old idempotency keys.
 async fn tidy(state: &AppState) {
     state.reserve_gate.tidy();
-    // A show's map unread for ten minutes is loaded again when next asked for.
-    let forgotten = state.seatmaps.tidy(Duration::from_secs(600));
+    // A show's map unread for two minutes is loaded again when next asked for (a query of a
+    // few milliseconds): kept longer, the maps of the evening's finished shows were most of
+    // booking-core's memory, which then followed how many shows had ended lately.
+    let forgotten = state.seatmaps.tidy(SEAT_MAP_IDLE);
     if forgotten > 0 {
         tracing::debug!(forgotten, "idle seat maps forgotten");
     }

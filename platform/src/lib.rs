@@ -4,13 +4,14 @@
 //! Map. `config` (files + `MARQUEE_…` overrides, every problem reported at once; `secret`
 //! keeps secrets out of prints) and `cli` start every binary; `telemetry` sets up logs and trace export, `trace` carries a trace between services;
 //! `http` is the outer layer stack and its helpers (request ids, client addresses, readiness);
-//! `problem` the RFC 9457 answers; `metrics` the HTTP metrics; `ids` the id rules;
+//! `problem` the RFC 9457 answers; `metrics` the HTTP metrics; `ids` the id rules; `memory` how a service's process takes memory;
 //! `shutdown` the SIGTERM switch and graceful drain.
 
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod ids;
+pub mod memory;
 pub mod metrics;
 pub mod pii;
 pub mod problem;

@@ -16,13 +16,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // No transparent huge pages for this process. mimalloc advises the kernel to back its
-    // arenas with them, and the kernel's background collapser then fills a 2 MiB page around
-    // any one 4 KiB page in use, while mimalloc's purges split them again: the soak saw the
-    // gateway's memory move by megabytes with nothing in flight, half of it in huge pages.
-    // Without them the memory is what the gateway uses. Best effort: a kernel without THP
-    // refuses the call, and then there is nothing to disable.
-    let thp_disabled = rustix::thread::disable_transparent_huge_pages(true).is_ok();
+    let thp_disabled = marquee_platform::memory::disable_transparent_huge_pages();
     let settings = Args::parse().cli.settings();
     // Kept to the end of main: dropping it sends the last spans.
     let _telemetry =

@@ -5,8 +5,8 @@
 //! is current, not everything seen since the last time it filled up: the soak found this map
 //! growing for an hour. A sweep that leaves the table mostly empty shrinks it too: a hash
 //! table keeps the room its biggest moment needed, so one burst of fans would otherwise set
-//! the service's memory for the rest of its life. When full of current entries, everything goes: whatever is remembered
-//! can always be found again the slow way.
+//! the service's memory for the rest of its life. When full of current entries, everything
+//! goes: whatever is remembered can always be found again the slow way.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

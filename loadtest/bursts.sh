@@ -37,14 +37,19 @@ stop() {
   rm -rf "$work"
 }
 trap 'stop || true' EXIT
-for _ in $(seq 1 150); do curl -fs http://127.0.0.1:18281/readyz >/dev/null && break; sleep 0.2; done
+# Ready means this process answering: another one left on the port would answer too.
+for _ in $(seq 1 150); do
+  kill -0 "$pid" 2>/dev/null || { echo "booking-core did not start:" >&2; tail -n 5 "$work/booking.log" >&2; exit 1; }
+  curl -fs http://127.0.0.1:18281/readyz >/dev/null && break
+  sleep 0.2
+done
 echo idle >"$work/phase"
 start=$SECONDS
 (while kill -0 "$pid" 2>/dev/null && [ "$(cat "$work/phase")" != end ]; do
   printf '%d %s %.1f\n' $((SECONDS - start)) "$(cat "$work/phase")" \
     "$(awk '/^VmRSS/ {print $2 / 1024}' "/proc/$pid/status")"
   sleep 1
-done) &
+done) | tee "$work/readings" &
 sampler=$!
 sleep "$secs"
 for b in $(seq 1 "$bursts"); do
@@ -55,4 +60,7 @@ for b in $(seq 1 "$bursts"); do
     --clients 2 --visitors 200 >/dev/null
 done
 echo end >"$work/phase"
-sleep 2
+wait "$sampler" 2>/dev/null || true
+sampler=
+echo "# each phase's last reading (MiB)"
+awk '{ if (!($2 in last)) order[n++] = $2; last[$2] = $3 } END { for (i = 0; i < n; i++) print order[i], last[order[i]] }' "$work/readings"

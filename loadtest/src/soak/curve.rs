@@ -47,6 +47,10 @@ pub struct Verdict {
     /// what tells growth (a leak climbs) from samples that swing with the load of the moment.
     #[serde(default)]
     pub trend_per_10_min: f64,
+    /// The same farthest drift for the anonymous pages alone (the heap and the allocator's
+    /// arenas, without the program's code pages): where a drift of the whole comes from.
+    #[serde(default)]
+    pub anon_worst_drift: f64,
 }
 
 /// For each judged service, its memory from half of `soak_s` on against the sample at a
@@ -63,14 +67,18 @@ pub fn verdicts(samples: &[Sample], soak_s: u64) -> Option<Vec<Verdict>> {
         .filter(|(service, _)| JUDGED.contains(&service.as_str()))
         .map(|(service, at_ref)| {
             let base = at_ref.rss_kib.max(1) as f64;
-            let worst_drift = second_half
-                .iter()
-                .filter_map(|s| s.services.iter().find(|(n, _)| n == service))
-                .map(|(_, u)| (u.rss_kib as f64 - base) / base)
-                .fold(
-                    0.0_f64,
-                    |worst, d| if d.abs() > worst.abs() { d } else { worst },
-                );
+            let farthest = |kib: fn(&Usage) -> u64| {
+                let base = kib(at_ref).max(1) as f64;
+                second_half
+                    .iter()
+                    .filter_map(|s| s.services.iter().find(|(n, _)| n == service))
+                    .map(|(_, u)| (kib(u) as f64 - base) / base)
+                    .fold(
+                        0.0_f64,
+                        |worst, d| if d.abs() > worst.abs() { d } else { worst },
+                    )
+            };
+            let worst_drift = farthest(|u| u.rss_kib);
             let points: Vec<(f64, f64)> = second_half
                 .iter()
                 .filter_map(|s| {
@@ -85,6 +93,7 @@ pub fn verdicts(samples: &[Sample], soak_s: u64) -> Option<Vec<Verdict>> {
                 reference_kib: at_ref.rss_kib,
                 worst_drift,
                 flat: worst_drift.abs() <= FLAT_WITHIN,
+                anon_worst_drift: farthest(|u| u.anon_kib),
             }
         })
         .collect();
@@ -139,25 +148,59 @@ pub fn markdown(samples: &[Sample], soak_s: u64) -> String {
         let pg = sample.pg_connections.map_or("?".into(), |c| c.to_string());
         s += &format!(" {redis} / {clients} | {pg} | {} |\n", sample.nights_done);
     }
+    s += &split_table(samples);
     match verdicts(samples, soak_s) {
         None => {
             s += "\nToo short to judge flatness (fewer than four samples, or none past half the soak).\n"
         }
         Some(verdicts) => {
-            s += "\n| service | memory at a quarter of the soak | farthest sample from half on | flat (within 5 %) | trend from half on, per 10 minutes |\n|---|---:|---:|---|---:|\n";
+            s += "\n| service | memory at a quarter of the soak | farthest sample from half on | flat (within 5 %) | trend from half on, per 10 minutes | farthest of the anonymous pages alone |\n|---|---:|---:|---|---:|---:|\n";
             for v in verdicts {
                 s += &format!(
-                    "| {} | {:.1} MiB at {}:{:02} | {:+.1} % | {} | {:+.1} % |\n",
+                    "| {} | {:.1} MiB at {}:{:02} | {:+.1} % | {} | {:+.1} % | {:+.1} % |\n",
                     v.service,
                     mib(v.reference_kib),
                     v.reference_s / 60,
                     v.reference_s % 60,
                     v.worst_drift * 100.0,
                     if v.flat { "yes" } else { "**no**" },
-                    v.trend_per_10_min * 100.0
+                    v.trend_per_10_min * 100.0,
+                    v.anon_worst_drift * 100.0
                 );
             }
         }
+    }
+    s
+}
+
+/// The judged services' memory split in two, every sample: anonymous pages (the heap, stacks,
+/// the allocator's arenas) + file-backed ones (the program's code as far as it has run), MiB.
+fn split_table(samples: &[Sample]) -> String {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let names: Vec<&str> = samples.first().map_or(Vec::new(), |first| {
+        first
+            .services
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| JUDGED.contains(n))
+            .collect()
+    });
+    let mut s = String::from("\n| time |");
+    for n in &names {
+        s += &format!(" {n} anonymous + file-backed MiB |");
+    }
+    s += "\n|---:|";
+    s += &"---:|".repeat(names.len());
+    s += "\n";
+    for sample in samples {
+        s += &format!("| {}:{:02} |", sample.t_s / 60, sample.t_s % 60);
+        for n in &names {
+            match sample.services.iter().find(|(name, _)| name == n) {
+                Some((_, u)) => s += &format!(" {:.1} + {:.1} |", mib(u.anon_kib), mib(u.file_kib)),
+                None => s += " gone |",
+            }
+        }
+        s += "\n";
     }
     s
 }
@@ -171,6 +214,8 @@ mod tests {
             rss_kib,
             sockets: 9,
             rss_peak_kib: rss_kib,
+            anon_kib: rss_kib - 20_000,
+            file_kib: 20_000,
         };
         Sample {
             t_s: minute * 60,
@@ -183,6 +228,7 @@ mod tests {
                         rss_kib: rss_kib * minute,
                         sockets: 3,
                         rss_peak_kib: rss_kib * minute,
+                        ..Usage::default()
                     },
                 ),
             ],
@@ -210,14 +256,18 @@ mod tests {
         samples[2].services[0].1.rss_kib = 10_000;
         assert!(super::verdicts(&samples, 3600).unwrap()[0].flat);
         samples[55].services[0].1.rss_kib = 60_000;
+        samples[55].services[0].1.anon_kib = 40_000;
         let v = &super::verdicts(&samples, 3600).unwrap()[0];
         assert!(!v.flat, "{v:?}");
         assert!((v.worst_drift - (60_000.0 - 50_150.0) / 50_150.0).abs() < 1e-9);
+        // The anonymous pages' own drift, against their own reference (30,150 at minute 15).
+        assert!((v.anon_worst_drift - (40_000.0 - 30_150.0) / 30_150.0).abs() < 1e-9);
         let table = markdown(&samples, 3600);
         assert!(
             table.contains("| 15:00 |") && table.contains("**no**"),
             "{table}"
         );
+        assert!(table.contains("| 55:00 | 39.1 + 19.5 |\n"), "{table}");
     }
 
     #[test]

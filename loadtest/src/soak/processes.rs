@@ -1,5 +1,5 @@
-//! What each running service holds, read from `/proc`: resident memory (`VmRSS`) and open
-//! sockets (file descriptors that are sockets: its listeners, its clients' connections and
+//! What each running service holds, read from `/proc`: resident memory (`VmRSS`, and of it
+//! the anonymous pages, `RssAnon`, and the file-backed ones, `RssFile`) and open sockets (file descriptors that are sockets: its listeners, its clients' connections and
 //! its own to Postgres, Redis, Kafka and Stripe).
 
 use std::path::Path;
@@ -27,6 +27,14 @@ pub struct Usage {
     /// own memory; absent in reports written before samples were summaries).
     #[serde(default)]
     pub rss_peak_kib: u64,
+    /// Of resident memory, the anonymous pages (`RssAnon`: the heap, stacks and the
+    /// allocator's arenas), likewise a reading or a median (absent in reports written before).
+    #[serde(default)]
+    pub anon_kib: u64,
+    /// Of resident memory, the file-backed pages (`RssFile`: mostly the program's own code,
+    /// which the kernel reads in, a readahead window at a time, as paths first run), likewise.
+    #[serde(default)]
+    pub file_kib: u64,
 }
 
 /// Readings taken every few seconds over a sample's interval, summed up per service: the
@@ -58,6 +66,8 @@ pub fn summarize(readings: &[Vec<(String, Usage)>]) -> Vec<(String, Usage)> {
                 rss_kib: median(of.iter().map(|u| u.rss_kib).collect()),
                 sockets: median(of.iter().map(|u| u.sockets).collect()),
                 rss_peak_kib: of.iter().map(|u| u.rss_peak_kib).max().unwrap_or(0),
+                anon_kib: median(of.iter().map(|u| u.anon_kib).collect()),
+                file_kib: median(of.iter().map(|u| u.file_kib).collect()),
             };
             (name.to_owned(), usage)
         })
@@ -78,17 +88,22 @@ pub fn read(names: &[&str]) -> Vec<(String, Usage)> {
         if !names.contains(&name.as_str()) {
             continue;
         }
-        let rss = rss_kib(&path).unwrap_or(0);
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let rss = status_kib(&status, "VmRSS").unwrap_or(0);
         let usage = Usage {
             rss_kib: rss,
             sockets: sockets(&path),
             rss_peak_kib: rss,
+            anon_kib: status_kib(&status, "RssAnon").unwrap_or(0),
+            file_kib: status_kib(&status, "RssFile").unwrap_or(0),
         };
         match found.iter_mut().find(|(n, _)| *n == name) {
             Some((_, u)) => {
                 u.rss_kib += usage.rss_kib;
                 u.sockets += usage.sockets;
                 u.rss_peak_kib += usage.rss_peak_kib;
+                u.anon_kib += usage.anon_kib;
+                u.file_kib += usage.file_kib;
             }
             None => found.push((name, usage)),
         }
@@ -105,16 +120,11 @@ fn executable(proc_dir: &Path) -> Option<String> {
     Some(argv0.rsplit('/').next()?.to_owned())
 }
 
-fn rss_kib(proc_dir: &Path) -> Option<u64> {
-    let status = std::fs::read_to_string(proc_dir.join("status")).ok()?;
-    parse_rss_kib(&status)
-}
-
-/// `VmRSS:    12345 kB` from a `/proc/<pid>/status` text.
-fn parse_rss_kib(status: &str) -> Option<u64> {
+/// A `field:    12345 kB` line's figure from a `/proc/<pid>/status` text.
+fn status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .split_whitespace()
         .next()?
         .parse()
@@ -137,9 +147,14 @@ mod tests {
 
     #[test]
     fn reads_resident_memory_from_status() {
-        let status = "Name:\tbooking-core\nVmPeak:\t  900 kB\nVmRSS:\t   41234 kB\nThreads:\t5\n";
-        assert_eq!(parse_rss_kib(status), Some(41_234));
-        assert_eq!(parse_rss_kib("Name:\tkthreadd\n"), None);
+        let status = "Name:\tbooking-core\nVmPeak:\t  900 kB\nVmRSS:\t   41234 kB\n\
+                      RssAnon:\t   21000 kB\nRssFile:\t   20234 kB\nThreads:\t5\n";
+        assert_eq!(status_kib(status, "VmRSS"), Some(41_234));
+        assert_eq!(status_kib(status, "RssAnon"), Some(21_000));
+        assert_eq!(status_kib(status, "RssFile"), Some(20_234));
+        // `VmRSS` is not `VmRSSx`, nor a field that is absent.
+        assert_eq!(status_kib(status, "VmRS"), None);
+        assert_eq!(status_kib("Name:\tkthreadd\n", "VmRSS"), None);
     }
 
     #[test]
@@ -148,6 +163,8 @@ mod tests {
             rss_kib: kib,
             sockets,
             rss_peak_kib: kib,
+            anon_kib: kib / 2,
+            file_kib: kib - kib / 2,
         };
         let readings: Vec<Vec<(String, Usage)>> = [(100, 5), (300, 9), (120, 6), (110, 7)]
             .into_iter()
@@ -167,7 +184,9 @@ mod tests {
                     Usage {
                         rss_kib: 115,
                         sockets: 7,
-                        rss_peak_kib: 300
+                        rss_peak_kib: 300,
+                        anon_kib: 57,
+                        file_kib: 58,
                     }
                 ),
                 ("kafka-mock".to_owned(), reading(40, 2)),
@@ -183,6 +202,11 @@ mod tests {
         let found = read(&[name.as_str()]);
         let (_, usage) = found.iter().find(|(n, _)| *n == name).expect("this test");
         assert!(usage.rss_kib > 1000, "{usage:?}");
+        assert!(usage.anon_kib > 0 && usage.file_kib > 0, "{usage:?}");
+        assert!(
+            usage.anon_kib + usage.file_kib <= usage.rss_kib,
+            "{usage:?}"
+        );
         assert!(usage.sockets >= 1, "{usage:?}");
         drop(listener);
     }

@@ -96,6 +96,12 @@ impl<S> HttpService for S where
 /// header_read_timeout_ms`.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most a connection buffers either way (hyper's own default is ~400 KiB): a request's
+/// head must fit in it, so a client sending endless headers is answered 431 after 64 KiB
+/// rather than holding 400 KiB of a service's memory until the header timeout; and an answer
+/// is queued in at most this much before it goes to the kernel's socket buffer.
+pub const CONNECTION_BUFFER: usize = 64 * 1024;
+
 /// Serve `service` (a router, or a router behind a service of the caller's) on `listener`
 /// until `shutdown` fires, then give in-flight requests `drain` to finish. Each request carries
 /// its peer's address (`ConnectInfo<SocketAddr>`). A client gets `HEADER_READ_TIMEOUT` to send
@@ -134,7 +140,8 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(CONNECTION_BUFFER);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -182,4 +189,61 @@ where
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use axum::Router;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A service answering `/`, served as the services serve.
+    async fn serving() -> (SocketAddr, Shutdown) {
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        tokio::spawn(serve(
+            listener,
+            app,
+            shutdown.clone(),
+            Duration::from_secs(1),
+        ));
+        (addr, shutdown)
+    }
+
+    /// The status line of the answer to `request`.
+    async fn status_line(addr: SocketAddr, request: &[u8]) -> String {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&answer);
+        text.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_request_head_larger_than_the_connection_buffer_is_refused_with_431() {
+        let (addr, shutdown) = serving().await;
+        let head = |header_bytes: usize| {
+            format!(
+                "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+                "a".repeat(header_bytes)
+            )
+        };
+        let fits = status_line(addr, head(CONNECTION_BUFFER / 2).as_bytes()).await;
+        assert!(fits.starts_with("HTTP/1.1 200"), "{fits}");
+        let too_large = status_line(addr, head(CONNECTION_BUFFER + 1024).as_bytes()).await;
+        assert!(too_large.starts_with("HTTP/1.1 431"), "{too_large}");
+        shutdown.trigger();
+    }
 }

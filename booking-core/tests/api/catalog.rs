@@ -43,6 +43,28 @@ async fn movies_filter_by_city_local_date_and_genre() {
         vec![ldn.clone()]
     );
     assert!(show_ids(&app, "genre=horror").await.is_empty());
+    // Every shape of filter (each has a statement of its own), against both shows.
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    let mut all = vec![la.clone(), ldn.clone()];
+    all.sort();
+    for (q, want) in [
+        ("", all.clone()),
+        ("city=LONDON", vec![ldn.clone()]),
+        ("date=2030-06-01", vec![la.clone()]),
+        ("genre=drama", all.clone()),
+        ("city=london&date=2030-06-02", vec![ldn.clone()]),
+        ("city=los%20angeles&genre=drama", vec![la.clone()]),
+        ("date=2030-06-01&genre=Drama", vec![la.clone()]),
+        ("city=london&date=2030-06-02&genre=drama", vec![ldn.clone()]),
+        ("city=london&date=2030-06-01&genre=drama", vec![]),
+        ("city=london&date=2030-06-02&genre=horror", vec![]),
+        ("city=paris", vec![]),
+    ] {
+        assert_eq!(sorted(show_ids(&app, q).await), want, "{q}");
+    }
 
     let show: Value = app
         .http

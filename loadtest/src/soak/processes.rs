@@ -1,6 +1,7 @@
 //! What each running service holds, read from `/proc`: resident memory (`VmRSS`, and of it
-//! the anonymous pages, `RssAnon`, and the file-backed ones, `RssFile`) and open sockets (file descriptors that are sockets: its listeners, its clients' connections and
-//! its own to Postgres, Redis, Kafka and Stripe).
+//! the anonymous pages, `RssAnon`, and the file-backed ones, `RssFile`) and open sockets
+//! (file descriptors that are sockets: its listeners, its clients' connections and its own to
+//! Postgres, Redis, Kafka and Stripe).
 
 use std::path::Path;
 
@@ -152,7 +153,7 @@ mod tests {
         assert_eq!(status_kib(status, "VmRSS"), Some(41_234));
         assert_eq!(status_kib(status, "RssAnon"), Some(21_000));
         assert_eq!(status_kib(status, "RssFile"), Some(20_234));
-        // `VmRSS` is not `VmRSSx`, nor a field that is absent.
+        // A field is its whole name (`VmRS` is not `VmRSS`); an absent one has no figure.
         assert_eq!(status_kib(status, "VmRS"), None);
         assert_eq!(status_kib("Name:\tkthreadd\n", "VmRSS"), None);
     }

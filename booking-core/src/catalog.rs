@@ -135,6 +135,21 @@ pub async fn movies(
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// A show's film (`title`, `genres`) and its `ShowSummary` columns, and the tables they come
+/// from (`shows s`, `movies m`, `screens sc`, `theaters t`): the catalog's statements go on
+/// from here with their conditions.
+macro_rules! show_summary_from {
+    () => {
+        "m.title, m.genres,
+                s.id, t.name AS theater, t.city, sc.name AS screen, s.starts_at, t.time_zone,
+                s.price_cents, s.currency, s.event_id
+         FROM shows s
+         JOIN movies m ON m.id = s.movie_id
+         JOIN screens sc ON sc.id = s.screen_id
+         JOIN theaters t ON t.id = sc.theater_id"
+    };
+}
+
 /// The search's statement for each shape of filter (the sum of the filters given, below),
 /// holding only the conditions asked for, their parameters numbered in the order city, date,
 /// genre. One statement for every shape (`$1 IS NULL OR …`) is planned once, generically, and
@@ -155,16 +170,11 @@ const GENRE: usize = 4;
 fn search_statement(city: bool, date: bool, genre: bool) -> String {
     let mut params = (1..).map(|n| format!("${n}"));
     let mut next = move || params.next().expect("endless");
-    let mut sql = String::from(
-        "SELECT m.id AS movie_id, m.title, m.genres,
-                s.id, t.name AS theater, t.city, sc.name AS screen, s.starts_at, t.time_zone,
-                s.price_cents, s.currency, s.event_id
-         FROM shows s
-         JOIN movies m ON m.id = s.movie_id
-         JOIN screens sc ON sc.id = s.screen_id
-         JOIN theaters t ON t.id = sc.theater_id
-         WHERE s.starts_at > now() AND s.status = 'on_sale'",
-    );
+    let mut sql = String::from(concat!(
+        "SELECT m.id AS movie_id, ",
+        show_summary_from!(),
+        " WHERE s.starts_at > now() AND s.status = 'on_sale'"
+    ));
     if city {
         sql += &format!(" AND lower(t.city) = {}::text", next());
     }
@@ -251,16 +261,11 @@ pub async fn show(
         #[sqlx(flatten)]
         show: ShowSummary,
     }
-    let row: Row = sqlx::query_as(
-        "SELECT m.title, m.genres, s.seat_count,
-                s.id, t.name AS theater, t.city, sc.name AS screen, s.starts_at, t.time_zone,
-                s.price_cents, s.currency, s.event_id
-         FROM shows s
-         JOIN movies m ON m.id = s.movie_id
-         JOIN screens sc ON sc.id = s.screen_id
-         JOIN theaters t ON t.id = sc.theater_id
-         WHERE s.id = $1",
-    )
+    let row: Row = sqlx::query_as(concat!(
+        "SELECT s.seat_count, ",
+        show_summary_from!(),
+        " WHERE s.id = $1"
+    ))
     .bind(&show_id)
     .fetch_optional(&state.read_db)
     .await?

@@ -4,8 +4,9 @@
 //! event, checked inside the admit script itself, means any number of replicas admit once.
 //!
 //! Map. `startup` runs the tick loop and a small health and metrics server; each tick
-//! (`tick`) takes every event's lease and runs `marquee_waitroom::queue::admit` once, after
-//! the pre-queue `shuffle` at opening; `metrics` exports what each tick did.
+//! (`tick`) takes every listed event's lease and runs `marquee_waitroom::queue::admit` once,
+//! after the pre-queue `shuffle` at opening, and retires a closed event once no admitted fan
+//! holds a slot (`tick::retired`); `metrics` exports what each tick did, for listed events.
 
 pub mod metrics;
 pub mod shuffle;

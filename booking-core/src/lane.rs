@@ -8,8 +8,8 @@
 //! socket is gone, the server ended the session, or the statement was abandoned half-way) goes
 //! back to the pool, which checks it, and so do all the others the lane keeps: what ended one
 //! session (a database restart, say) has likely ended them all. A connection idle for a second
-//! goes back too, and one borrowed for ten minutes (so the pool's own rules, such as its
-//! connections' maximum lifetime, still apply). The lane keeps at most three quarters of the
+//! goes back too, and one borrowed for ten minutes or the pool's connection lifetime, whichever
+//! is shorter (so the pool's own rules, such as that lifetime, still apply). The lane keeps at most three quarters of the
 //! pool, so every other statement still finds connections.
 
 use std::ops::{Deref, DerefMut};
@@ -21,7 +21,8 @@ use sqlx::{PgConnection, PgPool, Postgres};
 
 /// A connection idle this long is given back to the pool rather than used.
 const IDLE: Duration = Duration::from_secs(1);
-/// A connection borrowed from the pool this long is given back after its statement.
+/// A connection borrowed from the pool this long (or the pool's connection lifetime, if
+/// shorter) is given back after its statement.
 const BORROW: Duration = Duration::from_secs(600);
 
 pub struct Lane {
@@ -41,7 +42,11 @@ struct Kept {
 
 impl Lane {
     pub fn new(pool: PgPool) -> Self {
-        Self::with_limits(pool, IDLE, BORROW)
+        let borrow = pool
+            .options()
+            .get_max_lifetime()
+            .map_or(BORROW, |lifetime| lifetime.min(BORROW));
+        Self::with_limits(pool, IDLE, borrow)
     }
 
     /// A lane giving connections back after `idle` unused or `borrow` borrowed.

@@ -42,6 +42,7 @@ impl Application {
         let db = PgPoolOptions::new()
             .max_connections(5)
             .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
+            .max_lifetime(settings.database.connection_lifetime())
             .connect_with(
                 settings
                     .database

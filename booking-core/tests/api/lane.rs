@@ -116,6 +116,35 @@ async fn gives_back_connections_idle_or_borrowed_too_long() {
     }
 }
 
+/// The pool's connection lifetime holds for connections the lane keeps in steady use: the
+/// session serving the lane's statements is replaced once it has lived that long.
+#[tokio::test]
+async fn a_connection_kept_in_steady_use_is_still_replaced_after_the_pools_lifetime() {
+    let url = marquee_testkit::database().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .max_lifetime(Duration::from_millis(200))
+        .connect(&url)
+        .await
+        .unwrap();
+    let lane = Lane::new(pool);
+    let backend = || async {
+        let mut conn = lane.acquire().await.unwrap();
+        let r = sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await;
+        conn.settle(r).unwrap()
+    };
+    let first = backend().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backend().await == first {
+        assert!(
+            Instant::now() < deadline,
+            "the lane kept one session past the pool's lifetime"
+        );
+    }
+}
+
 #[tokio::test]
 async fn after_the_server_ends_every_session_at_most_one_statement_fails() {
     let (lane, url) = lane().await;

@@ -134,7 +134,14 @@ impl Ticker {
         revision: Option<i64>,
     ) -> redis::RedisResult<bool> {
         let _: () = redis.srem(&self.events_key, event).await?;
-        let raw: Option<String> = redis.get(keys::cfg(event)).await?;
+        let raw: Option<String> = match redis.get(keys::cfg(event)).await {
+            Ok(raw) => raw,
+            Err(e) => {
+                // Undecided: back on the list (if Redis takes it), for the next tick.
+                let _: redis::RedisResult<()> = redis.sadd(&self.events_key, event).await;
+                return Err(e);
+            }
+        };
         let now = raw.map(|r| serde_json::from_str::<LiveSettings>(&r).map(|c| c.revision));
         let unchanged = match (now, revision) {
             (None, None) => true,

@@ -9,8 +9,8 @@
 //! back to the pool, which checks it, and so do all the others the lane keeps: what ended one
 //! session (a database restart, say) has likely ended them all. A connection idle for a second
 //! goes back too, and one borrowed for ten minutes or the pool's connection lifetime, whichever
-//! is shorter (so the pool's own rules, such as that lifetime, still apply). The lane keeps at most three quarters of the
-//! pool, so every other statement still finds connections.
+//! is shorter (so the pool's own rules, such as that lifetime, still apply). The lane keeps at
+//! most three quarters of the pool, so every other statement still finds connections.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;

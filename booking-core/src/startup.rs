@@ -139,10 +139,10 @@ async fn pool(settings: &Settings, url: &str, max: u32) -> Result<PgPool, sqlx::
     PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
+        .max_lifetime(settings.database.connection_lifetime())
         // A connection in steady use is not pinged before each use (by default every acquire
         // costs a round trip, as many as the statement itself); one idle for a while is, and
         // every one for a few seconds after a connection failed (`crate::outage`).
-        .max_lifetime(settings.database.connection_lifetime())
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {

@@ -116,11 +116,12 @@ impl DatabaseSettings {
     /// (1.8 KiB each plus its text, measured with a counting allocator: 2.9 KiB for a
     /// 1,200-character statement, so up to ~250 KiB a connection), and booking-core's hot
     /// statements come in a variant per partition, met as new shows land in new partitions:
-    /// over a connection's life (sqlx's default, 30 minutes) that climbs as booking-core's
-    /// heap did in the soak. Replaced every few minutes, one at a time as their ages differ,
-    /// what the pool keeps settles within one lifetime, as does what each Postgres backend
-    /// caches. The cost is a connect and the statements prepared again, once every
-    /// `lifetime / max_connections` on average.
+    /// over a connection's life (sqlx's default, 30 minutes) that climbs. It is the suspect
+    /// in booking-core's heap rising through the soak (BENCHMARKS.md: +1.3 % per 10 minutes
+    /// in the fifth hour, +0.3 % in the sixth, with this lifetime). Replaced every few
+    /// minutes, one at a time as their ages differ, what the pool keeps settles within one
+    /// lifetime, as does what each Postgres backend caches. The cost is a connect and the
+    /// statements prepared again, once every `lifetime / max_connections` on average.
     pub fn connection_lifetime(&self) -> Option<Duration> {
         (self.connection_lifetime_s > 0).then(|| Duration::from_secs(self.connection_lifetime_s))
     }

@@ -93,7 +93,8 @@ pub async fn create(http: &reqwest::Client, o: &Options) -> anyhow::Result<Sale>
     })
 }
 
-/// Close the sale at the end, so the worker stops ticking it.
+/// Close the sale at the end: the worker retires the event once its last admitted fan's slot
+/// lapses (off its list, its metric series dropped), as an operator closing a sale would.
 pub async fn close(http: &reqwest::Client, o: &Options, event: &str) {
     let _ = http
         .patch(format!("{}/admin/v1/events/{event}", o.gateway))

@@ -56,12 +56,23 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| "must be admin, event_manager or scanner".into())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let thp_disabled = marquee_platform::memory::disable_transparent_huge_pages();
     let args = Args::parse();
     let settings = args.cli.settings();
-    // Kept to the end of main: dropping it sends the last spans.
+    marquee_platform::memory::runtime(&settings.memory)?.block_on(serve(
+        args,
+        settings,
+        thp_disabled,
+    ))
+}
+
+async fn serve(
+    args: Args,
+    settings: marquee_platform::config::Settings,
+    thp_disabled: bool,
+) -> anyhow::Result<()> {
+    // Kept to the end of serve: dropping it sends the last spans.
     let _telemetry =
         marquee_platform::telemetry::init(&settings.log, &settings.telemetry, "booking-core");
     if args.migrate {

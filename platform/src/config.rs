@@ -34,6 +34,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub stripe: StripeSettings,
     pub shutdown: ShutdownSettings,
+    pub memory: crate::memory::MemorySettings,
     pub pii: crate::pii::PiiSettings,
     pub telemetry: crate::telemetry::TelemetrySettings,
 }
@@ -595,6 +596,7 @@ impl Settings {
         let log = section(&raw, "log", &mut errors);
         let stripe = section(&raw, "stripe", &mut errors);
         let shutdown = section(&raw, "shutdown", &mut errors);
+        let memory = section(&raw, "memory", &mut errors);
         let events = section(&raw, "events", &mut errors);
         let mail: Option<MailSettings> = section(&raw, "mail", &mut errors);
         let pii: Option<crate::pii::PiiSettings> = section(&raw, "pii", &mut errors);
@@ -643,29 +645,34 @@ impl Settings {
         else {
             return Err(ConfigErrors(errors));
         };
-        match (log, stripe, shutdown, events, mail, pii) {
-            (Some(log), Some(stripe), Some(shutdown), Some(events), Some(mail), Some(pii))
-                if errors.is_empty() =>
-            {
-                Ok(Settings {
-                    environment: source.environment.clone(),
-                    log,
-                    database,
-                    redis,
-                    gateway,
-                    booking,
-                    worker,
-                    admission,
-                    operator,
-                    kafka,
-                    events,
-                    mail,
-                    stripe,
-                    shutdown,
-                    pii,
-                    telemetry,
-                })
-            }
+        match (log, stripe, shutdown, memory, events, mail, pii) {
+            (
+                Some(log),
+                Some(stripe),
+                Some(shutdown),
+                Some(memory),
+                Some(events),
+                Some(mail),
+                Some(pii),
+            ) if errors.is_empty() => Ok(Settings {
+                environment: source.environment.clone(),
+                log,
+                database,
+                redis,
+                gateway,
+                booking,
+                worker,
+                admission,
+                operator,
+                kafka,
+                events,
+                mail,
+                stripe,
+                shutdown,
+                memory,
+                pii,
+                telemetry,
+            }),
             _ => Err(ConfigErrors(errors)),
         }
     }

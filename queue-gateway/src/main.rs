@@ -14,14 +14,15 @@ struct Args {
     cli: Cli,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let thp_disabled = marquee_platform::memory::disable_transparent_huge_pages();
     let settings = Args::parse().cli.settings();
-    // Kept to the end of main: dropping it sends the last spans.
-    let _telemetry =
-        marquee_platform::telemetry::init(&settings.log, &settings.telemetry, "queue-gateway");
-    let app = queue_gateway::Application::build(settings).await?;
-    tracing::info!(port = app.port(), thp_disabled, "queue-gateway listening");
-    app.run_until_stopped().await
+    marquee_platform::memory::runtime(&settings.memory)?.block_on(async move {
+        // Kept to the end of main: dropping it sends the last spans.
+        let _telemetry =
+            marquee_platform::telemetry::init(&settings.log, &settings.telemetry, "queue-gateway");
+        let app = queue_gateway::Application::build(settings).await?;
+        tracing::info!(port = app.port(), thp_disabled, "queue-gateway listening");
+        app.run_until_stopped().await
+    })
 }

@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 use crate::error::{ApiError, ApiResult};
 use crate::expiring::Expiring;
 use crate::extract::Query;
+use crate::listing::Listings;
 use crate::model::{Check, plausible_id};
 use crate::state::AppState;
 
@@ -54,32 +55,40 @@ pub struct Movie {
 /// the design's answers), not the everyday.
 const SEARCHES_KEPT: usize = 1_024;
 
-/// Searches answered in the last `[booking] catalog_cache_ttl_ms`, by what was asked: the
-/// database is asked once per distinct search per lifetime however many fans ask at once
-/// (the others wait for that one answer). A show this replica creates or cancels clears it;
-/// another replica's change is seen within the lifetime.
+/// Searches answered in the last `[booking] catalog_cache_ttl_ms`, by what was asked: each
+/// distinct search is answered once per lifetime however many fans ask at once (the others
+/// wait for that one answer), from the listing when it names a city (`crate::listing`, read
+/// once per `catalog_listing_ttl_ms` for every search), from the database when it does not. A
+/// show this replica creates or cancels clears both; another replica's change is seen within
+/// the listing's lifetime.
 pub struct Searches {
     answers: Expiring<Arc<OnceCell<Bytes>>>,
-    /// `catalog_queries_total`: searches that went to the database.
+    /// What searches naming a city are answered from.
+    listings: Listings,
+    /// `catalog_queries_total`: reads of the database for searches (a search without a city,
+    /// or a read of the listing).
     queries: IntCounter,
 }
 
 impl Searches {
-    pub fn new(ttl: Duration, registry: &Registry) -> Self {
+    /// Answers kept for `ttl`, the listing for `listing_ttl`.
+    pub fn new(ttl: Duration, listing_ttl: Duration, registry: &Registry) -> Self {
         let queries = IntCounter::new(
             "catalog_queries_total",
-            "Catalog searches that went to the database",
+            "Reads of the database for catalog searches (a search without a city, or a read of the listing of every upcoming show)",
         )
         .expect("valid metric");
         let _ = registry.register(Box::new(queries.clone()));
         Self {
             answers: Expiring::new(ttl, SEARCHES_KEPT),
+            listings: Listings::new(listing_ttl),
             queries,
         }
     }
 
-    /// Every remembered answer forgotten: the catalog changed.
+    /// Every remembered answer forgotten, and the listing: the catalog changed.
     pub fn forget(&self) {
+        self.listings.forget();
         self.answers.clear();
     }
 }
@@ -121,34 +130,70 @@ pub async fn movies(
         date.map(|d| d.to_string()).unwrap_or_default(),
         genre.as_deref().unwrap_or("")
     );
-    let answer = state
+    let cached = state
         .searches
         .answers
         .get_or_insert_with(&key, Default::default);
-    let body = answer
+    let body = cached
         .get_or_try_init(|| async {
-            state.searches.queries.inc();
-            search(&state.read_db, city.as_deref(), date, genre.as_deref()).await
+            match city.as_deref() {
+                Some(city) => {
+                    let listing = (state.searches.listings)
+                        .get(&state.read_db, &state.searches.queries)
+                        .await?;
+                    let shows = listing.search(city, date, genre.as_deref(), Utc::now());
+                    answer(shows.into_iter().map(|(film, show)| {
+                        (
+                            film.id.as_str(),
+                            film.title.as_str(),
+                            film.genres.as_slice(),
+                            show,
+                        )
+                    }))
+                }
+                None => {
+                    state.searches.queries.inc();
+                    search(&state.read_db, None, date, genre.as_deref()).await
+                }
+            }
         })
         .await?
         .clone();
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// A show's film (`title`, `genres`) and its `ShowSummary` columns, and the tables they come
-/// from (`shows s`, `movies m`, `screens sc`, `theaters t`): the catalog's statements go on
-/// from here with their conditions.
-macro_rules! show_summary_from {
+/// The tables a show's summary comes from (`shows s`, `movies m`, `screens sc`,
+/// `theaters t`): the catalog's statements go on from here with their conditions.
+macro_rules! show_tables {
     () => {
-        "m.title, m.genres,
-                s.id, t.name AS theater, t.city, sc.name AS screen, s.starts_at, t.time_zone,
-                s.price_cents, s.currency, s.event_id
-         FROM shows s
+        " FROM shows s
          JOIN movies m ON m.id = s.movie_id
          JOIN screens sc ON sc.id = s.screen_id
          JOIN theaters t ON t.id = sc.theater_id"
     };
 }
+
+/// A show's film (`title`, `genres`) and its `ShowSummary` columns, from `show_tables!`.
+macro_rules! show_summary_from {
+    () => {
+        concat!(
+            "m.title, m.genres,
+                s.id, t.name AS theater, t.city, sc.name AS screen, s.starts_at, t.time_zone,
+                s.price_cents, s.currency, s.event_id",
+            show_tables!()
+        )
+    };
+}
+
+/// The order a search lists its shows in (the listing of `crate::listing` is read in it too).
+macro_rules! catalog_order {
+    () => {
+        " ORDER BY m.title, s.starts_at, t.city, t.name"
+    };
+}
+
+/// Shows a search lists at most.
+pub const SEARCH_LIMIT: usize = 2000;
 
 /// The search's statement for each shape of filter (the sum of the filters given, below),
 /// holding only the conditions asked for, their parameters numbered in the order city, date,
@@ -194,11 +239,13 @@ fn search_statement(city: bool, date: bool, genre: bool) -> String {
             next()
         );
     }
-    sql + " ORDER BY m.title, s.starts_at, t.city, t.name LIMIT 2000"
+    sql + catalog_order!() + &format!(" LIMIT {SEARCH_LIMIT}")
 }
 
-/// The search itself: `{"movies": […]}` as the answer's bytes. `city` and `genre` lower case.
-async fn search(
+/// The search itself, asked of the database: `{"movies": […]}` as the answer's bytes. `city`
+/// and `genre` lower case. A search naming a city is answered from the listing instead
+/// (`crate::listing`); this answers the others, and is what the listing must agree with.
+pub async fn search(
     db: &sqlx::PgPool,
     city: Option<&str>,
     date: Option<NaiveDate>,
@@ -226,17 +273,31 @@ async fn search(
         query = query.bind(genre);
     }
     let rows: Vec<Row> = query.fetch_all(db).await?;
+    let (films, shows): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .map(|r| ((r.movie_id.to_string(), r.title, r.genres), r.show))
+        .unzip();
+    answer(
+        films.iter().zip(shows).map(|((id, title, genres), show)| {
+            (id.as_str(), title.as_str(), genres.as_slice(), show)
+        }),
+    )
+}
 
+/// A search's answer from its shows in order, each with its film (id, title, genres):
+/// `{"movies": […]}`, each film once, where its first show came, with its shows in order.
+pub fn answer<'a>(
+    shows: impl IntoIterator<Item = (&'a str, &'a str, &'a [String], ShowSummary)>,
+) -> ApiResult<Bytes> {
     let mut movies: Vec<Movie> = Vec::new();
-    for row in rows {
-        let id = row.movie_id.to_string();
+    for (id, title, genres, show) in shows {
         match movies.iter_mut().find(|m| m.id == id) {
-            Some(m) => m.shows.push(row.show),
+            Some(m) => m.shows.push(show),
             None => movies.push(Movie {
-                id,
-                title: row.title,
-                genres: row.genres,
-                shows: vec![row.show],
+                id: id.to_owned(),
+                title: title.to_owned(),
+                genres: genres.to_vec(),
+                shows: vec![show],
             }),
         }
     }

@@ -60,6 +60,15 @@ impl From<marquee_parsers::form::Invalid> for ApiError {
 }
 
 impl ApiError {
+    /// One failure that many requests waited on together (the catalog's listing, read once
+    /// for all of them), as each one's own error: an outage stays a `503`.
+    pub fn shared(&self) -> Self {
+        match self {
+            Self::Database(e) if is_outage(e) => Self::Unavailable(format!("database: {e}")),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
     }

@@ -13,13 +13,16 @@
 //! settings in Redis and `seat_figures` its seat counts (the waitlist, the charts), `admin`
 //! serves operators: `operators` says who is calling and what their
 //! role lets them do, and `audit` appends every change they make to the audit trail in the
-//! change's own transaction.
+//! change's own transaction. The catalog's searches (`catalog`) are answered from `listing`,
+//! every upcoming show held in memory by city, when they name a city.
 
 pub mod admin;
 pub mod admission;
 pub mod audit;
 pub mod bookings;
 pub mod cancellation;
+/// Its SQL pieces (`show_tables!`, `catalog_order!`) are `listing`'s too.
+#[macro_use]
 pub mod catalog;
 pub mod error;
 pub mod expiring;
@@ -27,6 +30,7 @@ pub mod extract;
 pub mod holds;
 pub mod idempotency;
 pub mod lane;
+pub mod listing;
 pub mod live;
 pub mod lookup;
 pub mod model;

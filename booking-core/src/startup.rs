@@ -84,6 +84,7 @@ impl Application {
         ));
         let searches = crate::catalog::Searches::new(
             Duration::from_millis(settings.booking.catalog_cache_ttl_ms),
+            Duration::from_millis(settings.booking.catalog_listing_ttl_ms),
             &metrics.registry,
         );
         let state = AppState(Arc::new(App {

@@ -177,6 +177,11 @@ pub struct BookingSettings {
     /// How long a catalog search's answer is served before the database is asked again (a
     /// show created or cancelled through this replica clears them at once).
     pub catalog_cache_ttl_ms: u64,
+    /// How long the listing of every upcoming show (what searches naming a city are answered
+    /// from) is used before it is read again, in the background: a show created or cancelled
+    /// through another replica is in this replica's answers within this (through this
+    /// replica, at once).
+    pub catalog_listing_ttl_ms: u64,
     /// How often the sweeper looks for lapsed holds.
     pub sweep_interval_ms: u64,
     pub sweep_batch: i64,

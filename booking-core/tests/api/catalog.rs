@@ -1,6 +1,6 @@
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::helpers::spawn;
+use crate::helpers::{spawn, spawn_with};
 
 #[tokio::test]
 async fn movies_filter_by_city_local_date_and_genre() {
@@ -209,7 +209,7 @@ async fn a_search_asks_the_database_once_per_lifetime_and_sees_a_new_show_at_onc
         .show_in(&event, 1, 2, "Cachetown", "UTC", "2030-07-01T20:00:00Z")
         .await;
     let before = catalog_queries(&app).await;
-    // Fifty fans at once, the same search spelled three ways: one query.
+    // Fifty fans at once, the same search spelled three ways: one read (of the listing).
     let answers = futures::future::join_all((0..50).map(|i| {
         show_ids(
             &app,
@@ -228,18 +228,165 @@ async fn a_search_asks_the_database_once_per_lifetime_and_sees_a_new_show_at_onc
     assert_eq!(
         catalog_queries(&app).await - before,
         1,
-        "one query for one search"
+        "one read for one search"
     );
+    // Any other search naming a city is answered from that listing.
     assert!(show_ids(&app, "city=Cachetown&genre=drama").await.len() == 1);
+    assert!(
+        show_ids(&app, "city=elsewhere&date=2030-07-01")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        catalog_queries(&app).await - before,
+        1,
+        "searches naming a city: the listing"
+    );
+    // A search without a city asks the database.
+    assert!(show_ids(&app, "genre=drama").await.len() == 1);
     assert_eq!(
         catalog_queries(&app).await - before,
         2,
-        "another search, another query"
+        "a search without a city, a query"
     );
 
     // A show created through this replica is in the next answer, not one lifetime later.
     let second = app
         .show_in(&event, 1, 2, "Cachetown", "UTC", "2030-07-02T20:00:00Z")
         .await;
-    assert_eq!(show_ids(&app, "city=Cachetown").await, vec![first, second]);
+    assert_eq!(
+        show_ids(&app, "city=Cachetown").await,
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(
+        show_ids(&app, "city=Cachetown&date=2030-07-02").await,
+        vec![second]
+    );
+}
+
+/// Every search naming a city is answered from the listing held in memory: its answer must be
+/// the database's own search's, byte for byte, whatever the city's spelling, the theaters'
+/// time zones (a local date that is another day in UTC), the films' genres, a cancelled show.
+#[tokio::test]
+async fn the_listing_answers_every_search_as_the_database_would() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let film = |title: &str, genres: &[&str]| json!({"title": title, "genres": genres});
+    let films = [
+        film("Arrival", &["Drama", "Sci-Fi"]),
+        film("Bolero", &["comedy", "family"]),
+        film("Crimson", &["Horror"]),
+    ];
+    let places = [
+        ("Odeon", "London", "Europe/London"),
+        ("Curzon", "LONDON", "Europe/London"),
+        ("Vista", "Los Angeles", "America/Los_Angeles"),
+        ("Hibiya", "Tokyo", "Asia/Tokyo"),
+    ];
+    // Around the local midnights of 1–3 June 2030, in every place, for every film.
+    let times = [
+        "2030-06-01T10:00:00Z",
+        "2030-06-01T23:30:00Z",
+        "2030-06-02T06:30:00Z",
+        "2030-06-02T15:00:00Z",
+        "2030-06-03T01:00:00Z",
+    ];
+    let mut shows = Vec::new();
+    for (i, at) in times.iter().enumerate() {
+        for (j, (theater, city, zone)) in places.iter().enumerate() {
+            let movie = &films[(i + j) % films.len()];
+            let place = json!({
+                "movie": movie,
+                "theater": {"name": theater, "city": city, "time_zone": zone},
+                "screen": format!("{}", 1 + j),
+                "starts_at": at,
+                "price_cents": 900 + 100 * i,
+            });
+            shows.push(app.api.show(&event, 1, 2, place).await);
+        }
+    }
+    // One cancelled, as another replica would: before the listing is first read.
+    sqlx::query("UPDATE shows SET status = 'cancelled' WHERE id = $1")
+        .bind(&shows[5])
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let mut compared = 0;
+    for city in ["london", "LoNdOn", "los angeles", "tokyo", "paris"] {
+        for date in [
+            None,
+            Some("2030-06-01"),
+            Some("2030-06-02"),
+            Some("2030-06-03"),
+        ] {
+            for genre in [
+                None,
+                Some("drama"),
+                Some("COMEDY"),
+                Some("horror"),
+                Some("western"),
+            ] {
+                let mut q = format!("city={}", city.replace(' ', "%20"));
+                if let Some(d) = date {
+                    q += &format!("&date={d}");
+                }
+                if let Some(g) = genre {
+                    q += &format!("&genre={g}");
+                }
+                let listed = app.get_json(&format!("/v1/movies?{q}")).await;
+                let asked = booking_core::catalog::search(
+                    &app.db,
+                    Some(&city.to_lowercase()),
+                    date.map(|d| d.parse().unwrap()),
+                    genre.map(str::to_lowercase).as_deref(),
+                )
+                .await
+                .unwrap();
+                let asked: Value = serde_json::from_slice(&asked).unwrap();
+                assert_eq!(listed, asked, "{q}");
+                compared += usize::from(!asked["movies"].as_array().unwrap().is_empty());
+            }
+        }
+    }
+    assert!(compared > 20, "most searches found shows: {compared}");
+    let london = show_ids(&app, "city=london").await;
+    assert_eq!(
+        london.len(),
+        9,
+        "two London theaters, five times, one cancelled"
+    );
+    assert!(
+        !london.contains(&shows[5]),
+        "a cancelled show is not listed"
+    );
+}
+
+/// A change made through another replica (here, straight in the database) is in this
+/// replica's answers once the listing's lifetime has passed.
+#[tokio::test]
+async fn another_replicas_change_is_seen_within_the_listings_lifetime() {
+    let app = spawn_with(|s| {
+        s.set("booking.catalog_listing_ttl_ms", 300)
+            .set("booking.catalog_cache_ttl_ms", 100)
+    })
+    .await;
+    let event = app.event(600).await;
+    let show = app
+        .show_in(&event, 1, 2, "Relisted", "UTC", "2030-07-01T20:00:00Z")
+        .await;
+    assert_eq!(show_ids(&app, "city=relisted").await, vec![show.clone()]);
+    sqlx::query("UPDATE shows SET status = 'cancelled' WHERE id = $1")
+        .bind(&show)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !show_ids(&app, "city=relisted").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancelled show is still listed 10 s later"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

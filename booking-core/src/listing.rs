@@ -1,0 +1,336 @@
+//! The catalog's upcoming shows held in memory by city, so that a search naming a city (every
+//! search a fan's page makes) is answered without asking the database: at the design's scale
+//! the mix of searches is nearly all distinct (cities × dates × genres), so caching answers
+//! alone left one query per search, and Postgres's CPU bounded the catalog at ~230 answers a
+//! second (BENCHMARKS.md).
+//!
+//! The listing is read in one go (two statements in one snapshot) and kept for
+//! `[booking] catalog_listing_ttl_ms`; past that it is read again in the background while the
+//! old one still answers. A show created or cancelled through this replica forgets it: the
+//! next search waits for a listing that has the change. What a search finds in it is what
+//! the database's own search statement would find (`catalog::search`): the conditions below
+//! are that statement's, the order is the database's own (rows are read in the statement's
+//! `ORDER BY` and a city's keep that order), and `tests/api/catalog.rs` compares the two.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use prometheus::IntCounter;
+
+use crate::catalog::{SEARCH_LIMIT, ShowSummary};
+use crate::error::{ApiError, ApiResult};
+
+/// Every upcoming show on sale, in the search statement's order.
+const SHOWS: &str = concat!(
+    "SELECT s.id, s.movie_id, lower(t.city) AS city_key, t.name AS theater, t.city,
+            t.time_zone, sc.name AS screen, s.starts_at,
+            (s.starts_at AT TIME ZONE t.time_zone)::date AS local_date,
+            s.price_cents, s.currency, s.event_id ",
+    show_tables!(),
+    " WHERE s.starts_at > now() AND s.status = 'on_sale'",
+    catalog_order!()
+);
+
+/// Every film, with its genres in lower case as the search compares them.
+const FILMS: &str = "SELECT id, title, genres,
+        ARRAY(SELECT lower(g) FROM unnest(genres) g) AS genres_lower
+    FROM movies";
+
+/// A film of the listing.
+pub struct Film {
+    pub id: String,
+    pub title: String,
+    pub genres: Vec<String>,
+    genres_lower: Vec<String>,
+}
+
+/// Where a show plays: its theater's name, city and time zone.
+struct Place {
+    theater: Arc<str>,
+    city: Arc<str>,
+    time_zone: Arc<str>,
+}
+
+/// One show, its strings shared with every other show of its place, screen, event and currency.
+struct Show {
+    id: Box<str>,
+    film: u32,
+    place: u32,
+    screen: Arc<str>,
+    event: Arc<str>,
+    currency: Arc<str>,
+    starts_at: DateTime<Utc>,
+    /// The date at the theater.
+    local_date: NaiveDate,
+    price_cents: i64,
+}
+
+pub struct Listing {
+    built_at: Instant,
+    films: Vec<Film>,
+    places: Vec<Place>,
+    /// By the city in lower case, each city's shows in the search statement's order.
+    cities: HashMap<String, Vec<Show>>,
+}
+
+impl Listing {
+    /// Reads the listing: the films and the shows of one snapshot of the database.
+    async fn load(db: &sqlx::PgPool) -> Result<Self, sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct FilmRow {
+            id: uuid::Uuid,
+            title: String,
+            genres: Vec<String>,
+            genres_lower: Vec<String>,
+        }
+        #[derive(sqlx::FromRow)]
+        struct ShowRow {
+            id: String,
+            movie_id: uuid::Uuid,
+            city_key: String,
+            theater: String,
+            city: String,
+            time_zone: String,
+            screen: String,
+            starts_at: DateTime<Utc>,
+            local_date: NaiveDate,
+            price_cents: i64,
+            currency: String,
+            event_id: String,
+        }
+        let built_at = Instant::now();
+        let mut tx = db.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let film_rows: Vec<FilmRow> = sqlx::query_as(FILMS).fetch_all(&mut *tx).await?;
+        let mut film_index = HashMap::with_capacity(film_rows.len());
+        let films: Vec<Film> = film_rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                film_index.insert(f.id, i as u32);
+                Film {
+                    id: f.id.to_string(),
+                    title: f.title,
+                    genres: f.genres,
+                    genres_lower: f.genres_lower,
+                }
+            })
+            .collect();
+        let mut places: Vec<Place> = Vec::new();
+        let mut place_index: HashMap<(String, String, String), u32> = HashMap::new();
+        let mut strings = Interner::default();
+        let mut cities: HashMap<String, Vec<Show>> = HashMap::new();
+        let mut rows = sqlx::query_as::<_, ShowRow>(SHOWS).fetch(&mut *tx);
+        while let Some(r) = rows.try_next().await? {
+            // A film made after the films were read cannot be here (one snapshot); a show of
+            // a film that is not is left out rather than answered wrong.
+            let Some(&film) = film_index.get(&r.movie_id) else {
+                continue;
+            };
+            let place_key = (r.theater, r.city, r.time_zone);
+            let place = match place_index.get(&place_key) {
+                Some(&p) => p,
+                None => {
+                    let p = places.len() as u32;
+                    places.push(Place {
+                        theater: strings.get(&place_key.0),
+                        city: strings.get(&place_key.1),
+                        time_zone: strings.get(&place_key.2),
+                    });
+                    place_index.insert(place_key, p);
+                    p
+                }
+            };
+            cities.entry(r.city_key).or_default().push(Show {
+                id: r.id.into_boxed_str(),
+                film,
+                place,
+                screen: strings.get(&r.screen),
+                event: strings.get(&r.event_id),
+                currency: strings.get(&r.currency),
+                starts_at: r.starts_at,
+                local_date: r.local_date,
+                price_cents: r.price_cents,
+            });
+        }
+        drop(rows);
+        tx.commit().await?;
+        for shows in cities.values_mut() {
+            shows.shrink_to_fit();
+        }
+        Ok(Self {
+            built_at,
+            films,
+            places,
+            cities,
+        })
+    }
+
+    /// The shows of `city` (lower case) still to start at `now`, on the theater's `date` and
+    /// of a film of `genre` (lower case) when asked, at most `SEARCH_LIMIT`, in the search
+    /// statement's order, each with its film.
+    pub fn search(
+        &self,
+        city: &str,
+        date: Option<NaiveDate>,
+        genre: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Vec<(&Film, ShowSummary)> {
+        let Some(shows) = self.cities.get(city) else {
+            return Vec::new();
+        };
+        shows
+            .iter()
+            .filter(|s| s.starts_at > now)
+            .filter(|s| date.is_none_or(|d| s.local_date == d))
+            .map(|s| (&self.films[s.film as usize], s))
+            .filter(|(f, _)| genre.is_none_or(|g| f.genres_lower.iter().any(|fg| fg == g)))
+            .take(SEARCH_LIMIT)
+            .map(|(f, s)| {
+                let place = &self.places[s.place as usize];
+                let summary = ShowSummary {
+                    id: s.id.to_string(),
+                    theater: place.theater.to_string(),
+                    city: place.city.to_string(),
+                    screen: s.screen.to_string(),
+                    starts_at: s.starts_at,
+                    time_zone: place.time_zone.to_string(),
+                    price_cents: s.price_cents,
+                    currency: s.currency.to_string(),
+                    event_id: s.event.to_string(),
+                };
+                (f, summary)
+            })
+            .collect()
+    }
+
+    /// How many shows it holds.
+    pub fn len(&self) -> usize {
+        self.cities.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One shared copy of each distinct string the listing holds.
+#[derive(Default)]
+struct Interner(HashMap<String, Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(s.to_owned(), a.clone());
+        a
+    }
+}
+
+/// A read of the listing under way, shared by every search waiting for it.
+type Build = Shared<BoxFuture<'static, Result<Arc<Listing>, Arc<ApiError>>>>;
+
+/// The listing this replica answers from, read again when its lifetime has passed.
+pub struct Listings {
+    ttl: Duration,
+    held: Arc<Mutex<Held>>,
+}
+
+#[derive(Default)]
+struct Held {
+    current: Option<Arc<Listing>>,
+    /// The read under way and the generation it started in.
+    building: Option<(u64, Build)>,
+    /// Moved on by `forget`: a read that started before is not kept.
+    generation: u64,
+}
+
+impl Listings {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            held: Arc::default(),
+        }
+    }
+
+    /// The listing to answer from: the current one while its lifetime lasts; past it, still
+    /// the current one while a new one is read in the background; none (after `forget`, or
+    /// at first): the one being read, waited for. `reads` counts reads of the database.
+    pub async fn get(&self, db: &sqlx::PgPool, reads: &IntCounter) -> ApiResult<Arc<Listing>> {
+        let build = {
+            let mut held = self.held.lock().expect("listing lock");
+            if let Some(current) = &held.current
+                && current.built_at.elapsed() < self.ttl
+            {
+                return Ok(current.clone());
+            }
+            let generation = held.generation;
+            let build = match &held.building {
+                Some((g, build)) if *g == generation => build.clone(),
+                _ => {
+                    let build = self.start(db.clone(), reads.clone(), generation);
+                    held.building = Some((generation, build.clone()));
+                    build
+                }
+            };
+            if let Some(stale) = &held.current {
+                return Ok(stale.clone());
+            }
+            build
+        };
+        build.await.map_err(|e| e.shared())
+    }
+
+    /// Reads the listing in a task of its own (a search that stops waiting does not stop it)
+    /// and keeps it, unless forgotten meanwhile.
+    fn start(&self, db: sqlx::PgPool, reads: IntCounter, generation: u64) -> Build {
+        let held = self.held.clone();
+        let task = tokio::spawn(async move {
+            reads.inc();
+            let read = Listing::load(&db).await;
+            let mut held = held.lock().expect("listing lock");
+            if held
+                .building
+                .as_ref()
+                .is_some_and(|(g, _)| *g == generation)
+            {
+                held.building = None;
+            }
+            match read {
+                Ok(listing) => {
+                    let listing = Arc::new(listing);
+                    if held.generation == generation {
+                        held.current = Some(listing.clone());
+                    }
+                    tracing::debug!(shows = listing.len(), "catalog listing read");
+                    Ok(listing)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "catalog listing not read");
+                    Err(Arc::new(ApiError::from(e)))
+                }
+            }
+        });
+        async move {
+            task.await
+                .unwrap_or_else(|e| Err(Arc::new(ApiError::Internal(anyhow::anyhow!(e)))))
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// The listing is forgotten: the catalog changed through this replica.
+    pub fn forget(&self) {
+        let mut held = self.held.lock().expect("listing lock");
+        held.generation += 1;
+        held.current = None;
+    }
+}

@@ -33,6 +33,9 @@ export MARQUEE_REDIS__EVENTS_KEY="wr:scale-events"
 export MARQUEE_GATEWAY__LISTEN=127.0.0.1:18180 MARQUEE_GATEWAY__BOOKING_URL=http://127.0.0.1:18181
 export MARQUEE_BOOKING__LISTEN=127.0.0.1:18181
 export MARQUEE_LOG__FILTER=warn
+# The 256 readers stand for many fans but come from one address: a fan's per-address limit
+# (local: 1,000 a second) would refuse most of them once the gateway answers faster than that.
+export MARQUEE_GATEWAY__PER_IP_PER_SECOND=1000000 MARQUEE_GATEWAY__PER_IP_BURST=1000000
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -44,6 +47,12 @@ log "loading the catalog (what is already there is kept)"
 load=$("$bin/marquee-loadtest" catalog-load --database-url "$MARQUEE_DATABASE__URL" --seat-days "${SEAT_DAYS:-1}" | keep catalog-load.json)
 "$bin/queue-gateway" >"$work/gateway.log" 2>&1 & gateway_pid=$!; pids+=($gateway_pid)
 wait_url http://127.0.0.1:18180/healthz
+# booking-core's memory (MiB): before any search, once the first search has read the listing
+# of every upcoming show (timed: it waits for that read), and at the end (with its peak).
+rss() { awk -v k="$1:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$booking_pid/status"; }
+rss_idle=$(rss VmRSS)
+first_s=$(curl -fs -o /dev/null -w '%{time_total}' 'http://127.0.0.1:18180/v1/movies?city=scale+city+000')
+rss_listed=$(rss VmRSS)
 queries() { curl -fs http://127.0.0.1:18181/metrics | awk '/^marquee_catalog_queries_total/ {print $2}'; }
 read_run() { "$bin/marquee-loadtest" catalog-read --url "$1" --seconds "$2" "${@:3}"; }
 
@@ -61,12 +70,14 @@ for pair in 1 2 3; do
 done
 log "cold seat maps: 2,000 of tomorrow's shows nobody has opened, 256 readers"
 cold=$(read_run http://127.0.0.1:18180 60 --cold-seat-maps 2000 | keep cold-seat-maps.json)
+memory=$(printf '{"idle":%s,"listed":%s,"end":%s,"peak":%s,"first_search_s":%s}' "$rss_idle" "$rss_listed" "$(rss VmRSS)" "$(rss VmHWM)" "$first_s")
 ttl_ms=${MARQUEE_BOOKING__CATALOG_CACHE_TTL_MS:-$(awk -F' *= *' '/^catalog_cache_ttl_ms/ {print $2}' config/base.toml)}
 
-python3 - "$load" "$cold" "$half" "$ttl_ms" "${pairs[@]}" <<'PY' | tee loadtest/results/catalog.md
+python3 - "$load" "$cold" "$half" "$ttl_ms" "$memory" "${pairs[@]}" <<'PY' | tee loadtest/results/catalog.md
 import json, sys, math, datetime
 load, cold, half, ttl_ms = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-pairs = [json.loads(p) for p in sys.argv[5:]]
+memory = json.loads(sys.argv[5])
+pairs = [json.loads(p) for p in sys.argv[6:]]
 for p in pairs:
     p["ratio"] = p["gw"]["answers_per_s"] / p["bare"]["answers_per_s"]
     # At most one query per distinct search per lifetime: a run of `half` seconds spans at
@@ -89,6 +100,9 @@ print(f"| search `/v1/movies` through the gateway (256 readers; median of 3 alte
       f"| ≥ 0.5; p99 < 200 ms; ≤ 1 query per search per lifetime |")
 print(f"| cold seat map (a show nobody opened; 256 readers, each of {cold['answers']} shows once) "
       f"| p50 {cold['p50_ms']:.1f} ms, p99 {cold['p99_ms']:.1f} ms, {cold['failures']} failures | | | p99 < 200 ms |")
+print(f"| booking-core's memory (VmRSS) | before any search {memory['idle']} MiB; after the first search "
+      f"(which read the listing of every upcoming show, {memory['first_search_s'] * 1000:.0f} ms) {memory['listed']} MiB; "
+      f"at the end {memory['end']} MiB, peak {memory['peak']} MiB | | | |")
 worst = max(p["queries"] - p["query_bound"] for p in pairs)
 ok = (mid["ratio"] >= 0.5 and g["p99_ms"] < 200 and cold["p99_ms"] < 200 and worst <= 0
       and all(p["gw"]["failures"] == 0 for p in pairs) and cold["failures"] == 0)

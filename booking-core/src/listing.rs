@@ -4,10 +4,13 @@
 //! alone left one query per search, and Postgres's CPU bounded the catalog at ~230 answers a
 //! second (BENCHMARKS.md).
 //!
-//! The listing is read in one go (two statements in one snapshot) and kept for
-//! `[booking] catalog_listing_ttl_ms`; past that it is read again in the background while the
-//! old one still answers. A show created or cancelled through this replica forgets it: the
-//! next search waits for a listing that has the change. What a search finds in it is what
+//! The listing is read in one go (three statements in one snapshot: the catalog's revision,
+//! the films, the shows) and kept for `[booking] catalog_listing_ttl_ms`; past that the
+//! catalog's revision is read (one row, moved on by every statement that changes shows, films,
+//! theaters or screens: the `catalog_revision` migration) and, only if it moved, the listing
+//! is read again, in the background while the old one still answers. A show created or
+//! cancelled through this replica forgets it: the next search waits for a listing that has
+//! the change. What a search finds in it is what
 //! the database's own search statement would find (`catalog::search`): the conditions below
 //! are that statement's, the order is the database's own (rows are read in the statement's
 //! `ORDER BY` and a city's keep that order), and `tests/api/catalog.rs` compares the two.
@@ -34,6 +37,9 @@ const SHOWS: &str = concat!(
     " WHERE s.starts_at > now() AND s.status = 'on_sale'",
     catalog_order!()
 );
+
+/// The catalog's revision: the listing is read again only when it moved.
+const REVISION: &str = "SELECT revision FROM catalog_revision";
 
 /// Every film, with its genres in lower case as the search compares them.
 const FILMS: &str = "SELECT id, title, genres,
@@ -70,7 +76,8 @@ struct Show {
 }
 
 pub struct Listing {
-    built_at: Instant,
+    /// The catalog's revision it was read at.
+    revision: i64,
     films: Vec<Film>,
     places: Vec<Place>,
     /// By the city in lower case, each city's shows in the search statement's order.
@@ -102,11 +109,11 @@ impl Listing {
             currency: String,
             event_id: String,
         }
-        let built_at = Instant::now();
         let mut tx = db.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
+        let revision: i64 = sqlx::query_scalar(REVISION).fetch_one(&mut *tx).await?;
         let film_rows: Vec<FilmRow> = sqlx::query_as(FILMS).fetch_all(&mut *tx).await?;
         let mut film_index = HashMap::with_capacity(film_rows.len());
         let films: Vec<Film> = film_rows
@@ -165,7 +172,7 @@ impl Listing {
             shows.shrink_to_fit();
         }
         Ok(Self {
-            built_at,
+            revision,
             films,
             places,
             cities,
@@ -246,7 +253,8 @@ pub struct Listings {
 
 #[derive(Default)]
 struct Held {
-    current: Option<Arc<Listing>>,
+    /// The listing, and when the catalog was last seen unchanged since it was read.
+    current: Option<(Arc<Listing>, Instant)>,
     /// The read under way and the generation it started in.
     building: Option<(u64, Build)>,
     /// Moved on by `forget`: a read that started before is not kept.
@@ -262,40 +270,58 @@ impl Listings {
     }
 
     /// The listing to answer from: the current one while its lifetime lasts; past it, still
-    /// the current one while a new one is read in the background; none (after `forget`, or
-    /// at first): the one being read, waited for. `reads` counts reads of the database.
+    /// the current one while the catalog's revision is checked (and, if it moved, a new
+    /// listing read) in the background; none (after `forget`, or at first): the one being
+    /// read, waited for. `reads` counts the listing's reads (not the revision's).
     pub async fn get(&self, db: &sqlx::PgPool, reads: &IntCounter) -> ApiResult<Arc<Listing>> {
         let build = {
             let mut held = self.held.lock().expect("listing lock");
-            if let Some(current) = &held.current
-                && current.built_at.elapsed() < self.ttl
+            if let Some((current, checked)) = &held.current
+                && checked.elapsed() < self.ttl
             {
                 return Ok(current.clone());
             }
             let generation = held.generation;
+            let stale = held.current.as_ref().map(|(listing, _)| listing.clone());
             let build = match &held.building {
                 Some((g, build)) if *g == generation => build.clone(),
                 _ => {
-                    let build = self.start(db.clone(), reads.clone(), generation);
+                    let build = self.start(db.clone(), reads.clone(), generation, stale.clone());
                     held.building = Some((generation, build.clone()));
                     build
                 }
             };
-            if let Some(stale) = &held.current {
-                return Ok(stale.clone());
+            if let Some(stale) = stale {
+                return Ok(stale);
             }
             build
         };
         build.await.map_err(|e| e.shared())
     }
 
-    /// Reads the listing in a task of its own (a search that stops waiting does not stop it)
-    /// and keeps it, unless forgotten meanwhile.
-    fn start(&self, db: sqlx::PgPool, reads: IntCounter, generation: u64) -> Build {
+    /// In a task of its own (a search that stops waiting does not stop it): the `stale`
+    /// listing again if the catalog's revision has not moved since it was read, else the
+    /// listing read anew; kept, unless forgotten meanwhile.
+    fn start(
+        &self,
+        db: sqlx::PgPool,
+        reads: IntCounter,
+        generation: u64,
+        stale: Option<Arc<Listing>>,
+    ) -> Build {
         let held = self.held.clone();
         let task = tokio::spawn(async move {
-            reads.inc();
-            let read = Listing::load(&db).await;
+            let read = async {
+                if let Some(stale) = stale {
+                    let now: i64 = sqlx::query_scalar(REVISION).fetch_one(&db).await?;
+                    if now == stale.revision {
+                        return Ok(stale);
+                    }
+                }
+                reads.inc();
+                Listing::load(&db).await.map(Arc::new)
+            }
+            .await;
             let mut held = held.lock().expect("listing lock");
             if held
                 .building
@@ -306,11 +332,14 @@ impl Listings {
             }
             match read {
                 Ok(listing) => {
-                    let listing = Arc::new(listing);
                     if held.generation == generation {
-                        held.current = Some(listing.clone());
+                        held.current = Some((listing.clone(), Instant::now()));
                     }
-                    tracing::debug!(shows = listing.len(), "catalog listing read");
+                    tracing::debug!(
+                        shows = listing.len(),
+                        revision = listing.revision,
+                        "catalog listing current"
+                    );
                     Ok(listing)
                 }
                 Err(e) => {

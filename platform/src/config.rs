@@ -178,9 +178,9 @@ pub struct BookingSettings {
     /// show created or cancelled through this replica clears them at once).
     pub catalog_cache_ttl_ms: u64,
     /// How long the listing of every upcoming show (what searches naming a city are answered
-    /// from) is used before it is read again, in the background: a show created or cancelled
-    /// through another replica is in this replica's answers within this (through this
-    /// replica, at once).
+    /// from) is used before the catalog's revision is checked, and the listing read again if
+    /// it moved, in the background: a show created or cancelled through another replica is in
+    /// this replica's answers within this (through this replica, at once).
     pub catalog_listing_ttl_ms: u64,
     /// How often the sweeper looks for lapsed holds.
     pub sweep_interval_ms: u64,

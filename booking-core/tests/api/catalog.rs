@@ -376,6 +376,19 @@ async fn another_replicas_change_is_seen_within_the_listings_lifetime() {
         .show_in(&event, 1, 2, "Relisted", "UTC", "2030-07-01T20:00:00Z")
         .await;
     assert_eq!(show_ids(&app, "city=relisted").await, vec![show.clone()]);
+    // While nothing changes, lifetimes pass without the listing being read again (only the
+    // catalog's revision is).
+    let before = catalog_queries(&app).await;
+    let quiet = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < quiet {
+        assert_eq!(show_ids(&app, "city=relisted").await, vec![show.clone()]);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        catalog_queries(&app).await,
+        before,
+        "five lifetimes of an unchanged catalog, no read of the listing"
+    );
     sqlx::query("UPDATE shows SET status = 'cancelled' WHERE id = $1")
         .bind(&show)
         .execute(&app.db)

@@ -218,12 +218,8 @@ impl Listing {
     }
 
     /// How many shows it holds.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.cities.values().map(Vec::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

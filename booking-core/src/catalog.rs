@@ -57,10 +57,11 @@ const SEARCHES_KEPT: usize = 1_024;
 
 /// Searches answered in the last `[booking] catalog_cache_ttl_ms`, by what was asked: each
 /// distinct search is answered once per lifetime however many fans ask at once (the others
-/// wait for that one answer), from the listing when it names a city (`crate::listing`, read
-/// once per `catalog_listing_ttl_ms` for every search), from the database when it does not. A
-/// show this replica creates or cancels clears both; another replica's change is seen within
-/// the listing's lifetime.
+/// wait for that one answer), from the listing when it names a city (`crate::listing`, one
+/// for every search, read again only when the catalog's revision moved, which is checked once
+/// per `catalog_listing_ttl_ms`), from the database when it does not. A show this replica
+/// creates or cancels clears both; another replica's change is seen within the listing's
+/// lifetime.
 pub struct Searches {
     answers: Expiring<Arc<OnceCell<Bytes>>>,
     /// What searches naming a city are answered from.

@@ -49,8 +49,14 @@ wait_ready() { # wait_ready NAME URL PID
   done
 }
 
+# UP_GATEWAY_CMD, when set, is the command that runs the gateway instead of the build's binary
+# (loadtest/gateway-heap.sh runs it under heaptrack).
 start() { # start NAME READY_URL
-  "$bin_dir/$1" >"var/log/$1.log" 2>&1 &
+  if [ "$1" = queue-gateway ] && [ -n "${UP_GATEWAY_CMD:-}" ]; then
+    $UP_GATEWAY_CMD >"var/log/$1.log" 2>&1 &
+  else
+    "$bin_dir/$1" >"var/log/$1.log" 2>&1 &
+  fi
   pids+=($!)
   wait_ready "$1" "$2" "$!"
   log "$1 ready"

@@ -60,11 +60,8 @@ fn main() -> anyhow::Result<()> {
     let thp_disabled = marquee_platform::memory::disable_transparent_huge_pages();
     let args = Args::parse();
     let settings = args.cli.settings();
-    marquee_platform::memory::runtime(&settings.memory)?.block_on(serve(
-        args,
-        settings,
-        thp_disabled,
-    ))
+    let memory = settings.memory.clone();
+    marquee_platform::memory::run(&memory, serve(args, settings, thp_disabled))?
 }
 
 async fn serve(

@@ -53,6 +53,27 @@ pub fn runtime(settings: &MemorySettings) -> std::io::Result<tokio::runtime::Run
     builder.build()
 }
 
+/// Run a service's whole work, `service`, on [`runtime`]'s worker threads and wait for it
+/// there; the main thread only waits.
+///
+/// `block_on` would run the future on the main thread, and with it the accept loop, which
+/// allocates every new connection's task: on the one thread that never parks through the
+/// runtime, so never tidies, while the workers free those tasks from their own threads. A
+/// burst of connections left its pages there. A panic in `service` goes on as a panic here.
+pub fn run<F>(settings: &MemorySettings, service: F) -> std::io::Result<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let runtime = runtime(settings)?;
+    let service = runtime.spawn(service);
+    match runtime.block_on(service) {
+        Ok(output) => Ok(output),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(std::io::Error::other(e)),
+    }
+}
+
 thread_local! {
     /// When this thread last tidied (or first parked).
     static LAST_TIDY: Cell<Option<Instant>> = const { Cell::new(None) };
@@ -87,6 +108,18 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_service_runs_on_the_worker_threads_not_the_waiting_one() {
+        let settings = MemorySettings {
+            tidy_interval_ms: 10_000,
+        };
+        let waiting = std::thread::current().id();
+        let ran_on = run(&settings, async { std::thread::current().id() }).unwrap();
+        assert_ne!(ran_on, waiting, "the service ran on the thread that waits");
+        let panicked = std::panic::catch_unwind(|| run(&settings, async { panic!("boom") }));
+        assert!(panicked.is_err(), "a service's panic goes on as a panic");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the gateway's heap holds through a soak. The gateway is built with the system's
-# allocator (`--features system-alloc`: heaptrack watches malloc, not mimalloc) and run under
+# allocator (`--features system-alloc`: heaptrack watches malloc, not jemalloc) and run under
 # heaptrack, the rest of the system as `make up` runs it on the release build, and
 # `loadtest/soak.sh SECONDS` plays its nights against it. At the end the gateway is killed
 # with SIGKILL, so what heaptrack calls leaked is what was live at that moment. The report
@@ -8,7 +8,7 @@
 # mean and most of heaptrack's snapshots in each minute: the least is what stays between
 # requests), the biggest consumers at the peak with their call stacks, and what was live at
 # the end. The soak's own verdict is not the point here: under heaptrack the gateway is
-# slower, and its resident memory is glibc's, not mimalloc's.
+# slower, and its resident memory is glibc's, not jemalloc's.
 # Usage: loadtest/gateway-heap.sh [SECONDS]   (default: 2400; needs heaptrack from Debian)
 set -euo pipefail
 cd "$(dirname "$0")/.."

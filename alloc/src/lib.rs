@@ -1,5 +1,5 @@
-//! The one call Marquee makes into mimalloc's own API. The services that allocate with
-//! mimalloc (the gateway, booking-core) call it through `marquee_platform::memory`'s runtime.
+//! The one call Marquee makes into mimalloc's own API. The service that allocates with
+//! mimalloc (booking-core) calls it through `marquee_platform::memory`'s runtime.
 
 /// Frees the calling thread's empty pages and has every arena's freed ranges given back to
 /// the kernel now, rather than from inside later allocations. Harmless in a process whose

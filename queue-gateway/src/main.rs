@@ -6,12 +6,12 @@ use marquee_platform::cli::Cli;
 /// keeps while it is open (hyper's 16 KiB read buffer, two of 8 KiB, the task) is, in jemalloc,
 /// each block in a run of its own or in small runs, so a burst of connections gives its memory
 /// back when it ends even though a few of them stay open. With mimalloc (v3, 512 KiB pages for
-/// blocks over 10 KiB) 25 connections that outlived a burst of 300 kept 3.4-4.9 MiB of it
-/// resident; with jemalloc 1.3-1.7 MiB above the start (BENCHMARKS.md, "Connections that
-/// outlive a burst"). Its background thread hands freed pages back (10 s decay), so the
-/// runtime's tidy (a mimalloc call) is off here. The `system-alloc` feature leaves the
-/// system's allocator in place, for heap profilers that watch `malloc` (heaptrack:
-/// `loadtest/gateway-heap.sh`).
+/// blocks over 10 KiB) 25 connections that outlived a burst of 300 kept 3.4-4.7 MiB of it
+/// resident; with jemalloc 1.3-1.6 MiB above the start (BENCHMARKS.md, "Connections that
+/// outlive a burst"). Its background thread hands freed pages back within about a second
+/// (`dirty_decay_ms:1000`, built in by `.cargo/config.toml`), so the runtime's tidy (a
+/// mimalloc call) is off here. The `system-alloc` feature leaves the system's allocator in
+/// place, for heap profilers that watch `malloc` (heaptrack: `loadtest/gateway-heap.sh`).
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -8,6 +8,8 @@
 # opened yet. Seats are made in bulk for tomorrow's 50,000 shows (`SEAT_DAYS`, default 1; 150
 # each): searches never read seats, and the cold seat maps are tomorrow's.
 # Usage: loadtest/catalog.sh [SECONDS]   (default 30: 3 pairs of 5 s + 5 s; then 2,000 cold seat maps)
+# BIN_DIR=dir runs the booking-core, queue-gateway and marquee-loadtest binaries found there
+# instead of building the tree's (to compare two builds, each copied to a folder of its own).
 # Writes loadtest/results/catalog.md (and raw outputs beside run.sh's) and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +17,10 @@ root=$PWD
 secs=${1:-30}
 half=$(( (secs / 3 + 1) / 2 ))
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/marquee/target}"
-bin="$CARGO_TARGET_DIR/release"
+bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
 log() { printf '\033[1m[catalog]\033[0m %s\n' "$*" >&2; }
 bash scripts/services.sh >&2
-cargo build --release -q -p booking-core -p queue-gateway -p marquee-loadtest
+[ -n "${BIN_DIR:-}" ] || cargo build --release -q -p booking-core -p queue-gateway -p marquee-loadtest
 raw=${RAW_DIR:-loadtest/results/raw-catalog-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$raw"
 keep() { tee "$raw/$1"; }
@@ -48,8 +50,9 @@ load=$("$bin/marquee-loadtest" catalog-load --database-url "$MARQUEE_DATABASE__U
 "$bin/queue-gateway" >"$work/gateway.log" 2>&1 & gateway_pid=$!; pids+=($gateway_pid)
 wait_url http://127.0.0.1:18180/healthz
 # booking-core's memory (MiB): before any search, once the first search has read the listing
-# of every upcoming show (timed: it waits for that read), and at the end (with its peak).
-rss() { awk -v k="$1:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$booking_pid/status"; }
+# of every upcoming show (timed: it waits for that read), and at the end (with its peak); the
+# gateway's at the end (with its peak: it keeps searches' answers while they last).
+rss() { awk -v k="$1:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/${2:-$booking_pid}/status"; }
 rss_idle=$(rss VmRSS)
 first_s=$(curl -fs -o /dev/null -w '%{time_total}' 'http://127.0.0.1:18180/v1/movies?city=scale+city+000')
 rss_listed=$(rss VmRSS)
@@ -70,7 +73,7 @@ for pair in 1 2 3; do
 done
 log "cold seat maps: 2,000 of tomorrow's shows nobody has opened, 256 readers"
 cold=$(read_run http://127.0.0.1:18180 60 --cold-seat-maps 2000 | keep cold-seat-maps.json)
-memory=$(printf '{"idle":%s,"listed":%s,"end":%s,"peak":%s,"first_search_s":%s}' "$rss_idle" "$rss_listed" "$(rss VmRSS)" "$(rss VmHWM)" "$first_s")
+memory=$(printf '{"idle":%s,"listed":%s,"end":%s,"peak":%s,"first_search_s":%s,"gateway_end":%s,"gateway_peak":%s}' "$rss_idle" "$rss_listed" "$(rss VmRSS)" "$(rss VmHWM)" "$first_s" "$(rss VmRSS "$gateway_pid")" "$(rss VmHWM "$gateway_pid")")
 ttl_ms=${MARQUEE_BOOKING__CATALOG_CACHE_TTL_MS:-$(awk -F' *= *' '/^catalog_cache_ttl_ms/ {print $2}' config/base.toml)}
 
 python3 - "$load" "$cold" "$half" "$ttl_ms" "$memory" "${pairs[@]}" <<'PY' | tee loadtest/results/catalog.md
@@ -100,9 +103,10 @@ print(f"| search `/v1/movies` through the gateway (256 readers; median of 3 alte
       f"| ≥ 0.5; p99 < 200 ms; ≤ 1 query per search per lifetime |")
 print(f"| cold seat map (a show nobody opened; 256 readers, each of {cold['answers']} shows once) "
       f"| p50 {cold['p50_ms']:.1f} ms, p99 {cold['p99_ms']:.1f} ms, {cold['failures']} failures | | | p99 < 200 ms |")
-print(f"| booking-core's memory (VmRSS) | before any search {memory['idle']} MiB; after the first search "
+print(f"| memory (VmRSS) | booking-core before any search {memory['idle']} MiB; after the first search "
       f"(which read the listing of every upcoming show, {memory['first_search_s'] * 1000:.0f} ms) {memory['listed']} MiB; "
-      f"at the end {memory['end']} MiB, peak {memory['peak']} MiB | | | |")
+      f"at the end {memory['end']} MiB, peak {memory['peak']} MiB; the gateway's at the end "
+      f"{memory['gateway_end']} MiB, peak {memory['gateway_peak']} MiB | | | |")
 worst = max(p["queries"] - p["query_bound"] for p in pairs)
 ok = (mid["ratio"] >= 0.5 and g["p99_ms"] < 200 and cold["p99_ms"] < 200 and worst <= 0
       and all(p["gw"]["failures"] == 0 for p in pairs) and cold["failures"] == 0)

@@ -41,19 +41,15 @@ pub struct ShowSummary {
     pub event_id: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Movie {
-    pub id: String,
-    pub title: String,
-    pub genres: Vec<String>,
-    pub shows: Vec<ShowSummary>,
-}
-
 /// Distinct searches remembered at most. An answer is a few kilobytes to a few hundred (a
 /// city's day at the design's scale is 80–90 KB, its week 430 KB), and only a lifetime's
-/// searches are kept: this bounds what a burst of distinct searches holds (about 100 MB at
-/// the design's answers), not the everyday.
-const SEARCHES_KEPT: usize = 1_024;
+/// searches are kept: this bounds what a burst of distinct searches holds (about 25 MB at the
+/// design's answers), not the everyday. Few: since answers are joined from parts written
+/// once (`answer`), making one again costs about what keeping it saves (at the design's
+/// scale, 0.32 of a bare server's rate with no answer kept against 0.31 with 1,024 kept, and
+/// 60 MB less held; BENCHMARKS.md). What it still does is answer a search many fans ask at
+/// once with one answer.
+const SEARCHES_KEPT: usize = 256;
 
 /// Searches answered in the last `[booking] catalog_cache_ttl_ms`, by what was asked: each
 /// distinct search is answered once per lifetime however many fans ask at once (the others
@@ -142,15 +138,7 @@ pub async fn movies(
                     let listing = (state.searches.listings)
                         .get(&state.read_db, &state.searches.queries)
                         .await?;
-                    let shows = listing.search(city, date, genre.as_deref(), Utc::now());
-                    answer(shows.into_iter().map(|(film, show)| {
-                        (
-                            film.id.as_str(),
-                            film.title.as_str(),
-                            film.genres.as_slice(),
-                            show,
-                        )
-                    }))
+                    Ok(listing.answer(city, date, genre.as_deref(), Utc::now()))
                 }
                 None => {
                     state.searches.queries.inc();
@@ -274,43 +262,86 @@ pub async fn search(
         query = query.bind(genre);
     }
     let rows: Vec<Row> = query.fetch_all(db).await?;
-    let (films, shows): (Vec<_>, Vec<_>) = rows
+    let parts: Vec<(uuid::Uuid, String, String)> = rows
         .into_iter()
-        .map(|r| ((r.movie_id.to_string(), r.title, r.genres), r.show))
-        .unzip();
-    answer(
-        films.iter().zip(shows).map(|((id, title, genres), show)| {
-            (id.as_str(), title.as_str(), genres.as_slice(), show)
-        }),
-    )
+        .map(|r| {
+            let head = film_head(&r.movie_id.to_string(), &r.title, &r.genres);
+            (r.movie_id, head, show_part(&r.show))
+        })
+        .collect();
+    Ok(answer(parts.iter().map(|(film, head, show)| {
+        (*film, head.as_str(), show.as_str())
+    })))
 }
 
-/// A search's answer from its shows in order, each with its film (id, title, genres):
-/// `{"movies": […]}`, each film once, where its first show came, with its shows in order.
-pub fn answer<'a>(
-    shows: impl IntoIterator<Item = (&'a str, &'a str, &'a [String], ShowSummary)>,
-) -> ApiResult<Bytes> {
-    let mut movies: Vec<Movie> = Vec::new();
-    for (id, title, genres, show) in shows {
-        match movies.iter_mut().find(|m| m.id == id) {
-            Some(m) => m.shows.push(show),
-            None => movies.push(Movie {
-                id: id.to_owned(),
-                title: title.to_owned(),
-                genres: genres.to_vec(),
-                shows: vec![show],
-            }),
+/// A film's part of a search's answer before its shows: `{"id":…,"title":…,"genres":[…],"shows":[`
+/// (`answer` writes its shows and closes it). The listing keeps it, written once per film.
+pub fn film_head(id: &str, title: &str, genres: &[String]) -> String {
+    #[derive(Serialize)]
+    struct Film<'a> {
+        id: &'a str,
+        title: &'a str,
+        genres: &'a [String],
+        shows: [(); 0],
+    }
+    let mut head = to_json(&Film {
+        id,
+        title,
+        genres,
+        shows: [],
+    });
+    // `…,"shows":[]}` less its last two bytes.
+    head.truncate(head.len() - 2);
+    head
+}
+
+/// A show's part of a search's answer: its summary as JSON. The listing keeps it, written
+/// once per show.
+pub fn show_part(show: &ShowSummary) -> String {
+    to_json(show)
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("strings, numbers and instants always serialize")
+}
+
+/// A search's answer, `{"movies":[…]}`, from its shows in order, each with its film (anything
+/// that tells films apart, and the film's `film_head`) and its `show_part`: each film once,
+/// where its first show came, with its shows in order. Every answer, the database's and the
+/// listing's, is joined here from parts written once, so a search copies its shows' bytes
+/// rather than writing (and escaping) each one again: writing them was most of booking-core's
+/// CPU at the design's scale (BENCHMARKS.md).
+pub fn answer<'a, F: PartialEq>(shows: impl IntoIterator<Item = (F, &'a str, &'a str)>) -> Bytes {
+    let mut films: Vec<(F, &str, Vec<&str>)> = Vec::new();
+    let mut len = 0;
+    for (film, head, show) in shows {
+        len += show.len() + 1;
+        // Shows come in title order, so a show's film is nearly always the last one seen.
+        match films.iter_mut().rev().find(|(f, ..)| *f == film) {
+            Some((_, _, parts)) => parts.push(show),
+            None => {
+                len += head.len() + 3;
+                films.push((film, head, vec![show]));
+            }
         }
     }
-    // Written straight from the structs: through `json!` the answer was first built as a
-    // `serde_json::Value` (a sorted map per film and per show), about a third of booking-core's
-    // CPU during the design's searches (a profile, BENCHMARKS.md).
-    #[derive(Serialize)]
-    struct Body<'a> {
-        movies: &'a [Movie],
+    let mut out = Vec::with_capacity(len + 16);
+    out.extend_from_slice(br#"{"movies":["#);
+    for (i, (_, head, shows)) in films.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(head.as_bytes());
+        for (j, show) in shows.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(show.as_bytes());
+        }
+        out.extend_from_slice(b"]}");
     }
-    let body = serde_json::to_vec(&Body { movies: &movies }).map_err(anyhow::Error::from)?;
-    Ok(Bytes::from(body))
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
 }
 
 /// `GET /v1/shows/{show_id}`
@@ -342,4 +373,61 @@ pub async fn show(
     body["movie"] = serde_json::json!({ "title": row.title, "genres": row.genres });
     body["seat_count"] = row.seat_count.into();
     Ok(Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn show(id: &str) -> ShowSummary {
+        ShowSummary {
+            id: id.into(),
+            theater: "The \"Rex\"".into(),
+            city: "Zürich".into(),
+            screen: "1".into(),
+            starts_at: "2030-06-01T18:30:00Z".parse().expect("an instant"),
+            time_zone: "Europe/Zurich".into(),
+            price_cents: 1_500,
+            currency: "CHF".into(),
+            event_id: "ev_1".into(),
+        }
+    }
+
+    #[test]
+    fn an_answer_lists_each_film_once_where_its_first_show_came_with_its_shows_in_order() {
+        let genres = vec!["Drama".to_owned(), "Sci-Fi".to_owned()];
+        let heads = [
+            film_head("f1", "Arrival", &genres),
+            film_head("f2", "Blade \\ Runner", &[]),
+        ];
+        let parts: Vec<String> = ["s1", "s2", "s3", "s4"]
+            .iter()
+            .map(|id| show_part(&show(id)))
+            .collect();
+        // Films A, B, A, B: each film's shows come together, in the order they came.
+        let order = [(0, 0), (1, 1), (0, 2), (1, 3)];
+        let body = answer(
+            order
+                .iter()
+                .map(|&(f, s)| (f, heads[f].as_str(), parts[s].as_str())),
+        );
+        let got: Value = serde_json::from_slice(&body).expect("the answer is JSON");
+        let shows = |ids: &[&str]| -> Value {
+            ids.iter()
+                .map(|id| serde_json::to_value(show(id)).expect("a show"))
+                .collect()
+        };
+        assert_eq!(
+            got,
+            json!({"movies": [
+                {"id": "f1", "title": "Arrival", "genres": ["Drama", "Sci-Fi"], "shows": shows(&["s1", "s3"])},
+                {"id": "f2", "title": "Blade \\ Runner", "genres": [], "shows": shows(&["s2", "s4"])},
+            ]})
+        );
+        assert_eq!(
+            &answer(std::iter::empty::<(u8, &str, &str)>())[..],
+            br#"{"movies":[]}"#
+        );
+    }
 }

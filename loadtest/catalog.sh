@@ -51,7 +51,7 @@ load=$("$bin/marquee-loadtest" catalog-load --database-url "$MARQUEE_DATABASE__U
 wait_url http://127.0.0.1:18180/healthz
 # booking-core's memory (MiB): before any search, once the first search has read the listing
 # of every upcoming show (timed: it waits for that read), and at the end (with its peak); the
-# gateway's at the end (with its peak: it keeps searches' answers while they last).
+# gateway's at the end (with its peak: what passing 256 readers' answers through costs it).
 rss() { awk -v k="$1:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/${2:-$booking_pid}/status"; }
 rss_idle=$(rss VmRSS)
 first_s=$(curl -fs -o /dev/null -w '%{time_total}' 'http://127.0.0.1:18180/v1/movies?city=scale+city+000')

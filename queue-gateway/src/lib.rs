@@ -13,6 +13,7 @@
 //! themselves with, `i18n` the fans' pages in their language; `error` maps every failure to a
 //! problem.
 
+pub mod allocator;
 pub mod assets;
 pub mod edge;
 pub mod error;

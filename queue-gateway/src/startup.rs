@@ -44,6 +44,11 @@ impl Application {
         )?;
         let metrics = HttpMetrics::new("queue_gateway");
         metrics.registry.register(Box::new(redis.up_gauge()))?;
+        // With the system's allocator (a heap profile's build) jemalloc holds nothing to report.
+        #[cfg(not(feature = "system-alloc"))]
+        metrics
+            .registry
+            .register(Box::new(crate::allocator::AllocatorStats::new()?))?;
         let listener = marquee_platform::http::listen(settings.gateway.listen)
             .await
             .with_context(|| format!("binding {}", settings.gateway.listen))?;

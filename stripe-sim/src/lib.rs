@@ -51,8 +51,8 @@ pub struct Faults {
 
 #[derive(Default)]
 struct Store {
-    intents: HashMap<String, Value>,
-    refunds: HashMap<String, Value>,
+    intents: lists::Listed,
+    refunds: lists::Listed,
     /// Idempotency key → (request fingerprint, status, response).
     idempotency: HashMap<String, (String, u16, Value)>,
     faults: Faults,
@@ -308,7 +308,7 @@ async fn create_intent(State(sim): State<Simulator>, headers: HeaderMap, body: B
         "next_action": null,
         "latest_charge": null,
     });
-    sim.store().intents.insert(id, intent.clone());
+    sim.store().intents.insert(intent.clone());
     sim.emit("payment_intent.created", intent.clone());
     remember(&sim, &headers, fingerprint, StatusCode::OK, &intent);
     axum::Json(intent).into_response()
@@ -535,10 +535,7 @@ async fn create_refund(State(sim): State<Simulator>, headers: HeaderMap, body: B
             "currency": pi["currency"], "payment_intent": pi_id, "refunded": received - amount == 0,
             "metadata": pi["metadata"],
         });
-        store.refunds.insert(
-            refund["id"].as_str().unwrap_or_default().to_owned(),
-            refund.clone(),
-        );
+        store.refunds.insert(refund.clone());
         (refund, charge)
     };
     sim.emit("charge.refunded", charge);

@@ -1,7 +1,9 @@
 //! The audit, read back from the system after the run, never from the generator's own counts:
 //! Postgres (bookings, seats), the Stripe simulator's payments and refunds (its list API), the
-//! ticket emails in the mail folder, and the Kafka topic from its beginning. Every figure must
-//! be 0.
+//! ticket emails in the mail folder, and the Kafka topic. Every figure must be 0. Of what the
+//! system keeps, only what was made from the night's start on is read ([`Start`]): payments,
+//! emails and messages of earlier nights cannot be this night's, and a soak of sixty nights
+//! that read them all each time made its own load grow night after night.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -73,9 +75,46 @@ impl Audit {
     }
 }
 
-/// Audit `event` once; its payments were all made from `since` (Unix seconds) on, so only
-/// those are read back from Stripe (the simulator keeps every night's).
-pub async fn audit(src: &Sources, db: &PgPool, event: &str, since: i64) -> anyhow::Result<Audit> {
+/// Where a night's audit starts reading, taken before the night makes anything.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// Unix seconds: the night's payments and ticket emails are all made from then on.
+    pub unix_s: i64,
+    /// The topic's end, partition by partition (a partition not named: from its beginning).
+    pub topic: HashMap<i32, i64>,
+}
+
+impl Start {
+    /// Now, less `grace_s` (for the clocks of a Stripe elsewhere). If the topic's ends cannot
+    /// be read, it is read from its beginning: slower, never less.
+    pub async fn now(src: &Sources, grace_s: i64) -> Self {
+        let unix_s = chrono::Utc::now().timestamp() - grace_s;
+        let topic = match brokers(src) {
+            Ok(brokers) => {
+                let topic = src.kafka_topic.clone();
+                tokio::task::spawn_blocking(move || topic_ends(&brokers, &topic))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r)
+            }
+            Err(e) => Err(e),
+        };
+        let topic = topic.unwrap_or_else(|e| {
+            eprintln!("[opening-night] the topic's ends: {e:#}; its audit reads from the start");
+            HashMap::new()
+        });
+        Self { unix_s, topic }
+    }
+}
+
+/// Audit `event` once, reading what was made from `start` on.
+pub async fn audit(
+    src: &Sources,
+    db: &PgPool,
+    event: &str,
+    start: &Start,
+) -> anyhow::Result<Audit> {
+    let since = start.unix_s;
     let double_sells = sqlx::query_scalar::<_, i64>(
         "SELECT count(*) FROM (
            SELECT b.show_id, seat FROM bookings b CROSS JOIN LATERAL unnest(b.seat_ids) AS seat
@@ -150,12 +189,18 @@ pub async fn audit(src: &Sources, db: &PgPool, event: &str, since: i64) -> anyho
         }
     }
 
-    // Ticket emails: exactly one per confirmed booking.
+    // Ticket emails: exactly one per confirmed booking. Only files written since the start.
+    let written_since = std::time::UNIX_EPOCH + Duration::from_secs(since.max(0) as u64);
     let mut emails: HashMap<String, u64> = HashMap::new();
     if let Ok(dir) = std::fs::read_dir(&src.mail_dir) {
         for entry in dir.filter_map(Result::ok) {
             let path = entry.path();
-            if path.extension().is_none_or(|x| x != "eml") {
+            if path.extension().is_none_or(|x| x != "eml")
+                || entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < written_since)
+            {
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(&path) else {
@@ -176,7 +221,7 @@ pub async fn audit(src: &Sources, db: &PgPool, event: &str, since: i64) -> anyho
 
     // Kafka: exactly one distinct message id of type BookingConfirmed per confirmed booking
     // (redeliveries of the same message are fine).
-    let messages = confirmed_messages(src).await?;
+    let messages = confirmed_messages(src, &start.topic).await?;
     a.confirmed_messages = messages
         .iter()
         .filter(|(b, _)| confirmed.contains_key(b.as_str()))
@@ -238,41 +283,76 @@ fn confirmed_booking_in(email: &str) -> Option<String> {
     Some(id.trim().to_owned())
 }
 
-/// Booking id → the distinct message ids of its `BookingConfirmed` messages, reading every
-/// partition of the topic from the beginning to its end as it is now.
-async fn confirmed_messages(src: &Sources) -> anyhow::Result<HashMap<String, HashSet<String>>> {
-    let brokers = match &src.kafka_brokers {
+fn brokers(src: &Sources) -> anyhow::Result<String> {
+    Ok(match &src.kafka_brokers {
         Some(b) => b.clone(),
         None => std::fs::read_to_string(&src.kafka_bootstrap_file)
             .with_context(|| format!("reading {}", src.kafka_bootstrap_file.display()))?
             .trim()
             .to_owned(),
-    };
+    })
+}
+
+/// Booking id → the distinct message ids of its `BookingConfirmed` messages, reading every
+/// partition of the topic from `from` (its beginning where `from` does not say) to its end as
+/// it is now.
+async fn confirmed_messages(
+    src: &Sources,
+    from: &HashMap<i32, i64>,
+) -> anyhow::Result<HashMap<String, HashSet<String>>> {
+    let brokers = brokers(src)?;
     let topic = src.kafka_topic.clone();
-    tokio::task::spawn_blocking(move || read_topic(&brokers, &topic))
+    let from = from.clone();
+    tokio::task::spawn_blocking(move || read_topic(&brokers, &topic, &from))
         .await
         .context("the topic reader")?
 }
 
-fn read_topic(brokers: &str, topic: &str) -> anyhow::Result<HashMap<String, HashSet<String>>> {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+fn consumer(brokers: &str) -> anyhow::Result<BaseConsumer> {
+    rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "marquee-audit")
         .set("enable.auto.commit", "false")
         .create()
-        .context("a Kafka consumer")?;
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        .context("a Kafka consumer")
+}
+
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Each partition's end (its high watermark), of the partitions holding anything.
+fn ends(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<HashMap<i32, i64>> {
+    let metadata = consumer.fetch_metadata(Some(topic), KAFKA_TIMEOUT)?;
     let mut ends = HashMap::new();
-    let mut assignment = rdkafka::TopicPartitionList::new();
     for t in metadata.topics() {
         for p in t.partitions() {
-            let (_, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+            let (_, high) = consumer.fetch_watermarks(topic, p.id(), KAFKA_TIMEOUT)?;
             if high > 0 {
                 ends.insert(p.id(), high);
-                assignment.add_partition_offset(topic, p.id(), Offset::Beginning)?;
             }
         }
+    }
+    Ok(ends)
+}
+
+fn topic_ends(brokers: &str, topic: &str) -> anyhow::Result<HashMap<i32, i64>> {
+    ends(&consumer(brokers)?, topic)
+}
+
+fn read_topic(
+    brokers: &str,
+    topic: &str,
+    from: &HashMap<i32, i64>,
+) -> anyhow::Result<HashMap<String, HashSet<String>>> {
+    let consumer = consumer(brokers)?;
+    let mut ends = ends(&consumer, topic)?;
+    // Partitions with nothing past where this night began are not read.
+    ends.retain(|p, end| from.get(p).is_none_or(|start| start < end));
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for p in ends.keys() {
+        let start = from
+            .get(p)
+            .map_or(Offset::Beginning, |&o| Offset::Offset(o));
+        assignment.add_partition_offset(topic, *p, start)?;
     }
     let mut out: HashMap<String, HashSet<String>> = HashMap::new();
     if ends.is_empty() {

@@ -190,9 +190,9 @@ async fn evening(
         .await
         .with_context(|| format!("connecting to {}", o.audit.database_url))?;
     let system_before = report::System::read(&db, &o.redis_url).await;
-    // Every payment of this evening is made from now on (a minute's grace for the clocks of
-    // a Stripe elsewhere).
-    let began_unix_s = chrono::Utc::now().timestamp() - 60;
+    // Every payment, email and message of this evening is made from now on (a minute's grace
+    // for the clocks of a Stripe elsewhere).
+    let audit_start = audit::Start::now(&o.audit, 60).await;
     let sale = setup::create(&http, o).await?;
     let seats_total = u64::from(o.shows * o.rows * o.seats_per_row);
     let rec = Arc::new(Recorder::default());
@@ -279,7 +279,7 @@ async fn evening(
     let audit = loop {
         // A source that fails for a moment (Stripe faults, Kafka catching up) is read again.
         let last = tokio::time::Instant::now() >= audit_end;
-        match audit::audit(&o.audit, &db, &sale.event, began_unix_s).await {
+        match audit::audit(&o.audit, &db, &sale.event, &audit_start).await {
             Ok(a) if a.clean() || last => break a,
             Ok(_) => {}
             Err(e) if last => return Err(e.context("the audit")),

@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn a_block_held_shows_in_allocated_active_and_resident() {
-        const SIZE: usize = 4 << 20;
+        // Large against what the other tests in this process allocate and free meanwhile
+        // (the figures are the whole process's): they may move them by a few hundred KiB.
+        const SIZE: usize = 64 << 20;
+        const SLACK: f64 = (8 << 20) as f64;
         let stats = AllocatorStats::new().unwrap();
         let before = stats.collect();
         // Written, so its pages are resident.
@@ -91,9 +94,9 @@ mod tests {
             value(&held, kind);
         }
         let grew = |kind| value(&held, kind) - value(&before, kind);
-        assert!(grew("allocated") >= SIZE as f64, "{}", grew("allocated"));
-        assert!(grew("active") >= SIZE as f64, "{}", grew("active"));
-        assert!(grew("resident") >= SIZE as f64, "{}", grew("resident"));
+        for kind in ["allocated", "active", "resident"] {
+            assert!(grew(kind) >= SIZE as f64 - SLACK, "{kind}: {}", grew(kind));
+        }
         assert!(value(&held, "allocated") <= value(&held, "active"));
         assert!(value(&held, "active") <= value(&held, "resident"));
     }

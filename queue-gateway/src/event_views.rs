@@ -12,6 +12,7 @@ use chrono::Utc;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use marquee_waitroom::connect::Redis;
 use marquee_waitroom::{EventState, LiveSettings, keys, queue};
+use serde::Serialize;
 
 /// The state of one event's queue at the last refresh.
 pub struct EventView {
@@ -22,42 +23,44 @@ pub struct EventView {
     pub prequeue_total: u64,
     /// The pre-queue has been given its places (admission may start).
     pub shuffled: bool,
-    /// The seed that decided the pre-queue order, published once it is fixed.
-    pub shuffle_seed: Option<String>,
     /// Places the queue moved per second over the last minute (admitted, and dropped for
     /// having left), once there is enough of it to measure.
     pub measured_pace: Option<f64>,
     /// Polls sooner than `min_poll_interval_ms` per visitor are refused.
     pub poll_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
-    /// `cfg.opens_at` and `cfg.name` as every answer shows them, rendered once per refresh
-    /// rather than on every poll.
-    pub opens_at_text: Arc<str>,
-    pub name: Arc<str>,
-    /// The operator's live message and the event's presentation, as every answer carries them
-    /// (each `None` when unset, and then absent from the answer).
-    pub shown: Shown,
+    /// What every answer says about the event, rendered once per refresh rather than on
+    /// every poll (see [`About`]).
+    pub about: Arc<str>,
 }
 
-/// What the waiting page shows of the event beyond the queue: the live message, the display
-/// name, the accent colour and the logo (booking-core checked each; the page renders them as
-/// text and attributes, never as HTML).
-#[derive(Debug, Clone, Default)]
-pub struct Shown {
-    pub message: Option<Arc<str>>,
-    pub display_name: Option<Arc<str>>,
-    pub accent_color: Option<Arc<str>>,
-    pub logo_url: Option<Arc<str>>,
+/// What every join and status answer says about the event, beyond where the visitor stands:
+/// when it opens, its name, the shuffle's seed once the pre-queue order is fixed (so anyone can
+/// replay it), and the operator's live message and the event's presentation when set
+/// (booking-core checked each; the page renders them as text and attributes, never as HTML).
+/// Absent fields are left out of the answer.
+#[derive(Serialize)]
+pub struct About<'a> {
+    /// RFC 3339, as serde renders the timestamp.
+    pub opens_at: chrono::DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shuffle_seed: Option<&'a str>,
+    pub event_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<&'a str>,
 }
 
-impl Shown {
-    fn of(cfg: &LiveSettings) -> Self {
-        let arc = |v: &Option<String>| v.as_deref().map(Arc::from);
-        Self {
-            message: arc(&cfg.message),
-            display_name: arc(&cfg.display_name),
-            accent_color: arc(&cfg.accent_color),
-            logo_url: arc(&cfg.logo_url),
-        }
+impl About<'_> {
+    /// The event's part of an answer: these members as JSON, without the object's braces
+    /// (`crate::queue::answer::respond` writes them into the visitor's object).
+    pub fn render(&self) -> Arc<str> {
+        let json = serde_json::to_string(self).expect("plain fields serialize");
+        Arc::from(&json[1..json.len() - 1])
     }
 }
 
@@ -174,20 +177,23 @@ impl EventViews {
             _ => poll_limiter(cfg.min_poll_interval_ms),
         };
         let measured_pace = queue::Pace::of(&recent).places_per_s(now_ms, MIN_PACE_SPAN_MS);
-        // As serde renders the timestamp, so the text is what the field always was.
-        let opens_at_text = serde_json::to_value(cfg.opens_at)
-            .ok()
-            .and_then(|v| v.as_str().map(Arc::from))
-            .unwrap_or_default();
+        let shuffled = state.2.is_some();
+        let about = About {
+            opens_at: cfg.opens_at,
+            shuffle_seed: state.3.as_deref().filter(|_| shuffled),
+            event_name: &cfg.name,
+            message: cfg.message.as_deref(),
+            display_name: cfg.display_name.as_deref(),
+            accent_color: cfg.accent_color.as_deref(),
+            logo_url: cfg.logo_url.as_deref(),
+        }
+        .render();
         let view = Arc::new(EventView {
-            opens_at_text,
-            name: Arc::from(cfg.name.as_str()),
-            shown: Shown::of(&cfg),
+            about,
             cfg,
             watermark: state.0.unwrap_or(0),
             prequeue_total: state.1.unwrap_or(0),
-            shuffled: state.2.is_some(),
-            shuffle_seed: state.3,
+            shuffled,
             measured_pace,
             poll_limiter,
         });

@@ -3,7 +3,7 @@
 //! The admission worker drops, at its turn, a visitor seen in neither the current window nor
 //! the last.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::Utc;
@@ -71,24 +71,89 @@ impl Presence {
     }
 }
 
-/// One `BITFIELD` (and its expiry) per presence bitmap the event's `places` fall in.
+/// One `BITFIELD` (and its expiry) per presence bitmap the event's `places` fall in. A window
+/// has two bitmaps, so each key is written once per flush, not once per place.
 fn event_pipeline(event: &str, abandon: u32, places: &HashSet<u64>, now: i64) -> redis::Pipeline {
     let window = queue::window(now, abandon);
-    let mut by_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    // The pre-queue's bitmap first, then the line's.
+    let mut bits: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
     for p in places {
-        let (key, bit) = queue::seen_bit(event, window, *p);
-        by_key.entry(key).or_default().push(bit);
+        let (prequeue, bit) = queue::seen_slot(*p);
+        bits[usize::from(!prequeue)].push(bit);
     }
     let mut pipe = redis::pipe();
-    for (key, bits) in by_key {
+    for (prequeue, bits) in [true, false].into_iter().zip(bits) {
+        if bits.is_empty() {
+            continue;
+        }
+        let key = marquee_waitroom::keys::seen(event, window, prequeue);
         let mut cmd = redis::cmd("BITFIELD");
         cmd.arg(&key);
-        for b in &bits {
-            cmd.arg("SET").arg("u1").arg(*b).arg(1);
+        for b in bits {
+            cmd.arg("SET").arg("u1").arg(b).arg(1);
         }
         pipe.add_command(cmd).ignore();
         pipe.pexpire(&key, queue::window_ttl_ms(abandon) as i64)
             .ignore();
     }
     pipe
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pipeline's commands as text, one per line, arguments separated by spaces.
+    fn commands(pipe: &redis::Pipeline) -> Vec<String> {
+        let packed = String::from_utf8(pipe.get_packed_pipeline()).unwrap();
+        let mut out = Vec::new();
+        let mut lines = packed.split("\r\n");
+        while let Some(line) = lines.next() {
+            let Some(n) = line.strip_prefix('*') else {
+                continue;
+            };
+            let args: Vec<&str> = (0..n.parse::<usize>().unwrap())
+                .map(|_| {
+                    lines.next().unwrap(); // the argument's length
+                    lines.next().unwrap()
+                })
+                .collect();
+            out.push(args.join(" "));
+        }
+        out
+    }
+
+    #[test]
+    fn each_bitmap_is_written_once_with_every_bit_it_holds() {
+        let now = 1_700_000_000_000;
+        let window = queue::window(now, 10);
+        let places = HashSet::from([3, queue::OFFSET + 5, 7]);
+        let cmds = commands(&event_pipeline("ev", 10, &places, now));
+        let (prequeue, _) = queue::seen_bit("ev", window, 3);
+        let (line, bit) = queue::seen_bit("ev", window, queue::OFFSET + 5);
+        assert_eq!(bit, 5);
+        assert_eq!(cmds.len(), 4, "{cmds:?}");
+        let mut pre_bits: Vec<&str> = cmds[0].split(' ').skip(4).step_by(4).collect();
+        pre_bits.sort_unstable();
+        assert!(cmds[0].starts_with(&format!("BITFIELD {prequeue} SET")));
+        assert_eq!(pre_bits, ["3", "7"]);
+        assert_eq!(
+            cmds[1],
+            format!("PEXPIRE {prequeue} {}", queue::window_ttl_ms(10))
+        );
+        assert_eq!(cmds[2], format!("BITFIELD {line} SET u1 5 1"));
+        assert_eq!(
+            cmds[3],
+            format!("PEXPIRE {line} {}", queue::window_ttl_ms(10))
+        );
+        // Only the line's bitmap when no pre-queue place was seen.
+        let cmds = commands(&event_pipeline(
+            "ev",
+            10,
+            &HashSet::from([queue::OFFSET + 1]),
+            now,
+        ));
+        assert_eq!(cmds.len(), 2);
+        assert_eq!(cmds[0], format!("BITFIELD {line} SET u1 1 1"));
+    }
 }

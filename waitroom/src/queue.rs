@@ -38,13 +38,20 @@ pub fn window_ttl_ms(abandon_after_s: u32) -> u64 {
     u64::from(abandon_after_s.max(1)) * 3000
 }
 
+/// Which of a window's two presence bitmaps a place's bit lives in (`true`: the pre-queue's,
+/// `keys::seen(…, true)`), and the bit.
+pub fn seen_slot(place: u64) -> (bool, u64) {
+    if place > OFFSET {
+        (false, place - OFFSET)
+    } else {
+        (true, place)
+    }
+}
+
 /// The presence bitmap a place's bit lives in for `window`, and the bit.
 pub fn seen_bit(event: &str, window: i64, place: u64) -> (String, u64) {
-    if place > OFFSET {
-        (keys::seen(event, window, false), place - OFFSET)
-    } else {
-        (keys::seen(event, window, true), place)
-    }
+    let (prequeue, bit) = seen_slot(place);
+    (keys::seen(event, window, prequeue), bit)
 }
 
 static JOIN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/join.lua")));

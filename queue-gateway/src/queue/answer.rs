@@ -156,13 +156,7 @@ fn base_view(
     QueueView {
         state: QueueState::Waiting,
         csrf: state.queue_signer.csrf(&claims.v),
-        opens_at: view.opens_at_text.clone(),
-        event_name: view.name.clone(),
-        message: view.shown.message.clone(),
-        display_name: view.shown.display_name.clone(),
-        accent_color: view.shown.accent_color.clone(),
-        logo_url: view.shown.logo_url.clone(),
-        shuffle_seed: view.shuffle_seed.clone().filter(|_| view.shuffled),
+        about: view.about.clone(),
         queue_token: token,
         ..QueueView::default()
     }
@@ -231,14 +225,29 @@ async fn admitted_or_expired(
     })
 }
 
+/// The answer's JSON: the visitor's members, then the event's, rendered once per refresh
+/// (`EventView::about`), written in before the closing brace (the visitor's object always has
+/// members of its own, so a comma separates them).
+fn body(view: &QueueView) -> serde_json::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(384);
+    serde_json::to_writer(&mut body, view)?;
+    if !view.about.is_empty() {
+        body.pop();
+        body.push(b',');
+        body.extend_from_slice(view.about.as_bytes());
+        body.push(b'}');
+    }
+    Ok(body)
+}
+
 /// A status answer as a response, with the cookies it carries.
 pub fn respond(state: &AppState, status: StatusCode, answer: Answer) -> Response {
     // Serialised here rather than through `Json`, whose 128-byte start grows (a copy) on
     // every answer; a status answer is about 250 bytes.
-    let mut body = Vec::with_capacity(384);
-    if let Err(e) = serde_json::to_writer(&mut body, &answer.view) {
-        return GatewayError::Internal(anyhow::anyhow!(e)).into_response();
-    }
+    let body = match body(&answer.view) {
+        Ok(body) => body,
+        Err(e) => return GatewayError::Internal(anyhow::anyhow!(e)).into_response(),
+    };
     let mut response = Response::new(axum::body::Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -258,4 +267,54 @@ pub fn respond(state: &AppState, status: StatusCode, answer: Answer) -> Response
         http::HeaderValue::from_static("no-store"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event_views::About;
+    use serde_json::{Value, json};
+    use std::sync::Arc;
+
+    #[test]
+    fn the_answer_is_one_object_with_the_visitors_members_and_the_events() {
+        let opens_at = Utc.timestamp_millis_opt(1_800_000_000_123).unwrap();
+        let about = About {
+            opens_at,
+            shuffle_seed: Some("seed-1"),
+            event_name: "Opening \"Night\" — ünïcode",
+            message: Some("Doors at 8\nbring ID"),
+            display_name: None,
+            accent_color: Some("#ff0066"),
+            logo_url: None,
+        };
+        let view = QueueView {
+            state: QueueState::Waiting,
+            position: Some(42),
+            estimated_wait_s: Some(7),
+            poll_after_ms: 2000,
+            csrf: "c".into(),
+            about: about.render(),
+            ..QueueView::default()
+        };
+        let answer: Value = serde_json::from_slice(&body(&view).unwrap()).unwrap();
+        assert_eq!(
+            answer,
+            json!({
+                "state": "waiting", "position": 42, "estimated_wait_s": 7, "poll_after_ms": 2000,
+                "csrf": "c", "opens_at": opens_at, "shuffle_seed": "seed-1",
+                "event_name": "Opening \"Night\" — ünïcode", "message": "Doors at 8\nbring ID",
+                "accent_color": "#ff0066",
+            })
+        );
+        // Without the event's part (never in practice: every event has a name), still one
+        // object.
+        let bare = QueueView {
+            about: Arc::from(""),
+            ..view
+        };
+        let answer: Value = serde_json::from_slice(&body(&bare).unwrap()).unwrap();
+        assert_eq!(answer["position"], 42);
+        assert!(answer.get("event_name").is_none());
+    }
 }

@@ -32,7 +32,8 @@ pub enum QueueState {
     SoldOut,
 }
 
-/// What join and status return.
+/// What join and status return: where the visitor stands, then what every answer says about
+/// the event.
 #[derive(Debug, Serialize, Default)]
 pub struct QueueView {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,21 +53,10 @@ pub struct QueueView {
     /// When the worker admitted this visitor: the server's own record, the same on every poll.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admitted_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// RFC 3339, rendered once per event (`EventView::opens_at_text`).
-    pub opens_at: Arc<str>,
-    /// The seed that decided the pre-queue order, once fixed, so anyone can replay it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shuffle_seed: Option<String>,
-    pub event_name: Arc<str>,
-    /// The operator's live message (plain text), and the event's presentation, when set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<Arc<str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<Arc<str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accent_color: Option<Arc<str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logo_url: Option<Arc<str>>,
+    /// The event's members (`crate::event_views::About`), already JSON: `answer::respond`
+    /// writes them after the visitor's.
+    #[serde(skip)]
+    pub about: Arc<str>,
 }
 
 /// When to poll next: about a tenth of the expected wait, between the event's minimum and

@@ -5,8 +5,9 @@
 //! slot and runs unchanged on either.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use marquee_platform::config::RedisSettings;
 use prometheus::IntGauge;
@@ -44,7 +45,9 @@ impl Timeouts {
 const RETRIES: u32 = 2;
 /// How often an idle connection is checked. A dropped connection is only replaced when a
 /// command fails on it, so without this the first request after Redis comes back would be
-/// the one to fail; with it, at most those in the first quarter second do.
+/// the one to fail; with it, at most those in the first quarter second do. A connection that
+/// answered a command within this long is not idle and is not checked: its own commands
+/// would have found it dead.
 const KEEPALIVE: Duration = Duration::from_millis(250);
 
 /// A connection to one Redis node or to a Redis Cluster; cheap to clone (both multiplex one
@@ -53,6 +56,9 @@ const KEEPALIVE: Duration = Duration::from_millis(250);
 pub struct Redis {
     conn: Conn,
     up: IntGauge,
+    /// When a command last had an answer (any answer, an error reply included: Redis was
+    /// there to give it), in ms since `EPOCH`; shared by every clone.
+    answered: Arc<AtomicU64>,
     /// Stops the keepalive when the last clone goes; `None` in the keepalive's own copy, so
     /// that copy does not keep itself alive.
     _keepalive: Option<Arc<KeepAlive>>,
@@ -154,17 +160,33 @@ pub async fn redis_with(
     )
     .expect("valid metric");
     up.set(1);
+    let answered = Arc::new(AtomicU64::new(since_epoch_ms()));
     let pinger = Redis {
         conn: conn.clone(),
         up: up.clone(),
+        answered: answered.clone(),
         _keepalive: None,
     };
     let keepalive = KeepAlive(tokio::spawn(keep_alive(pinger)));
     Ok(Redis {
         conn,
         up,
+        answered,
         _keepalive: Some(Arc::new(keepalive)),
     })
+}
+
+/// The clock `Redis::answered` counts on.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn since_epoch_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
+}
+
+/// Whether the keepalive PINGs now: always while Redis is down (its answer brings `redis_up`
+/// back), else only when no command was answered for a `KEEPALIVE`.
+fn needs_ping(up: bool, answered_ms: u64, now_ms: u64) -> bool {
+    !up || now_ms.saturating_sub(answered_ms) >= KEEPALIVE.as_millis() as u64
 }
 
 /// PINGs every `KEEPALIVE`: a failure makes the connection reconnect in the background, and
@@ -175,6 +197,10 @@ async fn keep_alive(mut redis: Redis) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        let up = redis.up.get() == 1;
+        if !needs_ping(up, redis.answered.load(Ordering::Relaxed), since_epoch_ms()) {
+            continue;
+        }
         let answered = redis::cmd("PING").query_async::<()>(&mut redis).await;
         match (redis.up.get() == 1, answered) {
             (true, Err(e)) => {
@@ -190,12 +216,32 @@ async fn keep_alive(mut redis: Redis) {
     }
 }
 
+/// `answer`, noting when it came if Redis gave it (a reply, or an error reply; not a broken
+/// connection, a timeout or a refused connect).
+fn noting_answers<'a, T: Send + 'a>(
+    answered: &'a AtomicU64,
+    answer: RedisFuture<'a, T>,
+) -> RedisFuture<'a, T> {
+    Box::pin(async move {
+        let answer = answer.await;
+        let from_redis = match &answer {
+            Ok(_) => true,
+            Err(e) => !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()),
+        };
+        if from_redis {
+            answered.store(since_epoch_ms(), Ordering::Relaxed);
+        }
+        answer
+    })
+}
+
 impl ConnectionLike for Redis {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match &mut self.conn {
+        let answer = match &mut self.conn {
             Conn::Node(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
+        };
+        noting_answers(&self.answered, answer)
     }
 
     fn req_packed_commands<'a>(
@@ -204,10 +250,11 @@ impl ConnectionLike for Redis {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match &mut self.conn {
+        let answer = match &mut self.conn {
             Conn::Node(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
+        };
+        noting_answers(&self.answered, answer)
     }
 
     fn get_db(&self) -> i64 {
@@ -215,5 +262,23 @@ impl ConnectionLike for Redis {
             Conn::Node(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_idle_or_down_connection_is_pinged() {
+        let k = KEEPALIVE.as_millis() as u64;
+        assert!(
+            !needs_ping(true, 10_000, 10_000 + k - 1),
+            "answered just now"
+        );
+        assert!(needs_ping(true, 10_000, 10_000 + k), "idle for a keepalive");
+        assert!(needs_ping(false, 10_000, 10_000), "down: always");
+        // A clock read before a command's answer was noted is not "idle".
+        assert!(!needs_ping(true, 10_001, 10_000));
     }
 }

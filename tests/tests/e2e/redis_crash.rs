@@ -167,3 +167,55 @@ async fn a_connection_to_a_restarted_redis_is_back_before_the_next_command() {
     })
     .await;
 }
+
+/// The keepalive checks only an idle connection: one whose commands are being answered is not
+/// PINGed as well (every service's background PINGs were a share of the Redis commands a
+/// status poll is measured by), and an idle one still is, four times a second.
+#[tokio::test]
+async fn only_an_idle_connection_is_pinged() {
+    let server = RedisServer::start().await;
+    let observer = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let pings = |mut observer: redis::aio::MultiplexedConnection| async move {
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut observer)
+            .await
+            .unwrap();
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_ping:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    let mut conn = marquee_waitroom::connect::redis(&server.url(), false, None)
+        .await
+        .unwrap();
+    // Busy: a command answered every 50 ms for 1.5 s (six keepalive periods).
+    let before = pings(observer.clone()).await;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        let _: Option<String> = redis::cmd("GET")
+            .arg("k")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let busy = pings(observer.clone()).await - before;
+    assert!(busy <= 1, "{busy} PINGs on a busy connection");
+    // Idle: PINGed again, four times a second.
+    let before = pings(observer.clone()).await;
+    wait_for(
+        "the keepalive to PING an idle connection",
+        Duration::from_secs(5),
+        || {
+            let observer = observer.clone();
+            async move { (pings(observer).await - before >= 3).then_some(()) }
+        },
+    )
+    .await;
+}

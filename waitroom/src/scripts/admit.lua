@@ -11,6 +11,8 @@
 -- activity keeps it (see session.rs); the session itself is recorded in KEYS[10].
 -- ARGV[10] history_interval_ms: how often a point of the event's history is recorded.
 -- Returns {admitted, active, waiting, watermark, dropped}.
+-- Every command here counts against Redis's budget on every tick of every event, so each
+-- value is read once: the state's fields in one HMGET, each count once while it cannot change.
 if redis.call('GET', KEYS[5]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER')
 end
@@ -26,12 +28,14 @@ redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - tonumber(ARGV[5]))
 -- The budget: rate × elapsed + what was left over, never more than the active cap allows.
 -- Safety-net joins spend the same budget (join.lua); the clock only moves forwards, so two
 -- clocks a little apart never mint the same time twice.
-local last = tonumber(redis.call('HGET', KEYS[1], 'last_tick_ms') or now)
+local state = redis.call('HMGET', KEYS[1], 'last_tick_ms', 'carry', 'watermark', 'hist_at')
+local last = tonumber(state[1] or now)
 local elapsed = math.min(math.max(now - last, 0), tonumber(ARGV[7]))
-local carry = tonumber(redis.call('HGET', KEYS[1], 'carry') or '0')
+local carry = tonumber(state[2] or '0')
 local budget = rate * elapsed / 60000 + carry
 local allowed = math.floor(budget)
-local room = max_active - redis.call('ZCARD', KEYS[3])
+local active = redis.call('ZCARD', KEYS[3])
+local room = max_active - active
 local n = allowed
 if room < n then n = room end
 if n < 0 then n = 0 end
@@ -40,7 +44,7 @@ if ARGV[8] ~= '1' then n = 0 end
 -- not yet holding could take (figures under 10 s old; without them the rate and cap rule).
 local seats = redis.call('HMGET', KEYS[12], 'available', 'holders', 'at')
 if seats[3] and now - tonumber(seats[3]) <= 10000 then
-  local unheld = redis.call('ZCARD', KEYS[3]) - tonumber(seats[2])
+  local unheld = active - tonumber(seats[2])
   if unheld < 0 then unheld = 0 end
   local spare = tonumber(seats[1]) - unheld
   if spare < n then n = spare end
@@ -58,7 +62,7 @@ local function present(place)
 end
 
 local admitted, dropped, checks = 0, 0, 0
-local watermark = tonumber(redis.call('HGET', KEYS[1], 'watermark') or '0')
+local watermark = tonumber(state[3] or '0')
 local slot_until = now + math.min(tonumber(ARGV[5]), tonumber(ARGV[9]))
 -- The priority lane first. Its fans hold no place in the line, so the watermark is not
 -- theirs to move; the lane is small (one entry per code use), and each is admitted.
@@ -100,16 +104,19 @@ end
 if dropped > 0 then
   redis.call('HINCRBY', KEYS[1], 'dropped_total', dropped)
 end
+-- The counts after this tick's admissions (nothing below changes them).
+active = redis.call('ZCARD', KEYS[3])
+local waiting = redis.call('ZCARD', KEYS[2])
 -- A point of the event's history, every history_interval_ms, kept an hour.
-local hist_at = tonumber(redis.call('HGET', KEYS[1], 'hist_at') or '0')
+local hist_at = tonumber(state[4] or '0')
 if now - hist_at >= tonumber(ARGV[10]) then
   local totals = redis.call('HMGET', KEYS[1], 'admitted_total', 'dropped_total')
   local figures = redis.call('HMGET', KEYS[12], 'held', 'sold')
-  local point = table.concat({now, redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[11]),
-    redis.call('ZCARD', KEYS[3]), max_active, totals[1] or 0, totals[2] or 0,
+  local point = table.concat({now, waiting + redis.call('ZCARD', KEYS[11]),
+    active, max_active, totals[1] or 0, totals[2] or 0,
     figures[1] or 0, figures[2] or 0, rate}, '|')
   redis.call('ZADD', KEYS[13], now, point)
   redis.call('ZREMRANGEBYSCORE', KEYS[13], '-inf', now - 3600000)
   redis.call('HSET', KEYS[1], 'hist_at', now)
 end
-return {admitted, redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[2]), string.format('%.0f', watermark), dropped}
+return {admitted, active, waiting, string.format('%.0f', watermark), dropped}

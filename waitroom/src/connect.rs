@@ -65,8 +65,9 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// `redis_up`: 1 while Redis answers the keepalive PING, 0 from the first one it does not
-    /// answer; for the service's metrics registry.
+    /// `redis_up`: 1 while Redis answers, 0 from the first keepalive PING it does not answer
+    /// (a connection whose commands go unanswered is idle, so it is PINGed within a quarter
+    /// second); for the service's metrics registry.
     pub fn up_gauge(&self) -> IntGauge {
         self.up.clone()
     }
@@ -156,7 +157,8 @@ pub async fn redis_with(
     };
     let up = IntGauge::new(
         "redis_up",
-        "1 while Redis answers this service's keepalive PING (every 250 ms), else 0",
+        "1 while Redis answers this service (its commands, or the keepalive PING of a \
+         connection idle for 250 ms), else 0",
     )
     .expect("valid metric");
     up.set(1);

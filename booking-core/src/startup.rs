@@ -87,6 +87,12 @@ impl Application {
             Duration::from_millis(settings.booking.catalog_listing_ttl_ms),
             &metrics.registry,
         );
+        let lane = Arc::new(crate::lane::Lane::new(db.clone()));
+        let hold_batches = crate::holds::HoldBatches::new(
+            lane.clone(),
+            settings.booking.hold_batch_max,
+            &metrics.registry,
+        );
         let state = AppState(Arc::new(App {
             reserve_gate: ReserveGate::new(
                 redis.clone(),
@@ -94,7 +100,8 @@ impl Application {
             ),
             operator_tokens: settings.operator.token_list(),
             settings,
-            lane: crate::lane::Lane::new(db.clone()),
+            lane,
+            hold_batches,
             db,
             read_db,
             redis,

@@ -25,7 +25,9 @@ pub struct App {
     /// The primary: every write and every read that must see it.
     pub db: PgPool,
     /// Connections of `db` kept between holds and releases (see `lane`).
-    pub lane: crate::lane::Lane,
+    pub lane: Arc<crate::lane::Lane>,
+    /// Named-seat holds, batched per show (`holds::batch`), on `lane`.
+    pub hold_batches: crate::holds::HoldBatches,
     /// Catalog and seat-map reads (a replica when configured, else the primary).
     pub read_db: PgPool,
     pub redis: marquee_waitroom::connect::Redis,

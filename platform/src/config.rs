@@ -186,6 +186,11 @@ pub struct BookingSettings {
     pub sweep_interval_ms: u64,
     pub sweep_batch: i64,
     pub max_seats_per_booking: u32,
+    /// Named-seat holds of one show that arrive while its last batch is at the database go
+    /// in one transaction, at most this many (1: each alone). Nothing waits for a batch to
+    /// fill.
+    #[serde(default = "default_hold_batch_max")]
+    pub hold_batch_max: usize,
     /// Reserve attempts a visitor may make a minute, counted across every booking-core
     /// replica (in Redis; each replica's own count if Redis does not answer).
     pub reserve_attempts_per_minute: u32,
@@ -198,6 +203,10 @@ pub struct BookingSettings {
     /// their own, not an admission key, since tickets outlive a sale's key rotations. Made
     /// when missing under the same rule as the admission keys (`generate_if_missing`).
     pub ticket_keys_dir: PathBuf,
+}
+
+fn default_hold_batch_max() -> usize {
+    64
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -434,6 +443,10 @@ impl Partial {
             need(
                 (1..=10).contains(&b.max_seats_per_booking),
                 "[booking] max_seats_per_booking must be between 1 and 10",
+            );
+            need(
+                (1..=256).contains(&b.hold_batch_max),
+                "[booking] hold_batch_max must be between 1 and 256",
             );
             need(
                 b.seatmap_cache_ttl_ms <= 1000,

@@ -4,8 +4,10 @@
 //! statement itself, so it never blocks anyone, whether or not the sweeper has run.
 //!
 //! A reserve flows: `gate` (the visitor still holds its slot under the cap, within its
-//! allowance) → `shows` (what the show needs, cached a second) → `reserve` (one statement takes
-//! the seats or nothing; best available tries blocks from the cached map first). A release is
+//! allowance) → `shows` (what the show needs, cached a second) → `reserve` (which seats to try;
+//! best available tries blocks from the cached map first) → `batch` (named seats: the show's
+//! requests that arrive together, in one transaction, each answered as if alone) or `take` (one
+//! statement takes the seats or nothing). A release is
 //! `release`, an extension `extend`. The rules every statement shares are `crate::rules`; the step that frees an
 //! ended hold's seats is the macro below.
 
@@ -34,17 +36,22 @@ macro_rules! free_ended_seats {
     };
 }
 
+mod batch;
 mod extend;
 mod gate;
+mod give_back;
 mod release;
 mod reserve;
 mod shows;
+mod take;
 
+pub use batch::{Figures as BatchFigures, HoldBatches};
 pub use extend::extend;
 pub use gate::{Refusal, ReserveGate};
 pub use release::{RecentHolds, release};
-pub use reserve::{Pick, new_reservation_id, reserve};
+pub use reserve::{Pick, reserve};
 pub use shows::{ShowInfo, ShowInfos, show_info};
+pub use take::{Miss, new_reservation_id};
 
 /// Expire the lapsed holds among `bookings` (of one show). SKIP LOCKED: a booking locked by
 /// another request is being expired by it (its owner reserving again); waiting for it could

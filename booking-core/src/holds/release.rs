@@ -1,42 +1,16 @@
-//! Releasing a hold: the booking and its seats change in one statement, and the fan keeps its
-//! slot under the cap for the idle time at most.
+//! Releasing a hold: the booking and its seats change in one statement (`give_back`; the
+//! releases of one show that arrive together in one, `batch`), and the fan keeps its slot
+//! under the cap for the idle time at most.
 
 use std::time::Duration;
 
 use super::ShowInfos;
+use super::batch::HoldBatches;
+use super::give_back::RELEASED_BY_FAN;
 use crate::bookings::{get, show_of};
 use crate::error::{ApiError, ApiResult};
 use crate::expiring::Expiring;
-use crate::lane::Lane;
 use crate::model::{BookingStatus, BookingView};
-use crate::partitions::{self, PerPartition};
-
-const RELEASED_BY_FAN: &str = "released by the fan";
-
-/// One statement, so one transaction: the booking and its seats change together. The
-/// conditions keep every plan on the primary keys, so a generic plan is as good as a custom
-/// one and Postgres keeps it: `(status = 'held') IS TRUE` matches no partial "held" index on
-/// `bookings` (which exist for the sweeper and one-hold-per-visitor; with stale statistics
-/// the planner took them as selective and scanned every hold of a busy show, 1.5 ms per
-/// release; so this spells out `crate::hold_live!` in a form no such index matches), and the
-/// seats come from the booking row (as a parameter their unknown count
-/// made the generic plan look dearer, and each release was planned anew).
-static RELEASE: PerPartition = PerPartition::new(|| {
-    partitions::variants(concat!(
-        "WITH r AS (
-            UPDATE {bookings} AS bookings
-            SET status = 'released', status_reason = $3, updated_at = now()
-            WHERE show_id = $1 AND id = $2 AND (status = 'held') IS TRUE AND expires_at > now()
-            RETURNING id, seat_ids, event_id, visitor_id),
-         s AS (
-            UPDATE {seats} AS seats SET ",
-        crate::seat_back_on_sale!(),
-        " FROM r
-            WHERE seats.show_id = $1 AND seats.seat_id = ANY(r.seat_ids) AND seats.booking_id = r.id
-              AND seats.status = 'held')
-         SELECT event_id, visitor_id FROM r"
-    ))
-});
 
 /// Release a hold: its seats go back on sale at once, and its fan keeps its slot under the cap
 /// for the event's idle time at most (to choose again, or else it goes to the next fan).
@@ -44,27 +18,19 @@ static RELEASE: PerPartition = PerPartition::new(|| {
 /// booking as it is. A hold made by this replica is released in one round trip (`recent` knows
 /// its show, which never changes); any other is looked up first.
 pub async fn release(
-    lane: &Lane,
+    batches: &HoldBatches,
     recent: &RecentHolds,
     shows: &ShowInfos,
     redis: &marquee_waitroom::connect::Redis,
     id: &str,
 ) -> ApiResult<BookingView> {
-    let db = lane.pool();
+    let db = batches.lane().pool();
     let (known, partition) = recent.take(id).unzip();
     let show_id = match &known {
         Some(view) => view.show_id.clone(),
         None => show_of(db, id).await?,
     };
-    let mut conn = lane.acquire().await?;
-    let released = sqlx::query_as(RELEASE.get(partition.flatten()))
-        .bind(&show_id)
-        .bind(id)
-        .bind(RELEASED_BY_FAN)
-        .fetch_optional(&mut *conn)
-        .await;
-    let released: Option<(String, String)> = conn.settle(released)?;
-    drop(conn);
+    let released = batches.release(&show_id, partition.flatten(), id).await?;
     if let Some((event_id, visitor_id)) = &released {
         let idle_s = shows
             .get(db, &show_id)

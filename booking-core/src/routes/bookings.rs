@@ -44,7 +44,7 @@ pub async fn reserve(
                 let seatmap = state.seatmaps.latest(&prepared.show.id).await?;
                 precheck(&prepared.pick, &seatmap)?;
                 let view = holds::reserve(
-                    &state.lane,
+                    &state.hold_batches,
                     &prepared.show,
                     &prepared.visitor,
                     &prepared.pick,
@@ -290,7 +290,7 @@ pub async fn release(
         return Err(ApiError::NotFound("booking"));
     }
     let view = holds::release(
-        &state.lane,
+        &state.hold_batches,
         &state.recent_holds,
         &state.shows,
         &state.redis,

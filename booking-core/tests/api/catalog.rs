@@ -188,17 +188,7 @@ fn json_body(show: &str) -> Value {
 
 /// `marquee_catalog_queries_total` from booking-core's `/metrics`.
 async fn catalog_queries(app: &crate::helpers::TestApp) -> u64 {
-    let text = app
-        .http
-        .get(app.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    marquee_testkit::metric(&text, "catalog_queries_total")
-        .expect("marquee_catalog_queries_total exported")
+    app.metric("catalog_queries_total").await
 }
 
 #[tokio::test]

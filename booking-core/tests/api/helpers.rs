@@ -217,6 +217,20 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A counter from booking-core's `/metrics` (its name without the `marquee_` prefix).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(self.at("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        marquee_testkit::metric(&text, name).unwrap_or_else(|| panic!("{name} exported"))
+    }
+
     /// Move a hold's window into the past (booking and seats), as if it had lapsed.
     pub async fn lapse(&self, reservation_id: &str) {
         sqlx::query(

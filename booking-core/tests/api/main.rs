@@ -8,6 +8,7 @@ mod categories;
 mod expiry;
 mod extend;
 mod helpers;
+mod hold_batches;
 mod idempotency;
 mod integrity;
 mod kills;

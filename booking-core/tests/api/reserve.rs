@@ -265,7 +265,11 @@ async fn holds_go_to_the_shows_partition_and_any_replica_releases_them() {
             .await
             .unwrap();
         let view = booking_core::holds::release(
-            &booking_core::lane::Lane::new(app.db.clone()),
+            &booking_core::holds::HoldBatches::new(
+                std::sync::Arc::new(booking_core::lane::Lane::new(app.db.clone())),
+                64,
+                &prometheus::Registry::new(),
+            ),
             &other_replica,
             &booking_core::holds::ShowInfos::default(),
             &redis,

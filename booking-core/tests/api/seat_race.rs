@@ -94,6 +94,10 @@ async fn two_thousand_concurrent_reserves_never_double_sell() {
         created > 10 && conflicts > 100,
         "the race was real: {created} holds, {conflicts} conflicts"
     );
+    // Requests that arrived together were taken in batches (`holds::batch`): the race ran
+    // through them, not only through holds alone.
+    let batched = app.metric("hold_batched_requests_total").await;
+    assert!(batched > 100, "{batched} requests were taken in batches");
 
     // The database agrees with the client side, row by row.
     let rows: Vec<(String, String)> = sqlx::query_as(

@@ -1,0 +1,247 @@
+//! Requests for one key coalesced into batches. The first request for a key starts a runner
+//! (a task of its own, so a fan who hangs up never strands the others); while the runner's
+//! batch is at the database, requests for the key queue, and the next batch is all of them
+//! (up to a cap), in arrival order. Nothing waits for a batch to fill: a lone request runs at
+//! once, as a batch of one, and batches grow only while the database is busy with the last.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+pub struct Coalescer<K, R, O> {
+    /// A key is here while its runner lives, with the requests waiting for its next batch.
+    queues: Mutex<HashMap<K, Vec<Waiting<R, O>>>>,
+    max_batch: usize,
+}
+
+struct Waiting<R, O> {
+    request: R,
+    answer: oneshot::Sender<O>,
+}
+
+/// The runner stopped (it panicked) before answering.
+#[derive(Debug, thiserror::Error)]
+#[error("the batch this request was in was lost")]
+pub struct Lost;
+
+impl<K, R, O> Coalescer<K, R, O>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    R: Send + 'static,
+    O: Send + 'static,
+{
+    /// Batches of at most `max_batch` requests (at least one).
+    pub fn new(max_batch: usize) -> Arc<Self> {
+        Arc::new(Self {
+            queues: Mutex::new(HashMap::new()),
+            max_batch: max_batch.max(1),
+        })
+    }
+
+    /// `request`'s answer. `run` gets each batch of `key`'s requests in arrival order and
+    /// answers them in the same order, one answer each.
+    pub async fn submit<F, Fut>(self: &Arc<Self>, key: K, request: R, run: F) -> Result<O, Lost>
+    where
+        F: Fn(Vec<R>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<O>> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut queues = self.queues.lock().expect("coalescer");
+            let waiting = Waiting { request, answer };
+            match queues.get_mut(&key) {
+                Some(queue) => {
+                    queue.push(waiting);
+                    false
+                }
+                None => {
+                    queues.insert(key.clone(), vec![waiting]);
+                    true
+                }
+            }
+        };
+        if start {
+            tokio::spawn(self.clone().drain(key, run));
+        }
+        answered.await.map_err(|_| Lost)
+    }
+
+    /// The runner: batches until none is waiting, then it ends and forgets the key.
+    async fn drain<F, Fut>(self: Arc<Self>, key: K, run: F)
+    where
+        F: Fn(Vec<R>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<O>> + Send + 'static,
+    {
+        // A panic in `run` forgets the key too: the requests then waiting are told their batch
+        // was lost, and the next request starts a new runner.
+        let mut forget = Forget {
+            coalescer: &self,
+            key: &key,
+            armed: true,
+        };
+        loop {
+            let batch: Vec<Waiting<R, O>> = {
+                let mut queues = self.queues.lock().expect("coalescer");
+                let Some(queue) = queues.get_mut(&key).filter(|q| !q.is_empty()) else {
+                    // Under the lock that found the queue empty: a request queued after this
+                    // finds no key and starts a runner of its own.
+                    queues.remove(&key);
+                    forget.armed = false;
+                    return;
+                };
+                let n = queue.len().min(self.max_batch);
+                queue.drain(..n).collect()
+            };
+            let (requests, answers): (Vec<R>, Vec<_>) =
+                batch.into_iter().map(|w| (w.request, w.answer)).unzip();
+            let outcomes = run(requests).await;
+            for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                // The fan may have hung up; its outcome stands all the same.
+                let _ = answer.send(outcome);
+            }
+        }
+    }
+}
+
+impl<K: Eq + Hash, R, O> Coalescer<K, R, O> {
+    /// Keys with a runner now.
+    pub fn running(&self) -> usize {
+        self.queues.lock().expect("coalescer").len()
+    }
+}
+
+/// Forgets a runner's key if it ends other than by finding its queue empty (a panic): the
+/// requests then waiting are dropped, so each is told its batch was lost.
+struct Forget<'a, K: Eq + Hash, R, O> {
+    coalescer: &'a Coalescer<K, R, O>,
+    key: &'a K,
+    armed: bool,
+}
+
+impl<K: Eq + Hash, R, O> Drop for Forget<'_, K, R, O> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut queues = match self.coalescer.queues.lock() {
+            Ok(q) => q,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        queues.remove(self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lone_request_runs_at_once_as_a_batch_of_one() {
+        let c = Coalescer::<&str, u32, (usize, u32)>::new(8);
+        let out = c.submit("k", 7, |b: Vec<u32>| async move {
+            let n = b.len();
+            b.into_iter().map(|r| (n, r * 2)).collect()
+        });
+        assert_eq!(out.await.unwrap(), (1, 14));
+        runner_ends(&c).await;
+    }
+
+    async fn runner_ends<K: Eq + Hash, R, O>(c: &Coalescer<K, R, O>) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while c.running() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the runner ends when nothing waits");
+    }
+
+    #[tokio::test]
+    async fn requests_arriving_while_a_batch_runs_go_in_the_next_in_arrival_order() {
+        let c = Coalescer::<&str, u32, Vec<u32>>::new(3);
+        let (release_first, first_released) = tokio::sync::watch::channel(false);
+        let run = move |b: Vec<u32>| {
+            let mut first_released = first_released.clone();
+            async move {
+                if b == [0] {
+                    first_released.wait_for(|r| *r).await.unwrap();
+                }
+                b.iter().map(|_| b.clone()).collect()
+            }
+        };
+        let run = Arc::new(run);
+        let submit = |r: u32| {
+            let c = c.clone();
+            let run = run.clone();
+            tokio::spawn(async move { c.submit("k", r, move |b| run(b)).await.unwrap() })
+        };
+        let first = submit(0);
+        // The first batch is at the "database" (blocked); these queue behind it.
+        while c
+            .queues
+            .lock()
+            .unwrap()
+            .get("k")
+            .is_none_or(|q| !q.is_empty())
+        {
+            tokio::task::yield_now().await;
+        }
+        let mut later = Vec::new();
+        for r in 1..=4 {
+            later.push(submit(r));
+            while c.queues.lock().unwrap()["k"].len() < r as usize {
+                tokio::task::yield_now().await;
+            }
+        }
+        release_first.send(true).unwrap();
+        assert_eq!(first.await.unwrap(), [0]);
+        let batches: Vec<Vec<u32>> = futures::future::join_all(later)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        // Capped at three: 1, 2, 3 together, then 4.
+        assert_eq!(
+            batches,
+            [vec![1, 2, 3], vec![1, 2, 3], vec![1, 2, 3], vec![4]]
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_batch_apart() {
+        let c = Coalescer::<u8, u8, u8>::new(8);
+        let (a, b) = tokio::join!(
+            c.submit(1, 10, |b: Vec<u8>| async move { b }),
+            c.submit(2, 20, |b: Vec<u8>| async move { b })
+        );
+        assert_eq!((a.unwrap(), b.unwrap()), (10, 20));
+    }
+
+    #[tokio::test]
+    async fn a_runner_that_panics_loses_its_batch_and_the_key_recovers() {
+        let c = Coalescer::<&str, u32, u32>::new(8);
+        let lost = c
+            .submit("k", 1, |_b: Vec<u32>| async move {
+                panic!("the batch's statement code panicked")
+            })
+            .await;
+        assert!(lost.is_err());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let again = c
+            .submit("k", 2, move |b: Vec<u32>| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move { b }
+            })
+            .await;
+        assert_eq!(again.unwrap(), 2);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        runner_ends(&c).await;
+    }
+}

@@ -7,7 +7,11 @@
 # (from /proc). Per hold and per pgbench transaction, so it says whether a hold is bounded by
 # commits (WAL flushes) or by work per statement (CPU).
 # Usage: loadtest/hold-cost.sh [SECONDS] [PAIRS]   (default: 15 s runs, 3 pairs)
-# Writes loadtest/results/hold-cost.md and prints it.
+#   BATCH_MAXES="1 64"  in each pair, a hot show for each `[booking] hold_batch_max` (1: every
+#                       hold and release alone; default: the configured value only); `64x1`
+#                       also sets `hold_batches_per_show` (here 1)
+#   CLIENTS=8           the hot show's clients (default 64; pgbench keeps 64)
+# Writes loadtest/results/hold-cost.md and prints it (with each hot show's hold latency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -65,6 +69,8 @@ pg_counters() {
                         wal_records, wal_bytes, wal_write, wal_sync FROM pg_stat_wal"
 }
 hz=$(getconf CLK_TCK)
+clients=${CLIENTS:-64}
+maxes=${BATCH_MAXES:-default}
 
 pgbench -i -q -s 10 -h 127.0.0.1 -U postgres marquee_pgbench >/dev/null 2>&1
 rows=()
@@ -76,33 +82,49 @@ for pair in $(seq 1 "$pairs"); do
   tps=$(pgbench -N -c 64 -j 2 -T "$secs" -h 127.0.0.1 -U postgres marquee_pgbench 2>/dev/null | awk '/^tps/ && !seen {print $3; seen = 1}')
   p1=$(pg_ticks)
   read -r c1 r1 b1 w1 s1 <<<"$(pg_counters marquee_pgbench)"
-  rows+=("pgbench $pair $tps $((c1 - c0)) $((r1 - r0)) $((b1 - b0)) $((w1 - w0)) $((s1 - s0)) $((p1 - p0)) 0")
+  rows+=("pgbench $pair $tps $((c1 - c0)) $((r1 - r0)) $((b1 - b0)) $((w1 - w0)) $((s1 - s0)) $((p1 - p0)) 0 - - -")
 
-  start_booking
-  psql -c CHECKPOINT
-  read -r c0 r0 b0 w0 s0 <<<"$(pg_counters marquee_holdcost)"
-  p0=$(pg_ticks); k0=$(ticks_of booking-core "$booking_pid")
-  hot=$("$bin/marquee-loadtest" hot-show --url http://127.0.0.1:18181 --keys-dir "$work/keys" --seconds "$secs")
-  p1=$(pg_ticks); k1=$(ticks_of booking-core "$booking_pid")
-  read -r c1 r1 b1 w1 s1 <<<"$(pg_counters marquee_holdcost)"
-  hps=$(echo "$hot" | python3 -c 'import json,sys; print(json.load(sys.stdin)["holds_per_s"])')
-  rows+=("hot $pair $hps $((c1 - c0)) $((r1 - r0)) $((b1 - b0)) $((w1 - w0)) $((s1 - s0)) $((p1 - p0)) $((k1 - k0))")
-  stop_booking
+  for max in $maxes; do
+    unset MARQUEE_BOOKING__HOLD_BATCH_MAX MARQUEE_BOOKING__HOLD_BATCHES_PER_SHOW
+    if [ "$max" != default ]; then export MARQUEE_BOOKING__HOLD_BATCH_MAX=${max%x*}; fi
+    case $max in *x*) export MARQUEE_BOOKING__HOLD_BATCHES_PER_SHOW=${max#*x} ;; esac
+    start_booking
+    psql -c CHECKPOINT
+    read -r c0 r0 b0 w0 s0 <<<"$(pg_counters marquee_holdcost)"
+    p0=$(pg_ticks); k0=$(ticks_of booking-core "$booking_pid")
+    hot=$("$bin/marquee-loadtest" hot-show --url http://127.0.0.1:18181 --keys-dir "$work/keys" --seconds "$secs" --clients "$clients")
+    p1=$(pg_ticks); k1=$(ticks_of booking-core "$booking_pid")
+    read -r c1 r1 b1 w1 s1 <<<"$(pg_counters marquee_holdcost)"
+    read -r hps p50 p99 doubles <<<"$(echo "$hot" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["holds_per_s"], r["p50_ms"], r["p99_ms"], "{}/{}".format(r["double_holds"], r["errors"]))')"
+    rows+=("hot:$max $pair $hps $((c1 - c0)) $((r1 - r0)) $((b1 - b0)) $((w1 - w0)) $((s1 - s0)) $((p1 - p0)) $((k1 - k0)) $p50 $p99 $doubles")
+    stop_booking
+  done
 done
 
 mkdir -p loadtest/results
 python3 - "$secs" "$hz" "${rows[@]}" <<'EOF' | tee loadtest/results/hold-cost.md
 import sys
 secs, hz = float(sys.argv[1]), float(sys.argv[2])
-print("| run | pair | per second | commits per unit | WAL records per unit | WAL bytes per unit | WAL flushes per unit | units per WAL flush | Postgres CPU ms per unit | booking-core CPU ms per unit | Postgres CPU busy (of 2 cores) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| run | pair | per second | ratio to the pair's pgbench | commits per unit | WAL records per unit | WAL bytes per unit | WAL flushes per unit | units per WAL flush | Postgres CPU ms per unit | booking-core CPU ms per unit | Postgres CPU busy (of 2 cores) | hold p50 / p99 ms | double holds / errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+pgbench = {}
 for row in sys.argv[3:]:
-    kind, pair, rate, commits, recs, wbytes, writes, syncs, pg, bc = row.split()
+    kind, pair, rate, commits, recs, wbytes, writes, syncs, pg, bc, p50, p99, doubles = row.split()
     rate = float(rate)
     units = rate * secs
-    name = "pgbench -N transaction" if kind == "pgbench" else "hot-show hold (and its release)"
+    if kind == "pgbench":
+        pgbench[pair] = rate
+        name, ratio, lat = "pgbench -N transaction", "—", "—"
+    else:
+        batch = kind.split(":")[1]
+        size, _, runners = batch.partition("x")
+        how = ("as configured" if batch == "default" else "each alone" if size == "1"
+               else f"batches of ≤ {size}" + (f", {runners} at once" if runners else ""))
+        name = f"hot-show hold (and its release), {how}"
+        ratio = f"{rate / pgbench[pair]:.2f}" if pgbench.get(pair) else "—"
+        lat = f"{float(p50):.1f} / {float(p99):.1f}"
     per = lambda x: float(x) / units if units else 0.0
-    print(f"| {name} | {pair} | {rate:.0f} | {per(commits):.2f} | {per(recs):.1f} | {per(wbytes):.0f} | "
+    print(f"| {name} | {pair} | {rate:.0f} | {ratio} | {per(commits):.2f} | {per(recs):.1f} | {per(wbytes):.0f} | "
           f"{per(syncs):.3f} | {units / float(syncs) if float(syncs) else 0:.1f} | "
-          f"{per(pg) / hz * 1000:.3f} | {per(bc) / hz * 1000:.3f} | {float(pg) / hz / secs:.2f} |")
+          f"{per(pg) / hz * 1000:.3f} | {per(bc) / hz * 1000:.3f} | {float(pg) / hz / secs:.2f} | {lat} | {doubles} |")
 EOF

@@ -1,8 +1,9 @@
-//! Requests for one key coalesced into batches. The first request for a key starts a runner
-//! (a task of its own, so a fan who hangs up never strands the others); while the runner's
-//! batch is at the database, requests for the key queue, and the next batch is all of them
-//! (up to a cap), in arrival order. Nothing waits for a batch to fill: a lone request runs at
-//! once, as a batch of one, and batches grow only while the database is busy with the last.
+//! Requests for one key coalesced into batches. A request for a key starts a runner (a task of
+//! its own, so a fan who hangs up never strands the others) unless the key has its most
+//! runners already; while runners' batches are at the database, requests for the key queue,
+//! and the next runner to come free takes all of them (up to a cap), in arrival order. Nothing
+//! waits for a batch to fill: a lone request runs at once, as a batch of one, and batches grow
+//! only while the database is busy with the last ones.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,9 +13,17 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 pub struct Coalescer<K, R, O> {
-    /// A key is here while its runner lives, with the requests waiting for its next batch.
-    queues: Mutex<HashMap<K, Vec<Waiting<R, O>>>>,
+    /// A key is here while any runner of its lives.
+    queues: Mutex<HashMap<K, Queue<R, O>>>,
     max_batch: usize,
+    max_runners: usize,
+}
+
+struct Queue<R, O> {
+    /// The requests waiting for a batch, in arrival order.
+    waiting: Vec<Waiting<R, O>>,
+    /// Runners of this key now (at least one while the key is here).
+    runners: usize,
 }
 
 struct Waiting<R, O> {
@@ -33,11 +42,13 @@ where
     R: Send + 'static,
     O: Send + 'static,
 {
-    /// Batches of at most `max_batch` requests (at least one).
-    pub fn new(max_batch: usize) -> Arc<Self> {
+    /// Batches of at most `max_batch` requests, at most `max_runners` of a key's at the
+    /// database at once (each at least one).
+    pub fn new(max_batch: usize, max_runners: usize) -> Arc<Self> {
         Arc::new(Self {
             queues: Mutex::new(HashMap::new()),
             max_batch: max_batch.max(1),
+            max_runners: max_runners.max(1),
         })
     }
 
@@ -51,17 +62,16 @@ where
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut queues = self.queues.lock().expect("coalescer");
-            let waiting = Waiting { request, answer };
-            match queues.get_mut(&key) {
-                Some(queue) => {
-                    queue.push(waiting);
-                    false
-                }
-                None => {
-                    queues.insert(key.clone(), vec![waiting]);
-                    true
-                }
+            let queue = queues.entry(key.clone()).or_insert_with(|| Queue {
+                waiting: Vec::new(),
+                runners: 0,
+            });
+            queue.waiting.push(Waiting { request, answer });
+            let start = queue.runners < self.max_runners;
+            if start {
+                queue.runners += 1;
             }
+            start
         };
         if start {
             tokio::spawn(self.clone().drain(key, run));
@@ -69,15 +79,16 @@ where
         answered.await.map_err(|_| Lost)
     }
 
-    /// The runner: batches until none is waiting, then it ends and forgets the key.
+    /// A runner: batches until none is waiting, then it ends (the last forgets the key).
     async fn drain<F, Fut>(self: Arc<Self>, key: K, run: F)
     where
         F: Fn(Vec<R>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<O>> + Send + 'static,
     {
-        // A panic in `run` forgets the key too: the requests then waiting are told their batch
-        // was lost, and the next request starts a new runner.
-        let mut forget = Forget {
+        // A panic in `run` ends this runner too: `Leave` counts it out, and if it was the
+        // key's last, the requests then waiting are told their batch was lost (the next
+        // request starts a new runner).
+        let mut leave = Leave {
             coalescer: &self,
             key: &key,
             armed: true,
@@ -85,15 +96,16 @@ where
         loop {
             let batch: Vec<Waiting<R, O>> = {
                 let mut queues = self.queues.lock().expect("coalescer");
-                let Some(queue) = queues.get_mut(&key).filter(|q| !q.is_empty()) else {
+                let queue = queues.get_mut(&key).expect("a runner's key is kept");
+                if queue.waiting.is_empty() {
                     // Under the lock that found the queue empty: a request queued after this
-                    // finds no key and starts a runner of its own.
-                    queues.remove(&key);
-                    forget.armed = false;
+                    // finds room for a runner of its own.
+                    leave.armed = false;
+                    leave_queue(&mut queues, &key);
                     return;
-                };
-                let n = queue.len().min(self.max_batch);
-                queue.drain(..n).collect()
+                }
+                let n = queue.waiting.len().min(self.max_batch);
+                queue.waiting.drain(..n).collect()
             };
             let (requests, answers): (Vec<R>, Vec<_>) =
                 batch.into_iter().map(|w| (w.request, w.answer)).unzip();
@@ -113,15 +125,24 @@ impl<K: Eq + Hash, R, O> Coalescer<K, R, O> {
     }
 }
 
-/// Forgets a runner's key if it ends other than by finding its queue empty (a panic): the
-/// requests then waiting are dropped, so each is told its batch was lost.
-struct Forget<'a, K: Eq + Hash, R, O> {
+/// One runner of `key` fewer; the last one forgets the key (and whatever still waits).
+fn leave_queue<K: Eq + Hash, R, O>(queues: &mut HashMap<K, Queue<R, O>>, key: &K) {
+    if let Some(queue) = queues.get_mut(key) {
+        queue.runners -= 1;
+        if queue.runners == 0 {
+            queues.remove(key);
+        }
+    }
+}
+
+/// Counts a runner out if it ends other than by finding its queue empty (a panic).
+struct Leave<'a, K: Eq + Hash, R, O> {
     coalescer: &'a Coalescer<K, R, O>,
     key: &'a K,
     armed: bool,
 }
 
-impl<K: Eq + Hash, R, O> Drop for Forget<'_, K, R, O> {
+impl<K: Eq + Hash, R, O> Drop for Leave<'_, K, R, O> {
     fn drop(&mut self) {
         if !self.armed {
             return;
@@ -130,7 +151,7 @@ impl<K: Eq + Hash, R, O> Drop for Forget<'_, K, R, O> {
             Ok(q) => q,
             Err(poisoned) => poisoned.into_inner(),
         };
-        queues.remove(self.key);
+        leave_queue(&mut queues, self.key);
     }
 }
 
@@ -143,7 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_request_runs_at_once_as_a_batch_of_one() {
-        let c = Coalescer::<&str, u32, (usize, u32)>::new(8);
+        let c = Coalescer::<&str, u32, (usize, u32)>::new(8, 2);
         let out = c.submit("k", 7, |b: Vec<u32>| async move {
             let n = b.len();
             b.into_iter().map(|r| (n, r * 2)).collect()
@@ -164,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_arriving_while_a_batch_runs_go_in_the_next_in_arrival_order() {
-        let c = Coalescer::<&str, u32, Vec<u32>>::new(3);
+        let c = Coalescer::<&str, u32, Vec<u32>>::new(3, 1);
         let (release_first, first_released) = tokio::sync::watch::channel(false);
         let run = move |b: Vec<u32>| {
             let mut first_released = first_released.clone();
@@ -188,14 +209,14 @@ mod tests {
             .lock()
             .unwrap()
             .get("k")
-            .is_none_or(|q| !q.is_empty())
+            .is_none_or(|q| !q.waiting.is_empty())
         {
             tokio::task::yield_now().await;
         }
         let mut later = Vec::new();
         for r in 1..=4 {
             later.push(submit(r));
-            while c.queues.lock().unwrap()["k"].len() < r as usize {
+            while c.queues.lock().unwrap()["k"].waiting.len() < r as usize {
                 tokio::task::yield_now().await;
             }
         }
@@ -214,8 +235,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_key_has_at_most_its_runners_at_the_database_and_the_rest_wait_together() {
+        let c = Coalescer::<&str, u32, Vec<u32>>::new(3, 2);
+        let (release, released) = tokio::sync::watch::channel(false);
+        let at_once = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let run = {
+            let (at_once, most) = (at_once.clone(), most.clone());
+            Arc::new(move |b: Vec<u32>| {
+                let mut released = released.clone();
+                let (at_once, most) = (at_once.clone(), most.clone());
+                async move {
+                    let now = at_once.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    if b == [0] || b == [1] {
+                        released.wait_for(|r| *r).await.unwrap();
+                    }
+                    at_once.fetch_sub(1, Ordering::SeqCst);
+                    b.iter().map(|_| b.clone()).collect::<Vec<_>>()
+                }
+            })
+        };
+        let submit = |r: u32| {
+            let (c, run) = (c.clone(), run.clone());
+            tokio::spawn(async move { c.submit("k", r, move |b| run(b)).await.unwrap() })
+        };
+        let waiting = |c: &Coalescer<&str, u32, Vec<u32>>| {
+            c.queues
+                .lock()
+                .unwrap()
+                .get("k")
+                .map_or(0, |q| q.waiting.len())
+        };
+        // Two runners take 0 and 1 and stay at the "database"; 2–5 wait for either.
+        let mut first = Vec::new();
+        for r in 0..2 {
+            first.push(submit(r));
+            while at_once.load(Ordering::SeqCst) < r as usize + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let mut later = Vec::new();
+        for r in 2..=5 {
+            later.push(submit(r));
+            while waiting(&c) < r as usize - 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(c.queues.lock().unwrap()["k"].runners, 2, "no third runner");
+        release.send(true).unwrap();
+        for (r, task) in first.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap(), [r as u32]);
+        }
+        let batches: Vec<Vec<u32>> = futures::future::join_all(later)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            batches,
+            [vec![2, 3, 4], vec![2, 3, 4], vec![2, 3, 4], vec![5]]
+        );
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        runner_ends(&c).await;
+    }
+
+    #[tokio::test]
     async fn keys_batch_apart() {
-        let c = Coalescer::<u8, u8, u8>::new(8);
+        let c = Coalescer::<u8, u8, u8>::new(8, 2);
         let (a, b) = tokio::join!(
             c.submit(1, 10, |b: Vec<u8>| async move { b }),
             c.submit(2, 20, |b: Vec<u8>| async move { b })
@@ -225,7 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_runner_that_panics_loses_its_batch_and_the_key_recovers() {
-        let c = Coalescer::<&str, u32, u32>::new(8);
+        let c = Coalescer::<&str, u32, u32>::new(8, 2);
         let lost = c
             .submit("k", 1, |_b: Vec<u32>| async move {
                 panic!("the batch's statement code panicked")

@@ -91,6 +91,7 @@ impl Application {
         let hold_batches = crate::holds::HoldBatches::new(
             lane.clone(),
             settings.booking.hold_batch_max,
+            settings.booking.hold_batches_per_show,
             &metrics.registry,
         );
         let state = AppState(Arc::new(App {

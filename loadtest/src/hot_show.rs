@@ -76,6 +76,20 @@ async fn create(http: &reqwest::Client, o: &SetupOptions) -> anyhow::Result<(Str
     Ok((event, show))
 }
 
+/// Close the benchmark's event once it is measured: booking-core counts every seat of every
+/// event not closed each second (the seat figures), so a run's show left open would weigh on
+/// every later run against the same database.
+async fn close(http: &reqwest::Client, o: &SetupOptions, event: &str) -> anyhow::Result<()> {
+    let res = http
+        .patch(format!("{}/admin/v1/events/{event}", o.url))
+        .header("authorization", format!("Bearer {}", o.operator_token))
+        .json(&json!({"state": "closed"}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 200, "close event: {}", res.text().await?);
+    Ok(())
+}
+
 pub async fn setup_seatmap(o: SetupOptions) -> anyhow::Result<()> {
     let (event, show) = create(&reqwest::Client::new(), &o).await?;
     println!(
@@ -186,6 +200,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         doubles += d;
     }
     let secs = started.elapsed().as_secs_f64();
+    close(&http, &o.setup, &event).await?;
     lat.sort();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))

@@ -191,6 +191,10 @@ pub struct BookingSettings {
     /// fill.
     #[serde(default = "default_hold_batch_max")]
     pub hold_batch_max: usize,
+    /// A show's batches of holds (and of releases) at the database at once. One does best on
+    /// two cores (`loadtest/hold-cost.sh`: more at once cost Postgres more per hold).
+    #[serde(default = "default_hold_batches_per_show")]
+    pub hold_batches_per_show: usize,
     /// Reserve attempts a visitor may make a minute, counted across every booking-core
     /// replica (in Redis; each replica's own count if Redis does not answer).
     pub reserve_attempts_per_minute: u32,
@@ -207,6 +211,10 @@ pub struct BookingSettings {
 
 fn default_hold_batch_max() -> usize {
     64
+}
+
+fn default_hold_batches_per_show() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -447,6 +455,10 @@ impl Partial {
             need(
                 (1..=256).contains(&b.hold_batch_max),
                 "[booking] hold_batch_max must be between 1 and 256",
+            );
+            need(
+                (1..=16).contains(&b.hold_batches_per_show),
+                "[booking] hold_batches_per_show must be between 1 and 16",
             );
             need(
                 b.seatmap_cache_ttl_ms <= 1000,

@@ -1,5 +1,7 @@
 //! Named seats taken in batches: the requests for one show that arrive while its last batch
-//! is at the database go together (`crate::coalesce`), in one transaction of three statements
+//! is at the database go together (`crate::coalesce`; `[booking] hold_batch_max` requests at
+//! most, `hold_batches_per_show` batches at the database at once), in one transaction of three
+//! statements
 //! whatever their number: lock every seat any of them names (`FOR UPDATE SKIP LOCKED`, as a
 //! request alone would) and read their visitors' holds; decide here, in arrival order, what
 //! each request would get if they ran one after another (`decide`); write every booking and
@@ -7,7 +9,8 @@
 //! and a write step per batch rather than per fan, and a lone request still runs at once, on
 //! the one-statement path (`take::alone`). If any statement of a batch fails, or a visitor in
 //! it has a lapsed hold the sweeper has not ended (which the one-hold-per-visitor index would
-//! refuse), nothing of it stays and each request runs alone, in arrival order.
+//! refuse), nothing of it stays and each request runs alone, in arrival order. A show's
+//! releases go the same way, in one statement a batch (`release_all`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,6 +30,8 @@ use crate::partitions::{self, PerPartition};
 /// The batches of every show this replica holds seats of.
 pub struct HoldBatches {
     lane: Arc<Lane>,
+    /// 1: no batches at all, each request alone at once, as many at a time as come.
+    max_batch: usize,
     queues: Arc<Coalescer<String, Ask, Outcome>>,
     releases: Arc<Coalescer<String, Release, ApiResult<Released>>>,
     figures: Arc<Figures>,
@@ -91,12 +96,14 @@ pub(super) struct Ask {
 }
 
 impl HoldBatches {
-    /// Batches of at most `max_batch` requests (1: every request alone).
-    pub fn new(lane: Arc<Lane>, max_batch: usize, registry: &Registry) -> Self {
+    /// Batches of at most `max_batch` requests (1: every request alone), at most `per_show`
+    /// of a show's holds (and as many of its releases) at the database at once.
+    pub fn new(lane: Arc<Lane>, max_batch: usize, per_show: usize, registry: &Registry) -> Self {
         Self {
             lane,
-            queues: Coalescer::new(max_batch),
-            releases: Coalescer::new(max_batch),
+            max_batch,
+            queues: Coalescer::new(max_batch, per_show),
+            releases: Coalescer::new(max_batch, per_show),
             figures: Arc::new(Figures::new(registry)),
         }
     }
@@ -145,6 +152,9 @@ impl HoldBatches {
             seats: seats.to_vec(),
             traceparent,
         };
+        if self.max_batch <= 1 {
+            return alone(&self.lane, &ask).await;
+        }
         let (lane, figures) = (self.lane.clone(), self.figures.clone());
         self.queues
             .submit(show.id.clone(), ask, move |asks| {
@@ -177,6 +187,9 @@ impl HoldBatches {
         partition: Option<i32>,
         id: &str,
     ) -> ApiResult<Released> {
+        if self.max_batch <= 1 {
+            return Ok(give_back::one(&self.lane, show_id, partition, id).await?);
+        }
         let (lane, figures) = (self.lane.clone(), self.figures.clone());
         let show = show_id.to_owned();
         self.releases
@@ -272,20 +285,26 @@ async fn alone(lane: &Lane, ask: &Ask) -> Outcome {
 
 /// Every seat any request names that is free and not locked by another transaction, now
 /// locked by this one (`$1` show, `$2` the seats), and the holds of the batch's visitors on
-/// the show (`$3` the visitors), live or lapsed but not yet ended.
+/// the show (`$3` the visitors), live or lapsed but not yet ended. Each seat and each visitor
+/// is looked up by its own key (a lateral subquery the planner cannot flatten): with
+/// `seat_id = ANY($2)` a show's partition that had not been analyzed yet was read whole, every
+/// seat of the show for each batch (6 ms against 1 ms for 60 seats of a 10,000-seat show).
 static LOCK: PerPartition = PerPartition::new(|| {
     partitions::variants(concat!(
         "WITH locked AS MATERIALIZED (
-            SELECT seat_id, row_name, number, row_index, booking_id, category, price_cents
-            FROM {seats} AS seats
-            WHERE show_id = $1 AND seat_id = ANY($2) AND ",
+            SELECT seats.* FROM unnest($2::text[]) AS named(seat_id) CROSS JOIN LATERAL (
+                SELECT seat_id, row_name, number, row_index, booking_id, category, price_cents
+                FROM {seats} AS seats
+                WHERE show_id = $1 AND seat_id = named.seat_id AND ",
         crate::seat_free!(),
-        " FOR UPDATE SKIP LOCKED),
+        " FOR UPDATE SKIP LOCKED) AS seats),
          holding AS MATERIALIZED (
-            SELECT visitor_id, id, ",
+            SELECT held.* FROM unnest($3::text[]) AS asking(visitor_id) CROSS JOIN LATERAL (
+                SELECT visitor_id, id, ",
         crate::hold_live!(),
         " AS live FROM {bookings} AS bookings
-            WHERE show_id = $1 AND visitor_id = ANY($3) AND status = 'held')
+                WHERE show_id = $1 AND visitor_id = asking.visitor_id AND status = 'held'
+                OFFSET 0) AS held)
          SELECT coalesce(array_agg(seat_id), '{}') AS seat_ids,
                 coalesce(array_agg(row_name), '{}') AS row_names,
                 coalesce(array_agg(number), '{}') AS numbers,
@@ -486,7 +505,13 @@ async fn lock_and_write(
             .filter(|s| seen.insert(*s))
             .collect()
     };
-    let visitors: Vec<&str> = asks.iter().map(|a| a.visitor.as_str()).collect();
+    let visitors: Vec<&str> = {
+        let mut seen = HashSet::new();
+        asks.iter()
+            .map(|a| a.visitor.as_str())
+            .filter(|v| seen.insert(*v))
+            .collect()
+    };
     let locked: Locked = sqlx::query_as(LOCK.get(show.partition))
         .bind(&show.id)
         .bind(&named)

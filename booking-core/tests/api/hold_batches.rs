@@ -126,7 +126,7 @@ async fn a_batch_answers_and_holds_as_its_requests_would_one_after_another() {
     // No sweeper in the way: it would end the lapsed hold in one show and not the other.
     let app = crate::helpers::spawn_with(|s| s.set("booking.sweep_interval_ms", 3_600_000)).await;
     let event = app.event(600).await;
-    let batches = HoldBatches::new(Arc::new(Lane::new(app.db.clone())), 64, &Registry::new());
+    let batches = HoldBatches::new(Arc::new(Lane::new(app.db.clone())), 64, 1, &Registry::new());
     let mut rng = rand::rngs::StdRng::seed_from_u64(16);
     for round in 0..8 {
         let (mut batched, mut alone) = (

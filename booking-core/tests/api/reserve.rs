@@ -268,6 +268,7 @@ async fn holds_go_to_the_shows_partition_and_any_replica_releases_them() {
             &booking_core::holds::HoldBatches::new(
                 std::sync::Arc::new(booking_core::lane::Lane::new(app.db.clone())),
                 64,
+                2,
                 &prometheus::Registry::new(),
             ),
             &other_replica,

@@ -123,8 +123,8 @@ impl HoldBatches {
     }
 
     /// `requests` (show, visitor, seats) taken as one batch, in this order, as `hold` takes
-    /// requests that arrive together: for tests, which cannot make requests arrive together
-    /// on cue.
+    /// requests that arrive together (fewer than four: each alone, at once): for tests, which
+    /// cannot make requests arrive together on cue.
     pub async fn in_one_batch(
         &self,
         requests: Vec<(ShowInfo, String, Vec<String>)>,

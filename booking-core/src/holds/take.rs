@@ -1,8 +1,9 @@
 //! Taking seats in one statement: it locks the candidate seats with `FOR UPDATE SKIP LOCKED`
 //! and, only if the visitor holds nothing and every wanted seat was locked, makes the booking
 //! and marks the seats; otherwise it changes nothing. What a reserve runs alone (best
-//! available's database pick, a batch of one, each request of a batch that failed); named
-//! seats otherwise go through `batch`, which takes a batch's seats in one transaction.
+//! available's database pick, each request of a batch of fewer than four or of a batch that
+//! failed); named seats otherwise go through `batch`, which takes a batch's seats in one
+//! transaction.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

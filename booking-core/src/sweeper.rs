@@ -2,7 +2,8 @@
 //! the hold sweeper (lapsed holds expire and their seats go back on sale, in batches, `SKIP
 //! LOCKED` so any number of replicas can run it; every `sweep_interval_ms`), the sold-out
 //! monitor that keeps each event's live settings in Redis in step with Postgres, with its
-//! seat figures for the waitlist and the charts (`seat_figures`; every second), Stripe reconciliation (every 2 s) and tidying (every minute).
+//! seat figures for the waitlist and the charts (`seat_figures`; every second while counting
+//! them is cheap), Stripe reconciliation (every 2 s) and tidying (every minute).
 
 use std::time::Duration;
 
@@ -207,9 +208,6 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
                     if let Err(e) = sync_live_settings(&state).await {
                         tracing::warn!(error = %e, "live settings sync failed; will retry");
                     }
-                    if let Err(e) = crate::seat_figures::publish_all(&state).await {
-                        tracing::warn!(error = %e, "seat figures not published; will retry");
-                    }
                 }
             }
         }),
@@ -236,6 +234,9 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
                 }
             }
         }),
+        // Seat figures on a job of their own, paced by what a pass costs: a slow count never
+        // delays the live settings' sync.
+        crate::seat_figures::spawn(state.clone(), shutdown.clone()),
         every(Duration::from_secs(60), shutdown, move || {
             let state = state.clone();
             async move { tidy(&state).await }

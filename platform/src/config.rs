@@ -195,6 +195,12 @@ pub struct BookingSettings {
     /// two cores (`loadtest/hold-cost.sh`: more at once cost Postgres more per hold).
     #[serde(default = "default_hold_batches_per_show")]
     pub hold_batches_per_show: usize,
+    /// The most of its time one Postgres connection spends counting the live events' seat
+    /// figures (`seat_figures`): each pass is published every second while it takes at most
+    /// this share of the second, and less often once it takes longer (a catalog of 350,000
+    /// shows took 9–12 s a pass, which back to back kept one of two cores busy for good).
+    #[serde(default = "default_seat_figures_max_share")]
+    pub seat_figures_max_share: f64,
     /// Reserve attempts a visitor may make a minute, counted across every booking-core
     /// replica (in Redis; each replica's own count if Redis does not answer).
     pub reserve_attempts_per_minute: u32,
@@ -215,6 +221,10 @@ fn default_hold_batch_max() -> usize {
 
 fn default_hold_batches_per_show() -> usize {
     1
+}
+
+fn default_seat_figures_max_share() -> f64 {
+    0.2
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -459,6 +469,10 @@ impl Partial {
             need(
                 (1..=16).contains(&b.hold_batches_per_show),
                 "[booking] hold_batches_per_show must be between 1 and 16",
+            );
+            need(
+                b.seat_figures_max_share > 0.0 && b.seat_figures_max_share <= 1.0,
+                "[booking] seat_figures_max_share must be above 0 and at most 1",
             );
             need(
                 b.seatmap_cache_ttl_ms <= 1000,

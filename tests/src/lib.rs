@@ -392,18 +392,45 @@ impl Stack {
     }
 
     pub async fn admitted_total(&mut self, event: &str) -> u64 {
+        let key = marquee_waitroom::keys::state(event);
         let v: Option<u64> = self
-            .redis
-            .hget(marquee_waitroom::keys::state(event), "admitted_total")
-            .await
-            .unwrap();
+            .redis_read(|mut redis| {
+                let key = key.clone();
+                async move { redis.hget(key, "admitted_total").await }
+            })
+            .await;
         v.unwrap_or(0)
     }
 
     pub async fn active_count(&mut self, event: &str) -> u64 {
-        self.redis
-            .zcard(marquee_waitroom::keys::active(event))
-            .await
-            .unwrap()
+        let key = marquee_waitroom::keys::active(event);
+        self.redis_read(|mut redis| {
+            let key = key.clone();
+            async move { redis.zcard(key).await }
+        })
+        .await
+    }
+
+    /// A read of the test's own: the first command on a connection Redis dropped (a test that
+    /// crashes Redis) fails while the connection comes back, so one that fails to reach Redis
+    /// is tried again for up to 10 s; an error Redis answered fails at once.
+    async fn redis_read<T, F, Fut>(&self, read: F) -> T
+    where
+        F: Fn(marquee_waitroom::connect::Redis) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let end = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match read(self.redis.clone()).await {
+                Ok(v) => return v,
+                Err(e)
+                    if (e.is_io_error() || e.is_connection_dropped() || e.is_timeout())
+                        && tokio::time::Instant::now() < end =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("reading Redis: {e}"),
+            }
+        }
     }
 }

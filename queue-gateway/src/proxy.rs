@@ -31,14 +31,17 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// How long an idle connection to booking-core is kept, how many are, and the most any one
 /// buffers (responses stream through in pieces of at most this; headers must fit in it).
 ///
-/// 16 KiB, not more: each pooled connection keeps the buffer it grew to for as long as it
-/// lives, and how many are pooled follows booking-core's latency, so the gateway's memory
-/// moved with it (a heap profile of the soak: between bursts the live heap was 1.1-1.5 MiB,
-/// at a burst up to 20 MiB, 5.7 of it these buffers at 64 KiB each). A seat map then
-/// streams through in a few more pieces; nothing waits on it.
+/// 64 KiB: each pooled connection keeps the buffer it grew to for as long as it lives, and
+/// how many are pooled follows booking-core's latency, so the gateway's memory moves with it
+/// (a heap profile of the soak: between bursts the live heap was 1.1-1.5 MiB, at a burst up
+/// to 20 MiB, 5.7 of it these buffers at 64 KiB each; they go within `UPSTREAM_IDLE` of the
+/// burst). At 16 KiB a search's answer (~94 KB at the design's scale) went through in six
+/// pieces, each a read here, a write to the fan and a wake-up of the fan's side: 256
+/// readers got 1,700-2,700 answers a second against 2,100-3,800 at 64 KiB (same runs;
+/// `BENCHMARKS.md`), for ~17 MiB more at the peak of that load.
 const UPSTREAM_IDLE: Duration = Duration::from_secs(10);
 const UPSTREAM_MAX_IDLE: usize = 64;
-const UPSTREAM_MAX_BUF: usize = 16 * 1024;
+const UPSTREAM_MAX_BUF: usize = 64 * 1024;
 
 pub struct Upstream {
     client: Client<HttpConnector, Body>,

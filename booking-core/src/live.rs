@@ -44,8 +44,8 @@ macro_rules! event_columns {
     };
 }
 
-/// Whether any show of the event has a seat that could be held now (a cancelled show's seats
-/// never count). An event with no shows yet is not sold out.
+/// Whether the event is sold out: it has shows, and none of them has a seat that could be
+/// held now (a cancelled show's seats never count). An event with no shows yet is not.
 pub async fn sold_out(conn: &mut PgConnection, event_id: &str) -> ApiResult<bool> {
     // Asked of every live event every second. Each show's seats are looked up by its key
     // (`LATERAL … LIMIT 1`): as a join, the prepared statement's generic plan scanned the

@@ -44,6 +44,9 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
         .register(Box::new(took_gauge.clone()));
     tokio::spawn(async move {
         let mut pause = Duration::ZERO;
+        // Whether the last pass was dear enough to be followed later than a period on: said
+        // once when that starts and once when it ends, not every pass.
+        let mut slowed = false;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
@@ -56,13 +59,17 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
             let took = started.elapsed();
             took_gauge.set(took.as_secs_f64());
             pause = pause_after(took, share);
-            if took > PERIOD.mul_f64(share) {
+            let dear = took + pause > PERIOD;
+            if dear && !slowed {
                 tracing::info!(
                     took_ms = took.as_millis() as u64,
                     next_in_ms = pause.as_millis() as u64,
-                    "seat figures took more than their share of a second; counted less often"
+                    "seat figures take more than their share of a second; counted less often"
                 );
+            } else if slowed && !dear {
+                tracing::info!("seat figures counted every second again");
             }
+            slowed = dear;
         }
     })
 }

@@ -313,8 +313,8 @@ impl SeatMaps {
         self.queries.inc();
         // Decoded by position, unchecked: the columns are this statement's own, in this order
         // (by name, each of a cold map's ~1,650 values was found by comparing column names,
-        // and its type checked again: a third of booking-core's time for a map nobody had
-        // opened, `BENCHMARKS.md`).
+        // and its type checked again: about a fifth of booking-core's time for a map nobody
+        // had opened, `BENCHMARKS.md`).
         let rows = sqlx::query(concat!(
             "SELECT seat_id, row_name, row_index, number, version, category, price_cents, kind,
                     gap_after, (SELECT currency FROM shows WHERE id = $1) AS currency,

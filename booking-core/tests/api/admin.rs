@@ -170,6 +170,44 @@ async fn an_event_is_sold_out_in_redis_when_no_seat_is_left_and_back_when_holds_
     .await;
 }
 
+/// The sold-out check itself: an event with no shows is not sold out; one whose every seat
+/// is held is, whichever of its shows comes first; a cancelled show's free seats never count.
+#[tokio::test]
+async fn sold_out_needs_shows_and_no_seat_free_on_any_show_on_sale() {
+    let app = spawn().await;
+    let event = app.event(600).await;
+    let sold_out = || async {
+        let mut conn = app.db.acquire().await.unwrap();
+        booking_core::live::sold_out(&mut conn, &event)
+            .await
+            .unwrap()
+    };
+    assert!(!sold_out().await, "no shows yet");
+    let first = app.show(&event, 1, 2).await;
+    let second = app.show(&event, 1, 1).await;
+    assert!(!sold_out().await);
+    for (fan, show, n) in [("a", &first, 2), ("b", &second, 1)] {
+        let res = app
+            .reserve(
+                &app.token(fan, &event),
+                &json!({"show_id": show, "quantity": n}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        // One show still has a free seat until the last hold.
+        assert_eq!(sold_out().await, fan == "b", "after {fan}");
+    }
+    // A seat freed on a cancelled show does not count.
+    let third = app.show(&event, 1, 1).await;
+    assert!(!sold_out().await);
+    sqlx::query("UPDATE shows SET status = 'cancelled' WHERE id = $1")
+        .bind(&third)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(sold_out().await);
+}
+
 /// A change whose publish took effect in Redis though its request failed (the answer was
 /// lost, the transaction rolled back) leaves Redis with settings Postgres never committed,
 /// under a newer revision that an ordinary republish may not overwrite. The once-a-second sync

@@ -197,8 +197,9 @@ pub struct BookingSettings {
     pub hold_batches_per_show: usize,
     /// The most of its time one Postgres connection spends counting the live events' seat
     /// figures (`seat_figures`): each pass is published every second while it takes at most
-    /// this share of the second, and less often once it takes longer (a catalog of 350,000
-    /// shows took 9–12 s a pass, which back to back kept one of two cores busy for good).
+    /// this share of the second, and less often once it takes longer (a pass counts only the
+    /// events whose seats may have moved, but the first counts all: at 350,000 shows 9–12 s,
+    /// which back to back kept one of two cores busy for good).
     #[serde(default = "default_seat_figures_max_share")]
     pub seat_figures_max_share: f64,
     /// Reserve attempts a visitor may make a minute, counted across every booking-core

@@ -21,5 +21,6 @@ mod pii;
 mod presentation;
 mod quantity_race;
 mod reserve;
+mod seat_figures;
 mod seat_race;
 mod tickets;

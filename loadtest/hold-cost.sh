@@ -11,6 +11,8 @@
 #                       hold and release alone; default: the configured value only); `64x1`
 #                       also sets `hold_batches_per_show` (here 1)
 #   CLIENTS=8           the hot show's clients (default 64; pgbench keeps 64)
+#   BIN_DIR=dir         run the booking-core and marquee-loadtest binaries found there instead
+#                       of building the tree's (to compare two builds, each in a folder of its own)
 # Writes loadtest/results/hold-cost.md and prints it (with each hot show's hold latency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +20,11 @@ root=$PWD
 secs=${1:-15}
 pairs=${2:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/marquee/target}"
-bin="$CARGO_TARGET_DIR/release"
+bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
 log() { printf '\033[1m[hold-cost]\033[0m %s\n' "$*" >&2; }
 command -v pgbench >/dev/null || { log "missing pgbench (apt-get install postgresql-contrib)"; exit 1; }
 bash scripts/services.sh >&2
-cargo build --release -q -p booking-core -p marquee-loadtest
+[ -n "${BIN_DIR:-}" ] || cargo build --release -q -p booking-core -p marquee-loadtest
 
 work=$(mktemp -d)
 psql() { command psql -h 127.0.0.1 -U postgres -d postgres -qAt "$@"; }

@@ -109,7 +109,7 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
 }
 
 /// One event's seat figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Figures {
     pub available: i64,
     pub held: i64,
@@ -299,7 +299,9 @@ impl Tally {
 /// 2^31 transactions of the next one (`0`–`2` are the special ids of frozen rows: seen by
 /// every snapshot). Only the bookings written since count, not all those of the last
 /// `CHANGE_MARGIN`: otherwise an event with one hold an hour would be counted again for ten
-/// passes after each.
+/// passes after each. Bookings are written by top-level transactions only (no savepoints): a
+/// snapshot does not list the subtransactions in progress, so a booking written in one would
+/// read as seen already, and be counted only at the next `REFRESH`.
 const CHANGED: &str = concat!(
     "WITH last AS (SELECT $2::pg_snapshot AS snapshot,
                           pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next)

@@ -71,15 +71,15 @@ async fn a_pass_counts_again_only_the_events_whose_seats_may_have_moved() {
     assert_eq!((p.counted, of(&p, &a)), (1, figures(10, 0, 0, 0)));
 
     // A hold whose window ends without anything written: booking and seats say it was
-    // written long ago and lapses in a second.
+    // written long ago and lapses in 3 s (long enough for the pass before it).
     let lapsing = app.hold(&b, &show_b, "fan-2", &["A-1"]).await;
     let p = pass(&mut tally, &app.db).await;
     assert_eq!((p.counted, of(&p, &b)), (1, figures(3, 1, 0, 1)));
     sqlx::query(
-        "WITH b AS (UPDATE bookings SET expires_at = now() + interval '1 second',
+        "WITH b AS (UPDATE bookings SET expires_at = now() + interval '3 seconds',
                                         updated_at = now() - interval '1 hour'
                     WHERE id = $1 RETURNING id)
-         UPDATE seats SET held_until = now() + interval '1 second'
+         UPDATE seats SET held_until = now() + interval '3 seconds'
          WHERE booking_id IN (SELECT id FROM b)",
     )
     .bind(&lapsing)

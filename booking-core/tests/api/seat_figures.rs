@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use booking_core::seat_figures::{Figures, Pass, Tally};
 use sqlx::PgPool;
 
-use crate::helpers::spawn_with;
+use crate::helpers::{spawn, spawn_with};
 
 fn of(pass: &Pass, event: &str) -> Figures {
     pass.figures
@@ -110,7 +110,7 @@ async fn a_pass_counts_again_only_the_events_whose_seats_may_have_moved() {
 
 #[tokio::test]
 async fn what_no_sign_shows_is_counted_at_the_next_refresh() {
-    let app = spawn_with(|s| s).await;
+    let app = spawn().await;
     let event = app.event(600).await;
     let show = app.show(&event, 1, 4).await;
     let mut unrefreshed = Tally::new(Duration::from_secs(3600));
@@ -138,7 +138,7 @@ async fn what_no_sign_shows_is_counted_at_the_next_refresh() {
 
 #[tokio::test]
 async fn a_release_in_flight_during_a_pass_is_counted_by_the_next() {
-    let app = spawn_with(|s| s).await;
+    let app = spawn().await;
     let event = app.event(600).await;
     let show = app.show(&event, 1, 4).await;
     let held = app.hold(&event, &show, "fan-1", &["A-1", "A-2"]).await;

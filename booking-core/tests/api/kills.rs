@@ -120,7 +120,7 @@ async fn killed_mid_hold_it_leaves_no_partial_hold_and_no_seat_held_past_its_ttl
     .await;
 }
 
-/// Postgres itself SIGKILLed (its postmaster's whole process group) while 32 fans hammer one
+/// Postgres itself SIGKILLed (the postmaster and every backend) while 32 fans hammer one
 /// show, then started again: it recovers from its WAL, booking-core reconnects by itself, and
 /// every hold booking-core acknowledged is there, whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,7 +11,10 @@
 #     poll, the same whatever else the machine is doing, so a change's effect shows in one
 #     run. Inclusive and self counts by function. (SHA-256 runs without the CPU's SHA
 #     extensions under valgrind: its share there is far above its native one.)
-# Usage: [CALLGRIND=1] loadtest/poll-profile.sh [SECONDS]   (perf: default 12 s)
+#   joins (JOINS=1, with perf): the same for joins, wrk with loadtest/join.lua at 64
+#     connections (each request a new visitor from its own address), with the CPU per join of
+#     Redis and of wrk itself beside the gateway's.
+# Usage: [CALLGRIND=1 | JOINS=1] loadtest/poll-profile.sh [SECONDS]   (perf: default 12 s)
 # Writes loadtest/results/poll-profile.txt (or poll-callgrind.txt) and prints its head.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +54,12 @@ setup=$("$bin/marquee-loadtest" queue-setup --url http://127.0.0.1:18280 --visit
 path=$(echo "$setup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
 url="http://127.0.0.1:18280$path"
 poll() { TOKENS="$work/tokens" wrk -t"$1" -c"$2" -d"$3s" --latency -s loadtest/status.lua "$url"; }
+what=poll conns=256
+if [ -n "${JOINS:-}" ]; then
+  jpath=$(echo "$setup" | python3 -c 'import json,sys; print(json.load(sys.stdin)["join_path"])')
+  poll() { wrk -t"$1" -c"$(( $2 < 64 ? $2 : 64 ))" -d"$3s" --latency -s loadtest/join.lua "http://127.0.0.1:18280$jpath"; }
+  what=join conns=64
+fi
 mkdir -p loadtest/results
 stamp="$(date -u +%FT%TZ), code at $(git rev-parse --short HEAD)"
 
@@ -102,14 +111,21 @@ fi
 
 poll 2 256 3 >/dev/null
 stat() { awk '{print $14, $15}' "/proc/$1/stat"; }  # user and system clock ticks
-log "polling for ${secs}s, perf on the gateway (pid $gateway_pid) for the middle $((secs - 4))s"
+redis_pid=$(ss -Hltnp 'sport = :6379' | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+log "${what}s for ${secs}s, perf on the gateway (pid $gateway_pid) for the middle $((secs - 4))s"
 read -r u0 s0 < <(stat "$gateway_pid")
+read -r ru0 rs0 < <(stat "$redis_pid")
 poll 2 256 "$secs" >"$work/wrk.txt" &
 wrk_pid=$!
-sleep 2
-perf record -q -g -e cpu-clock -F 2000 -p "$gateway_pid" -o "$work/perf.data" -- sleep $((secs - 4)) 2>/dev/null
+sleep 0.2
+load_pid=$(pgrep -n -x wrk)
+read -r wu0 ws0 < <(stat "$load_pid")
+sleep 1.8
+perf record -q --call-graph "${CALL_GRAPH:-fp}" -e cpu-clock -F "${PERF_HZ:-2000}" -p "$gateway_pid" -o "$work/perf.data" -- sleep $((secs - 4)) 2>/dev/null
+read -r wu1 ws1 < <(stat "$load_pid")
 wait "$wrk_pid"
 read -r u1 s1 < <(stat "$gateway_pid")
+read -r ru1 rs1 < <(stat "$redis_pid")
 rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
 polls=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 hz=$(getconf CLK_TCK)
@@ -120,10 +136,10 @@ report() {
   perf report -i "$work/perf.data" -g none --no-children --sort "$1" --stdio 2>/dev/null \
     | awk -v n="$2" '!/^#/ && NF && shown < n { sub(/[ -]+$/, ""); print; shown++ }'
 }
-out=loadtest/results/poll-profile.txt
+out=loadtest/results/$what-profile.txt
 {
-  echo "# status poll profile: $stamp"
-  echo "polls/s: $rps (perf running for part of it); gateway CPU per poll: user $(per_poll $((u1 - u0))) µs, system $(per_poll $((s1 - s0))) µs"
+  echo "# $what profile ($conns connections): $stamp"
+  echo "${what}s/s: $rps (perf running for part of it); CPU per $what: gateway user $(per_poll $((u1 - u0))) µs, system $(per_poll $((s1 - s0))) µs; Redis $(per_poll $((ru1 - ru0 + rs1 - rs0))) µs; wrk $(per_poll $(( (wu1 - wu0 + ws1 - ws0) * secs / (secs - 2) ))) µs (wrk's read over its first secs − 2 s, scaled to the whole run)"
   echo
   echo "## self time by shared object"
   report dso 12
@@ -131,4 +147,5 @@ out=loadtest/results/poll-profile.txt
   echo "## self time by symbol"
   report symbol 60
 } >"$out"
+cp "$work/perf.data" "loadtest/results/$what-perf.data"  # for `perf report -i` by hand
 head -n 40 "$out"

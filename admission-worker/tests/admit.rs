@@ -30,6 +30,7 @@ async fn queue_of(redis: &mut Redis, n: usize) -> String {
                 now_ms: T0,
                 abandon_after_s: 3600,
                 pass_through: None,
+                fresh: false,
             },
         )
         .await
@@ -169,6 +170,7 @@ async fn visitors_who_stopped_polling_are_dropped_at_their_turn() {
                 now_ms: at,
                 abandon_after_s: 10,
                 pass_through: None,
+                fresh: true,
             },
         )
         .await
@@ -193,6 +195,131 @@ async fn visitors_who_stopped_polling_are_dropped_at_their_turn() {
     assert_eq!((a.admitted, a.dropped, a.waiting), (2, 1, 0));
     let gone: Option<f64> = redis.zscore(keys::active(&event), "gone").await.unwrap();
     assert_eq!(gone, None);
+}
+
+/// A join with an id that may have joined before finds its place again; one with an id minted
+/// for it skips those lookups and otherwise joins as any other: the next place, marked seen.
+#[tokio::test]
+async fn joining_again_keeps_the_place_and_a_minted_id_joins_as_any_other() {
+    let mut redis = redis().await;
+    let event = marquee_testkit::unique("admit");
+    let join = |visitor, before_opening, fresh| Join {
+        event: &event,
+        visitor,
+        before_opening,
+        now_ms: T0,
+        abandon_after_s: 10,
+        pass_through: None,
+        fresh,
+    };
+    let first = queue::join(&mut redis, &join("minted", false, true)).await;
+    assert_eq!(first.unwrap(), Joined::Waiting(queue::OFFSET + 1));
+    let second = queue::join(&mut redis, &join("known", false, false)).await;
+    assert_eq!(second.unwrap(), Joined::Waiting(queue::OFFSET + 2));
+    for visitor in ["minted", "known"] {
+        let again = queue::join(&mut redis, &join(visitor, false, false)).await;
+        let place = if visitor == "minted" { 1 } else { 2 };
+        assert_eq!(again.unwrap(), Joined::Waiting(queue::OFFSET + place));
+    }
+    let waiting: u64 = redis.zcard(keys::waiting(&event)).await.unwrap();
+    assert_eq!(waiting, 2);
+    for place in [queue::OFFSET + 1, queue::OFFSET + 2] {
+        let (key, bit) = queue::seen_bit(&event, queue::window(T0, 10), place);
+        let seen: bool = redis.getbit(&key, bit as usize).await.unwrap();
+        assert!(seen, "place {place} marked seen");
+    }
+
+    // Before opening: to the pre-queue, once, whichever way.
+    let early = marquee_testkit::unique("admit");
+    for fresh in [true, false] {
+        let joined = queue::join(
+            &mut redis,
+            &Join {
+                event: &early,
+                ..join("early", true, fresh)
+            },
+        )
+        .await;
+        assert_eq!(joined.unwrap(), Joined::Prequeue);
+    }
+    let prequeue: u64 = redis.scard(keys::prequeue(&early)).await.unwrap();
+    assert_eq!(prequeue, 1);
+}
+
+/// Minted visitors joining together get what each would joining alone, one after another:
+/// the next places in order (each marked seen), after a lone join's; the pre-queue before the
+/// shuffle. Together is refused for ids that may have joined before, or with pass-through.
+#[tokio::test]
+async fn visitors_joining_together_get_what_each_would_alone_in_order() {
+    let mut redis = redis().await;
+    let event = marquee_testkit::unique("admit");
+    let join = |visitor, before_opening| Join {
+        event: &event,
+        visitor,
+        before_opening,
+        now_ms: T0,
+        abandon_after_s: 10,
+        pass_through: None,
+        fresh: true,
+    };
+    let alone = queue::join(&mut redis, &join("a", false)).await.unwrap();
+    assert_eq!(alone, Joined::Waiting(queue::OFFSET + 1));
+    let together = queue::join_together(&mut redis, &join("b", false), &["c", "d"]).await;
+    let places: Vec<u64> = (2..=4).map(|p| queue::OFFSET + p).collect();
+    assert_eq!(
+        together.unwrap(),
+        places
+            .iter()
+            .map(|&p| Joined::Waiting(p))
+            .collect::<Vec<_>>()
+    );
+    for (visitor, place) in ["b", "c", "d"].into_iter().zip(&places) {
+        let at: Option<u64> = redis.zscore(keys::waiting(&event), visitor).await.unwrap();
+        assert_eq!(at, Some(*place), "{visitor}");
+        let (key, bit) = queue::seen_bit(&event, queue::window(T0, 10), *place);
+        assert!(redis.getbit::<_, bool>(&key, bit as usize).await.unwrap());
+        let ttl: i64 = redis.pttl(&key).await.unwrap();
+        assert!(ttl > 0, "the bitmap lapses");
+    }
+    let next = queue::join(&mut redis, &join("e", false)).await.unwrap();
+    assert_eq!(next, Joined::Waiting(queue::OFFSET + 5));
+
+    let early = marquee_testkit::unique("admit");
+    let before = Join {
+        event: &early,
+        ..join("f", true)
+    };
+    let together = queue::join_together(&mut redis, &before, &["g"]).await;
+    assert_eq!(together.unwrap(), vec![Joined::Prequeue, Joined::Prequeue]);
+    let prequeue: u64 = redis.scard(keys::prequeue(&early)).await.unwrap();
+    assert_eq!(prequeue, 2);
+
+    let known = Join {
+        fresh: false,
+        ..join("h", false)
+    };
+    assert!(
+        queue::join_together(&mut redis, &known, &["i"])
+            .await
+            .is_err()
+    );
+    let passing = Join {
+        pass_through: Some(queue::Budget {
+            rate_per_minute: 60,
+            max_active: 10,
+            session_ttl_ms: 60_000,
+            idle_ms: 60_000,
+            max_elapsed_ms: 1_000,
+        }),
+        ..join("j", false)
+    };
+    assert!(
+        queue::join_together(&mut redis, &passing, &["k"])
+            .await
+            .is_err()
+    );
+    let waiting: u64 = redis.zcard(keys::waiting(&event)).await.unwrap();
+    assert_eq!(waiting, 5, "nothing joined by the refused calls");
 }
 
 #[tokio::test]

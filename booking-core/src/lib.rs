@@ -24,7 +24,6 @@ pub mod cancellation;
 /// Its SQL pieces (`show_tables!`, `catalog_order!`) are `listing`'s too.
 #[macro_use]
 pub mod catalog;
-pub mod coalesce;
 pub mod error;
 pub mod expiring;
 pub mod extract;

@@ -107,6 +107,7 @@ pub async fn memory(o: MemoryOptions) -> anyhow::Result<()> {
             now_ms,
             abandon_after_s: abandon,
             pass_through: None,
+            fresh: true,
         }
         .invocation()
     };

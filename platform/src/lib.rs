@@ -8,6 +8,7 @@
 //! `shutdown` the SIGTERM switch and graceful drain.
 
 pub mod cli;
+pub mod coalesce;
 pub mod config;
 pub mod http;
 pub mod ids;

@@ -75,6 +75,7 @@ impl Application {
             show_events: Default::default(),
             events: crate::event_views::EventViews::new(redis.clone()),
             presence: Default::default(),
+            joins: Default::default(),
             queue_signer: marquee_waitroom::queue_token::QueueSigner::rotating(
                 settings.admission.queue_token_secret.expose(),
                 settings.admission.queue_token_secret_previous.expose(),

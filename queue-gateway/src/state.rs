@@ -41,6 +41,8 @@ pub struct App {
     pub events: EventViews,
     /// Visitors seen polling, flushed to Redis once a second.
     pub presence: Presence,
+    /// New visitors' joins, coalesced per event.
+    pub joins: crate::queue::joins::Joins,
     pub queue_signer: QueueSigner,
     /// The pages' static files, by content-hashed name.
     pub assets: Assets,

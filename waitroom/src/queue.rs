@@ -70,6 +70,10 @@ pub struct Join<'a> {
     /// Safety-net mode with the event open and not sold out: the visitor may pass straight
     /// through, within this budget (the worker's).
     pub pass_through: Option<Budget>,
+    /// The visitor's id was minted for this join (random, never handed out before): it cannot
+    /// be in line, admitted or in the pre-queue, so the script skips the three lookups that
+    /// make joining again idempotent. `false` for an id that may have joined before.
+    pub fresh: bool,
 }
 
 /// The admission budget as the worker spends it: a safety-net join takes from the same one.
@@ -141,7 +145,8 @@ impl Join<'_> {
             .arg(budget.max_active)
             .arg(budget.session_ttl_ms)
             .arg(budget.idle_ms)
-            .arg(budget.max_elapsed_ms);
+            .arg(budget.max_elapsed_ms)
+            .arg(if self.fresh { "1" } else { "0" });
         call
     }
 }
@@ -162,8 +167,36 @@ pub async fn join<C: redis::aio::ConnectionLike>(
     redis: &mut C,
     join: &Join<'_>,
 ) -> redis::RedisResult<Joined> {
-    let reply: (String, String) = join.invocation().invoke_async(redis).await?;
-    Ok(Joined::from_reply(reply))
+    let reply: Vec<(String, String)> = join.invocation().invoke_async(redis).await?;
+    one_each(reply, 1).map(|mut joined| joined.remove(0))
+}
+
+/// Visitors minted for their joins (`join.visitor`, then `more`), joining together in one
+/// round trip: each gets what it would joining alone, one after another in this order. Only
+/// for fresh joins without pass-through (`Join::fresh` and no `Join::pass_through`): the
+/// script refuses others.
+pub async fn join_together<C: redis::aio::ConnectionLike>(
+    redis: &mut C,
+    join: &Join<'_>,
+    more: &[&str],
+) -> redis::RedisResult<Vec<Joined>> {
+    let mut call = join.invocation();
+    for visitor in more {
+        call.arg(*visitor);
+    }
+    let reply: Vec<(String, String)> = call.invoke_async(redis).await?;
+    one_each(reply, 1 + more.len())
+}
+
+/// The script's answers, one for each of `n` visitors.
+fn one_each(reply: Vec<(String, String)>, n: usize) -> redis::RedisResult<Vec<Joined>> {
+    if reply.len() != n {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "the join script answered for another number of visitors",
+        )));
+    }
+    Ok(reply.into_iter().map(Joined::from_reply).collect())
 }
 
 /// A visitor leaves: its place in line (or the pre-queue) is given up and its slot under the

@@ -73,6 +73,7 @@ async fn an_events_scripts_run_whole_on_a_real_cluster() {
                     now_ms: now,
                     abandon_after_s: 60,
                     pass_through: None,
+                    fresh: false,
                 },
             )
             .await

@@ -21,11 +21,11 @@ use sqlx::Connection;
 use super::give_back::{self, Released};
 use super::take::{self, Lock, Miss, Outcome, held_view, new_reservation_id};
 use super::{ShowInfo, expire_lapsed};
-use crate::coalesce::Coalescer;
 use crate::error::{ApiError, ApiResult};
 use crate::lane::Lane;
 use crate::model::{BookingView, SeatRef};
 use crate::partitions::{self, PerPartition};
+use marquee_platform::coalesce::Coalescer;
 
 /// The batches of every show this replica holds seats of.
 pub struct HoldBatches {

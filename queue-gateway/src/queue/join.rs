@@ -115,24 +115,36 @@ pub async fn join(
         let answer = answer(&state, &view, claims, Some(token)).await?;
         return Ok(joined(&state, visitor, answer));
     }
-    let outcome = queue::join(
-        &mut state.redis.clone(),
-        &queue::Join {
-            event: &event_id,
-            visitor: &visitor,
-            before_opening: view.state() == EventState::Prequeue,
-            now_ms: Utc::now().timestamp_millis(),
-            abandon_after_s: view.cfg.abandon_after_s,
-            pass_through: view.cfg.passes_through(Utc::now()).then(|| queue::Budget {
-                rate_per_minute: view.cfg.rate_per_minute,
-                max_active: view.cfg.max_active,
-                session_ttl_ms: u64::from(view.cfg.session_ttl_s) * 1000,
-                idle_ms: u64::from(view.cfg.idle_after_s) * 1000,
-                max_elapsed_ms: queue::max_elapsed_ms(state.settings.worker.tick_ms),
-            }),
-        },
-    )
-    .await?;
+    let before_opening = view.state() == EventState::Prequeue;
+    let pass_through = view.cfg.passes_through(Utc::now()).then(|| queue::Budget {
+        rate_per_minute: view.cfg.rate_per_minute,
+        max_active: view.cfg.max_active,
+        session_ttl_ms: u64::from(view.cfg.session_ttl_s) * 1000,
+        idle_ms: u64::from(view.cfg.idle_after_s) * 1000,
+        max_elapsed_ms: queue::max_elapsed_ms(state.settings.worker.tick_ms),
+    });
+    let outcome = match pass_through {
+        // Joins that cannot pass through go together with the event's others at the moment.
+        None => {
+            let (redis, abandon) = (&state.redis, view.cfg.abandon_after_s);
+            let visitor = visitor.clone();
+            (state.joins)
+                .join(redis, &event_id, visitor, before_opening, abandon)
+                .await?
+        }
+        Some(budget) => {
+            let join = queue::Join {
+                event: &event_id,
+                visitor: &visitor,
+                before_opening,
+                now_ms: Utc::now().timestamp_millis(),
+                abandon_after_s: view.cfg.abandon_after_s,
+                pass_through: Some(budget),
+                fresh: true,
+            };
+            queue::join(&mut state.redis.clone(), &join).await?
+        }
+    };
     let (place, passed) = match outcome {
         queue::Joined::Waiting(place) => (Some(place), false),
         queue::Joined::PassedThrough(place) => (Some(place), true),

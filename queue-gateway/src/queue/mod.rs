@@ -3,6 +3,7 @@
 pub mod answer;
 pub mod credentials;
 pub mod join;
+pub mod joins;
 pub mod leave;
 pub mod pow;
 pub mod status;

@@ -391,3 +391,56 @@ async fn a_fan_who_leaves_gives_up_the_place_and_the_next_fan_goes_first() {
     let v: Value = s.status(&event, &leaver).await.json().await.unwrap();
     assert_ne!(v["state"], "admitted", "{v}");
 }
+
+/// Fans joining at the same moment go to Redis together (the gateway coalesces an event's new
+/// joins): each still gets a place of its own, the one it is told, and one pre-queue entry
+/// before opening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fans_joining_at_once_each_get_the_place_they_are_told() {
+    use marquee_waitroom::{keys, queue};
+    use redis::AsyncCommands;
+    let s = stack(0, |s| {
+        s.set("gateway.per_ip_per_second", 100_000)
+            .set("gateway.per_ip_burst", 100_000)
+    })
+    .await;
+    let event = s.event(json!({"state": "paused"})).await;
+    let fans = 300;
+    let joined = futures::future::join_all((0..fans).map(|_| s.join(&event, None))).await;
+    let mut redis = s.redis.clone();
+    let mut positions = Vec::new();
+    for (fan, body) in &joined {
+        let position = body["position"].as_u64().expect("a position");
+        let place: Option<u64> = redis
+            .zscore(keys::waiting(&event), &fan.visitor_id)
+            .await
+            .unwrap();
+        assert_eq!(place, Some(queue::OFFSET + position), "{body}");
+        positions.push(position);
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=fans).collect::<Vec<u64>>());
+    let waiting: u64 = redis.zcard(keys::waiting(&event)).await.unwrap();
+    assert_eq!(waiting, fans);
+    // Each told the same by its next poll.
+    for (fan, body) in joined.iter().step_by(37) {
+        let polled: Value = s.status(&event, fan).await.json().await.unwrap();
+        assert_eq!(polled["position"], body["position"], "{polled}");
+    }
+
+    let opens = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let early = s
+        .event(json!({"state": "prequeue", "opens_at": opens}))
+        .await;
+    let joined = futures::future::join_all((0..100).map(|_| s.join(&early, None))).await;
+    for (fan, body) in &joined {
+        assert_eq!(body["state"], "prequeue", "{body}");
+        let member: bool = redis
+            .sismember(keys::prequeue(&early), &fan.visitor_id)
+            .await
+            .unwrap();
+        assert!(member, "{body}");
+    }
+    let prequeue: u64 = redis.scard(keys::prequeue(&early)).await.unwrap();
+    assert_eq!(prequeue, 100);
+}

@@ -1,9 +1,10 @@
-//! Requests for one key coalesced into batches. A request for a key starts a runner (a task of
+//! Requests for one key coalesced into batches (booking-core's holds of one show at Postgres,
+//! the gateway's joins of one event at Redis). A request for a key starts a runner (a task of
 //! its own, so a fan who hangs up never strands the others) unless the key has its most
-//! runners already; while runners' batches are at the database, requests for the key queue,
-//! and the next runner to come free takes all of them (up to a cap), in arrival order. Nothing
+//! runners already; while runners' batches are at the store, requests for the key queue, and
+//! the next runner to come free takes all of them (up to a cap), in arrival order. Nothing
 //! waits for a batch to fill: a lone request runs at once, as a batch of one, and batches grow
-//! only while the database is busy with the last ones.
+//! only while the store is busy with the last ones.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,7 +44,7 @@ where
     O: Send + 'static,
 {
     /// Batches of at most `max_batch` requests, at most `max_runners` of a key's at the
-    /// database at once (each at least one).
+    /// store at once (each at least one).
     pub fn new(max_batch: usize, max_runners: usize) -> Arc<Self> {
         Arc::new(Self {
             queues: Mutex::new(HashMap::new()),

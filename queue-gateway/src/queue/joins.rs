@@ -1,0 +1,90 @@
+//! New visitors' joins of one event, coalesced (`marquee_platform::coalesce`): joins that
+//! arrive while one is at Redis go together in the next script call
+//! (`queue::join_together`), each answered as it would be joining alone, one after another in
+//! arrival order. A lone join goes at once, as a batch of one. Only joins that cannot pass
+//! straight through: a pass-through spends the admission budget one fan at a time.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use marquee_platform::coalesce::Coalescer;
+use marquee_waitroom::connect::Redis;
+use marquee_waitroom::queue::{self, Joined};
+
+use crate::error::GatewayError;
+
+/// The most joins in one script call.
+const MAX_BATCH: usize = 128;
+/// Script calls of one event's joins at Redis at once.
+const MAX_RUNNERS: usize = 2;
+
+/// What the joins of one batch share.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Batch {
+    event: String,
+    before_opening: bool,
+    abandon_after_s: u32,
+}
+
+/// A batch's answer for one visitor (a Redis error is every visitor's in the batch).
+type Outcome = Result<Joined, String>;
+
+pub struct Joins(Arc<Coalescer<Batch, String, Outcome>>);
+
+impl Default for Joins {
+    fn default() -> Self {
+        Self(Coalescer::new(MAX_BATCH, MAX_RUNNERS))
+    }
+}
+
+impl Joins {
+    /// `visitor` (minted for this join) joins `event`'s line, or its pre-queue before opening.
+    pub async fn join(
+        &self,
+        redis: &Redis,
+        event: &str,
+        visitor: String,
+        before_opening: bool,
+        abandon_after_s: u32,
+    ) -> Result<Joined, GatewayError> {
+        let batch = Batch {
+            event: event.to_owned(),
+            before_opening,
+            abandon_after_s,
+        };
+        let run = {
+            let (redis, batch) = (redis.clone(), batch.clone());
+            move |visitors: Vec<String>| {
+                let (mut redis, batch) = (redis.clone(), batch.clone());
+                async move { run(&mut redis, &batch, &visitors).await }
+            }
+        };
+        match self.0.submit(batch, visitor, run).await {
+            Ok(Ok(joined)) => Ok(joined),
+            Ok(Err(redis)) => Err(GatewayError::Unavailable(redis)),
+            Err(lost) => Err(GatewayError::Internal(anyhow::anyhow!(lost))),
+        }
+    }
+}
+
+/// One script call for the batch's visitors, in order; an answer for each.
+async fn run(redis: &mut Redis, batch: &Batch, visitors: &[String]) -> Vec<Outcome> {
+    let (first, more) = visitors.split_first().expect("a batch has a visitor");
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    let join = queue::Join {
+        event: &batch.event,
+        visitor: first,
+        before_opening: batch.before_opening,
+        now_ms: Utc::now().timestamp_millis(),
+        abandon_after_s: batch.abandon_after_s,
+        pass_through: None,
+        fresh: true,
+    };
+    match queue::join_together(redis, &join, &more).await {
+        Ok(joined) => joined.into_iter().map(Ok).collect(),
+        Err(e) => {
+            let e = format!("redis: {e}");
+            visitors.iter().map(|_| Err(e.clone())).collect()
+        }
+    }
+}

@@ -15,8 +15,9 @@ use crate::error::GatewayError;
 
 /// The most joins in one script call.
 const MAX_BATCH: usize = 128;
-/// Script calls of one event's joins at Redis at once.
-const MAX_RUNNERS: usize = 2;
+/// Script calls of one event's joins at Redis at once: one made batches larger, and joins 4 %
+/// more, than two (session 26).
+const MAX_RUNNERS: usize = 1;
 
 /// What the joins of one batch share.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

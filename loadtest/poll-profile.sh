@@ -111,7 +111,7 @@ fi
 
 poll 2 256 3 >/dev/null
 stat() { awk '{print $14, $15}' "/proc/$1/stat"; }  # user and system clock ticks
-redis_pid=$(ss -Hltnp 'sport = :6379' | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+redis_pid=$(redis-cli info server | awk -F: '/^process_id:/ {print $2}' | tr -d '\r')
 log "${what}s for ${secs}s, perf on the gateway (pid $gateway_pid) for the middle $((secs - 4))s"
 read -r u0 s0 < <(stat "$gateway_pid")
 read -r ru0 rs0 < <(stat "$redis_pid")

@@ -139,7 +139,7 @@ log "joins vs redis-benchmark ZADD: three alternating pairs"
 # As for the other goals, three alternating pairs (ZADD, then joins for half the wrk time), the
 # median pair reported; with the CPU per join of the gateway and of Redis (from /proc) and the
 # Redis commands per join, so the summary says which side bounds it.
-redis_pid=$(pgrep -x redis-server | while read -r p; do ss -Hltnp 'sport = :6379' | grep -q "pid=$p," && echo "$p"; done | head -n 1)
+redis_pid=$(redis-cli info server | awk -F: '/^process_id:/ {print $2}' | tr -d '\r')
 join_pairs=()
 for pair in 1 2 3; do
   zadd=$(redis-benchmark -t zadd -n 300000 -c 64 --csv 2>/dev/null | keep "redis-benchmark-zadd-$pair.txt" | awk -F'"' '$2 == "ZADD" {print $4}')

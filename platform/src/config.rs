@@ -163,6 +163,15 @@ pub struct GatewaySettings {
     pub secure_cookies: bool,
     /// How often each event's settings and admission watermark are re-read from Redis.
     pub view_refresh_ms: u64,
+    /// New visitors' joins of one event that arrive while its last ones are at Redis go in
+    /// one call of the join script, at most this many (1: each alone). Nothing waits for a
+    /// batch to fill.
+    #[serde(default = "default_join_batch_max")]
+    pub join_batch_max: usize,
+}
+
+fn default_join_batch_max() -> usize {
+    128
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -432,6 +441,10 @@ impl Partial {
             need(
                 gw.concurrency_limit > 0,
                 "[gateway] concurrency_limit must be at least 1",
+            );
+            need(
+                (1..=1024).contains(&gw.join_batch_max),
+                "[gateway] join_batch_max must be between 1 and 1024",
             );
             need(
                 gw.per_ip_per_second > 0 && gw.per_ip_burst > 0,
@@ -795,6 +808,18 @@ mod tests {
         assert!(text.contains("[database] url"), "{text}");
         assert!(text.contains("[redis] url"), "{text}");
         assert!(text.contains("max_seats_per_booking"), "{text}");
+    }
+
+    #[test]
+    fn batches_of_joins_are_of_one_to_1024() {
+        let load = |n: usize| {
+            Settings::load(&Source::for_tests(repo_config()).set("gateway.join_batch_max", n))
+        };
+        assert_eq!(load(1).unwrap().gateway.join_batch_max, 1);
+        for n in [0, 1025] {
+            let err = load(n).unwrap_err();
+            assert!(err.to_string().contains("join_batch_max"), "{err}");
+        }
     }
 
     #[test]

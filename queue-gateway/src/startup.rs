@@ -59,6 +59,8 @@ impl Application {
             .iter()
             .filter_map(|p| IpRange::parse(p))
             .collect();
+        let joins =
+            crate::queue::joins::Joins::new(settings.gateway.join_batch_max, &metrics.registry);
         let state = AppState(Arc::new(App {
             limiter: ClientLimiter::new(
                 settings.gateway.per_ip_per_second,
@@ -75,7 +77,7 @@ impl Application {
             show_events: Default::default(),
             events: crate::event_views::EventViews::new(redis.clone()),
             presence: Default::default(),
-            joins: Default::default(),
+            joins,
             queue_signer: marquee_waitroom::queue_token::QueueSigner::rotating(
                 settings.admission.queue_token_secret.expose(),
                 settings.admission.queue_token_secret_previous.expose(),

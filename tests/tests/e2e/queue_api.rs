@@ -427,6 +427,21 @@ async fn fans_joining_at_once_each_get_the_place_they_are_told() {
         let polled: Value = s.status(&event, fan).await.json().await.unwrap();
         assert_eq!(polled["position"], body["position"], "{polled}");
     }
+    // The gateway counts the calls that joined two or more, and the fans in them.
+    let metrics = s.text(&format!("{}/metrics", s.base)).await;
+    let figure = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(name));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    };
+    let (batches, batched) = (
+        figure("marquee_join_batches_total"),
+        figure("marquee_join_batched_total"),
+    );
+    assert!(
+        batched >= 2 * batches && batched <= fans,
+        "{batches} {batched}"
+    );
 
     let opens = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let early = s

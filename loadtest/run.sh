@@ -136,7 +136,7 @@ ssize=$(curl -fs -H "Authorization: Bearer $(head -n 1 "$work/tokens")" "http://
 pairs=$(status_pairs "$work/tokens" 256 "$spath" 18091 "$bare_status_pid" 18080 "$gateway_pid" "")
 
 log "joins vs redis-benchmark ZADD: three alternating pairs"
-# As for the other goals, three alternating pairs (ZADD, then joins for half the wrk time), the
+# As for the other goals, three alternating pairs (ZADD, then joins for half of SECONDS), the
 # median pair reported; with the CPU per join of the gateway and of Redis (from /proc) and the
 # Redis commands per join, so the summary says which side bounds it.
 redis_pid=$(redis-cli info server | awk -F: '/^process_id:/ {print $2}' | tr -d '\r')

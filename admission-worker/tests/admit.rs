@@ -197,21 +197,26 @@ async fn visitors_who_stopped_polling_are_dropped_at_their_turn() {
     assert_eq!(gone, None);
 }
 
-/// A join with an id that may have joined before finds its place again; one with an id minted
-/// for it skips those lookups and otherwise joins as any other: the next place, marked seen.
-#[tokio::test]
-async fn joining_again_keeps_the_place_and_a_minted_id_joins_as_any_other() {
-    let mut redis = redis().await;
-    let event = marquee_testkit::unique("admit");
-    let join = |visitor, before_opening, fresh| Join {
-        event: &event,
+/// `visitor`'s join of `event` at `T0`, with a 10 s presence window and no pass-through.
+fn join_at<'a>(event: &'a str, visitor: &'a str, before_opening: bool, fresh: bool) -> Join<'a> {
+    Join {
+        event,
         visitor,
         before_opening,
         now_ms: T0,
         abandon_after_s: 10,
         pass_through: None,
         fresh,
-    };
+    }
+}
+
+/// A join with an id that may have joined before finds its place again; one with an id minted
+/// for it skips those lookups and otherwise joins as any other: the next place, marked seen.
+#[tokio::test]
+async fn joining_again_keeps_the_place_and_a_minted_id_joins_as_any_other() {
+    let mut redis = redis().await;
+    let event = marquee_testkit::unique("admit");
+    let join = |visitor, before_opening, fresh| join_at(&event, visitor, before_opening, fresh);
     let first = queue::join(&mut redis, &join("minted", false, true)).await;
     assert_eq!(first.unwrap(), Joined::Waiting(queue::OFFSET + 1));
     let second = queue::join(&mut redis, &join("known", false, false)).await;
@@ -253,15 +258,7 @@ async fn joining_again_keeps_the_place_and_a_minted_id_joins_as_any_other() {
 async fn visitors_joining_together_get_what_each_would_alone_in_order() {
     let mut redis = redis().await;
     let event = marquee_testkit::unique("admit");
-    let join = |visitor, before_opening| Join {
-        event: &event,
-        visitor,
-        before_opening,
-        now_ms: T0,
-        abandon_after_s: 10,
-        pass_through: None,
-        fresh: true,
-    };
+    let join = |visitor, before_opening| join_at(&event, visitor, before_opening, true);
     let alone = queue::join(&mut redis, &join("a", false)).await.unwrap();
     assert_eq!(alone, Joined::Waiting(queue::OFFSET + 1));
     let together = queue::join_together(&mut redis, &join("b", false), &["c", "d"]).await;

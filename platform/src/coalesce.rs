@@ -105,6 +105,13 @@ where
                     leave_queue(&mut queues, &key);
                     return;
                 }
+                // Requests whose senders gave up waiting (timed out, hung up) before their
+                // batch began are dropped unrun: nobody is told their outcome. Under a stalled
+                // store this also keeps the queue to the requests still waiting.
+                queue.waiting.retain(|w| !w.answer.is_closed());
+                if queue.waiting.is_empty() {
+                    continue;
+                }
                 let n = queue.waiting.len().min(self.max_batch);
                 queue.waiting.drain(..n).collect()
             };
@@ -233,6 +240,55 @@ mod tests {
             batches,
             [vec![1, 2, 3], vec![1, 2, 3], vec![1, 2, 3], vec![4]]
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_given_up_before_its_batch_began_is_not_run() {
+        let c = Coalescer::<&str, u32, Vec<u32>>::new(8, 1);
+        let (release_first, first_released) = tokio::sync::watch::channel(false);
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let run = {
+            let ran = ran.clone();
+            Arc::new(move |b: Vec<u32>| {
+                let mut first_released = first_released.clone();
+                ran.lock().unwrap().extend(b.iter().copied());
+                async move {
+                    if b == [0] {
+                        first_released.wait_for(|r| *r).await.unwrap();
+                    }
+                    b.iter().map(|_| b.clone()).collect::<Vec<_>>()
+                }
+            })
+        };
+        let submit = |r: u32| {
+            let (c, run) = (c.clone(), run.clone());
+            tokio::spawn(async move { c.submit("k", r, move |b| run(b)).await.unwrap() })
+        };
+        let first = submit(0);
+        while ran.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let waiting =
+            |c: &Coalescer<&str, u32, Vec<u32>>| c.queues.lock().unwrap()["k"].waiting.len();
+        let mut later = Vec::new();
+        for r in 1..=3 {
+            later.push(submit(r));
+            while waiting(&c) < r as usize {
+                tokio::task::yield_now().await;
+            }
+        }
+        // The second gives up while the first batch is still out.
+        later.remove(1).abort();
+        while !c.queues.lock().unwrap()["k"].waiting[1].answer.is_closed() {
+            tokio::task::yield_now().await;
+        }
+        release_first.send(true).unwrap();
+        assert_eq!(first.await.unwrap(), [0]);
+        for task in later {
+            assert_eq!(task.await.unwrap(), [1, 3]);
+        }
+        assert_eq!(*ran.lock().unwrap(), [0, 1, 3]);
+        runner_ends(&c).await;
     }
 
     #[tokio::test]

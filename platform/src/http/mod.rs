@@ -60,6 +60,13 @@ pub fn request_span(method: &Method, path: &str, id: Option<&HeaderValue>) -> tr
     tracing::info_span!("http", method = %method, path = %path, request_id = %id)
 }
 
+/// The same span at DEBUG, for a request too frequent and too plain to pay for one at INFO
+/// (`Envelope::quiet`).
+pub fn quiet_request_span(method: &Method, path: &str, id: Option<&HeaderValue>) -> tracing::Span {
+    let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::debug_span!("http", method = %method, path = %path, request_id = %id)
+}
+
 /// The request's id: the one it came with (a proxy's, say), else a new one.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     headers

@@ -34,6 +34,8 @@ pub fn service(state: AppState) -> Envelope<PollPath<Router>> {
         guard.clone(),
         router(state, guard),
     ))
+    // Status polls, nearly every request in a sale, with their span at DEBUG.
+    .quiet(|req| crate::poll_path::polled_event(req.method(), req.uri().path()).is_some())
 }
 
 /// Every route, behind `guard` (but the metrics and health probes), without the envelope

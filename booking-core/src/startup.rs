@@ -54,6 +54,7 @@ impl Application {
             .await
             .context("connecting to the read replica")?
         };
+        let seatmap_db = seatmap_pool(&settings)?;
         let redis = marquee_waitroom::connect::from_settings(&settings.redis)
             .await
             .context("connecting to Redis")?;
@@ -78,7 +79,7 @@ impl Application {
         let metrics = Arc::new(HttpMetrics::new("booking_core"));
         metrics.registry.register(Box::new(redis.up_gauge()))?;
         let seatmaps = Arc::new(SeatMaps::new(
-            read_db.clone(),
+            seatmap_db,
             Duration::from_millis(settings.booking.seatmap_cache_ttl_ms),
             &metrics.registry,
         ));
@@ -145,6 +146,34 @@ impl Application {
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 async fn pool(settings: &Settings, url: &str, max: u32) -> Result<PgPool, sqlx::Error> {
+    pool_options(settings, max)
+        .connect_with(
+            url.parse::<PgConnectOptions>()?
+                .options(settings.database.session_parameters()),
+        )
+        .await
+}
+
+/// The seat maps' connections: to the replica when there is one, each planning its statements
+/// once (`DatabaseSettings::generic_plan_parameters`), opened as maps are read (the first
+/// checks the URL, which is one the other pools have connected to).
+fn seatmap_pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
+    let db = &settings.database;
+    let url = if db.read_url.is_empty() {
+        &db.url
+    } else {
+        &db.read_url
+    };
+    Ok(
+        pool_options(settings, db.seatmap_max_connections).connect_lazy_with(
+            url.expose()
+                .parse::<PgConnectOptions>()?
+                .options(db.generic_plan_parameters()),
+        ),
+    )
+}
+
+fn pool_options(settings: &Settings, max: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_millis(settings.database.acquire_timeout_ms))
@@ -161,9 +190,44 @@ async fn pool(settings: &Settings, url: &str, max: u32) -> Result<PgPool, sqlx::
                 Ok(true)
             })
         })
-        .connect_with(
-            url.parse::<PgConnectOptions>()?
-                .options(settings.database.session_parameters()),
-        )
-        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seat map's statement, on the seat maps' connections, is planned once and prunes the
+    /// partitions as it runs (`Subplans Removed`): not planned again on every execution.
+    #[tokio::test]
+    async fn seat_maps_are_planned_once_and_pruned_as_they_run() {
+        let env = marquee_testkit::TestEnv::new().await;
+        let settings = env.settings();
+        MIGRATOR
+            .run(
+                &pool(&settings, settings.database.url.expose(), 1)
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let mut conn = seatmap_pool(&settings).unwrap().acquire().await.unwrap();
+        let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "force_generic_plan");
+        sqlx::raw_sql("PREPARE map(text) AS SELECT seat_id FROM seats WHERE show_id = $1")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar("EXPLAIN EXECUTE map('s_1')")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|line| line.contains("Subplans Removed: 15")),
+            "{plan:#?}"
+        );
+    }
 }

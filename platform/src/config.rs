@@ -63,6 +63,10 @@ pub struct DatabaseSettings {
     pub read_url: Secret,
     pub max_connections: u32,
     pub read_max_connections: u32,
+    /// Connections for loading seat maps (from `read_url`, else the primary), opened as
+    /// needed. Each plans its statements once, generically
+    /// ([`DatabaseSettings::generic_plan_parameters`]).
+    pub seatmap_max_connections: u32,
     /// How long a request waits for a pooled connection (a new one's connect included)
     /// before answering 503.
     pub acquire_timeout_ms: u64,
@@ -125,6 +129,21 @@ impl DatabaseSettings {
     /// statements prepared again, once every `lifetime / max_connections` on average.
     pub fn connection_lifetime(&self) -> Option<Duration> {
         (self.connection_lifetime_s > 0).then(|| Duration::from_secs(self.connection_lifetime_s))
+    }
+
+    /// The parameters of [`DatabaseSettings::session_parameters`], and every statement planned
+    /// once, generically, its partitions pruned as it starts rather than by the planner
+    /// (`plan_cache_mode = force_generic_plan`). For the seat maps' connections: a map reads one
+    /// show's seats through the partitioned parent, `seats`, whose plans Postgres otherwise makes
+    /// afresh on every execution (a custom plan prunes the partitions it will not read; a generic
+    /// one looks sixteen times dearer to the planner, which never picks it). On the catalog at
+    /// the design's scale planning was 0.27–0.44 ms of a map nobody had opened, the statement's
+    /// run 0.18 ms (`EXPLAIN ANALYZE`); with a generic plan pgbench reads 35–50 % more maps a
+    /// second (BENCHMARKS.md, "Seat maps planned once").
+    pub fn generic_plan_parameters(&self) -> Vec<(&'static str, String)> {
+        let mut parameters = self.session_parameters();
+        parameters.push(("plan_cache_mode", "force_generic_plan".to_owned()));
+        parameters
     }
 }
 
@@ -412,6 +431,10 @@ impl Partial {
             need(
                 db.max_connections > 0,
                 "[database] max_connections must be at least 1",
+            );
+            need(
+                db.read_max_connections > 0 && db.seatmap_max_connections > 0,
+                "[database] read_max_connections and seatmap_max_connections must be at least 1",
             );
         }
         if let Some(redis) = &self.redis {

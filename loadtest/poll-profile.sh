@@ -15,13 +15,15 @@
 #     connections (each request a new visitor from its own address), with the CPU per join of
 #     Redis and of wrk itself beside the gateway's.
 # Usage: [CALLGRIND=1 | JOINS=1] loadtest/poll-profile.sh [SECONDS]   (perf: default 12 s)
+# BIN_DIR=dir runs the booking-core, queue-gateway, admission-worker and marquee-loadtest
+# binaries found there instead of building the tree's (to compare two builds).
 # Writes loadtest/results/poll-profile.txt (or poll-callgrind.txt) and prints its head.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 secs=${1:-12}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/marquee/target}"
-bin="$CARGO_TARGET_DIR/release"
+bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
 log() { printf '\033[1m[poll-profile]\033[0m %s\n' "$*" >&2; }
 tools="wrk curl perf"
 [ -n "${CALLGRIND:-}" ] && tools="wrk curl valgrind callgrind_annotate callgrind_control"
@@ -29,7 +31,7 @@ for tool in $tools; do
   command -v "$tool" >/dev/null || { log "missing $tool (apt-get install wrk curl linux-perf valgrind)"; exit 1; }
 done
 bash scripts/services.sh >&2
-cargo build --release -q -p booking-core -p queue-gateway -p admission-worker -p marquee-loadtest
+[ -n "${BIN_DIR:-}" ] || cargo build --release -q -p booking-core -p queue-gateway -p admission-worker -p marquee-loadtest
 
 work=$(mktemp -d)
 psql() { command psql -h 127.0.0.1 -U postgres -d postgres -qAt "$@"; }

@@ -45,6 +45,7 @@ pub mod seat_figures;
 pub mod seatmap;
 pub mod startup;
 pub mod state;
+pub mod statistics;
 pub mod sweeper;
 pub mod tickets;
 

@@ -234,6 +234,23 @@ pub fn spawn(state: AppState, shutdown: Shutdown) -> tokio::task::JoinHandle<()>
                 }
             }
         }),
+        // The partitions a sale is filling, analyzed as they fill (`statistics`).
+        every(Duration::from_secs(2), shutdown.clone(), {
+            let state = state.clone();
+            move || {
+                let state = state.clone();
+                async move {
+                    let min = state.settings.booking.analyze_after_changes;
+                    match crate::statistics::run_once(&state.db, min).await {
+                        Ok(analyzed) if !analyzed.is_empty() => {
+                            tracing::debug!(?analyzed, "partitions analyzed");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "analyzing partitions failed"),
+                    }
+                }
+            }
+        }),
         // Seat figures on a job of their own, paced by what a pass costs: a slow count never
         // delays the live settings' sync.
         crate::seat_figures::spawn(state.clone(), shutdown.clone()),

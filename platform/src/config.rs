@@ -212,6 +212,10 @@ pub struct BookingSettings {
     pub catalog_listing_ttl_ms: u64,
     /// How often the sweeper looks for lapsed holds.
     pub sweep_interval_ms: u64,
+    /// A partition of `seats` or `bookings` changed by at least this many rows (and a fifth of
+    /// its size) since Postgres last analyzed it is analyzed again, checked every 2 s
+    /// (booking-core's `statistics`); 0 leaves it all to autovacuum.
+    pub analyze_after_changes: i64,
     pub sweep_batch: i64,
     pub max_seats_per_booking: u32,
     /// Named-seat holds of one show that arrive while its last batch is at the database go
@@ -518,6 +522,10 @@ impl Partial {
             need(
                 b.sweep_batch > 0,
                 "[booking] sweep_batch must be at least 1",
+            );
+            need(
+                b.analyze_after_changes >= 0,
+                "[booking] analyze_after_changes must be 0 (off) or more",
             );
         }
         if let Some(w) = &self.worker {

@@ -40,9 +40,12 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pg_ticks() { local p s=0; for p in $(pgrep -x postgres); do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$s"; }
 pg_stats() { psql -d marquee_scale -c "SELECT xact_commit || ',' || blks_read FROM pg_stat_database WHERE datname = 'marquee_scale'"; }
 s0=$(pg_stats); b0=$(ticks $booking); g0=$(ticks $gateway); p0=$(pg_ticks)
-out=$( { /usr/bin/time -f "%U %S" -o "$work/readers" "$bin/marquee-loadtest" catalog-read --url http://127.0.0.1:18180 --seconds 120 --cold-seat-maps "$n"; } )
+# The readers' user and system seconds, by bash's own `time` (no /usr/bin/time needed).
+TIMEFORMAT='%U %S'
+{ time maps "$n" >"$work/out"; } 2>"$work/readers"
+out=$(cat "$work/out")
 b1=$(ticks $booking); g1=$(ticks $gateway); p1=$(pg_ticks); s1=$(pg_stats)
-python3 - "$out" "$b0" "$b1" "$g0" "$g1" "$p0" "$p1" "$s0" "$s1" "$(cat "$work/readers")" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$out" "$b0" "$b1" "$g0" "$g1" "$p0" "$p1" "$s0" "$s1" "$(tail -n 1 "$work/readers")" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 o = json.loads(sys.argv[1])
 b0, b1, g0, g1, p0, p1 = map(int, sys.argv[2:8])

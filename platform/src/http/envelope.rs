@@ -8,8 +8,8 @@
 //! Requests the service marks quiet (`Envelope::quiet`: the gateway's status polls, nearly
 //! every request it serves in a sale) have their span at DEBUG: at INFO, the level services
 //! run at, a span's fields are formatted for every request: 3.5 µs more than a status poll's
-//! 14 µs of CPU without it (+25 %) in `loadtest/`'s measurements. Their lines at INFO and above then carry no
-//! request span; a failed one's error line names its path and id itself.
+//! 14 µs of CPU without it (+25 %) in `loadtest/`'s measurements. Their lines at INFO and
+//! above then carry no request span; a failed one's error line names its path and id itself.
 //!
 //! One service in place of four tower-http layers (set id, trace, propagate id, catch panic):
 //! each layer costs each request a service call and a boxed future, and the gateway's status

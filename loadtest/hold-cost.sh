@@ -4,7 +4,7 @@
 # (64 clients, 2 threads), alternating, each from a checkpoint, with Postgres's own counters
 # read around each run: commits (pg_stat_database.xact_commit), WAL records, bytes, writes
 # and flushes (pg_stat_wal), and the CPU time of every Postgres process and of booking-core
-# (from /proc). Per hold and per pgbench transaction, so it says whether a hold is bounded by
+# (from /proc) and of the load generator and pgbench themselves (bash's own `time`). Per hold and per pgbench transaction, so it says whether a hold is bounded by
 # commits (WAL flushes) or by work per statement (CPU).
 # Usage: loadtest/hold-cost.sh [SECONDS] [PAIRS]   (default: 15 s runs, 3 pairs)
 #   BATCH_MAXES="1 64"  in each pair, a hot show for each `[booking] hold_batch_max` (1: every
@@ -71,6 +71,9 @@ pg_counters() {
                         wal_records, wal_bytes, wal_write, wal_sync FROM pg_stat_wal"
 }
 hz=$(getconf CLK_TCK)
+# The user and system seconds of what `time` runs, summed (the load generators' own CPU).
+TIMEFORMAT='%U %S'
+cpu_s() { awk '{print $1 + $2}' "$1"; }
 clients=${CLIENTS:-64}
 maxes=${BATCH_MAXES:-default}
 
@@ -81,10 +84,11 @@ for pair in $(seq 1 "$pairs"); do
   psql -c CHECKPOINT
   read -r c0 r0 b0 w0 s0 <<<"$(pg_counters marquee_pgbench)"
   p0=$(pg_ticks)
-  tps=$(pgbench -N -c 64 -j 2 -T "$secs" -h 127.0.0.1 -U postgres marquee_pgbench 2>/dev/null | awk '/^tps/ && !seen {print $3; seen = 1}')
+  { time pgbench -N -c 64 -j 2 -T "$secs" -h 127.0.0.1 -U postgres marquee_pgbench >"$work/pgbench.out" 2>/dev/null; } 2>"$work/client.cpu"
+  tps=$(awk '/^tps/ && !seen {print $3; seen = 1}' "$work/pgbench.out")
   p1=$(pg_ticks)
   read -r c1 r1 b1 w1 s1 <<<"$(pg_counters marquee_pgbench)"
-  rows+=("pgbench $pair $tps $((c1 - c0)) $((r1 - r0)) $((b1 - b0)) $((w1 - w0)) $((s1 - s0)) $((p1 - p0)) 0 - - -")
+  rows+=("pgbench $pair $tps $((c1 - c0)) $((r1 - r0)) $((b1 - b0)) $((w1 - w0)) $((s1 - s0)) $((p1 - p0)) 0 $(cpu_s "$work/client.cpu") - - -")
 
   for max in $maxes; do
     unset MARQUEE_BOOKING__HOLD_BATCH_MAX MARQUEE_BOOKING__HOLD_BATCHES_PER_SHOW
@@ -94,11 +98,12 @@ for pair in $(seq 1 "$pairs"); do
     psql -c CHECKPOINT
     read -r c0 r0 b0 w0 s0 <<<"$(pg_counters marquee_holdcost)"
     p0=$(pg_ticks); k0=$(ticks_of booking-core "$booking_pid")
-    hot=$("$bin/marquee-loadtest" hot-show --url http://127.0.0.1:18181 --keys-dir "$work/keys" --seconds "$secs" --clients "$clients")
+    { time "$bin/marquee-loadtest" hot-show --url http://127.0.0.1:18181 --keys-dir "$work/keys" --seconds "$secs" --clients "$clients" >"$work/hot.out"; } 2>"$work/client.cpu"
+    hot=$(cat "$work/hot.out")
     p1=$(pg_ticks); k1=$(ticks_of booking-core "$booking_pid")
     read -r c1 r1 b1 w1 s1 <<<"$(pg_counters marquee_holdcost)"
     read -r hps p50 p99 doubles <<<"$(echo "$hot" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["holds_per_s"], r["p50_ms"], r["p99_ms"], "{}/{}".format(r["double_holds"], r["errors"]))')"
-    rows+=("hot:$max $pair $hps $((c1 - c0)) $((r1 - r0)) $((b1 - b0)) $((w1 - w0)) $((s1 - s0)) $((p1 - p0)) $((k1 - k0)) $p50 $p99 $doubles")
+    rows+=("hot:$max $pair $hps $((c1 - c0)) $((r1 - r0)) $((b1 - b0)) $((w1 - w0)) $((s1 - s0)) $((p1 - p0)) $((k1 - k0)) $(cpu_s "$work/client.cpu") $p50 $p99 $doubles")
     stop_booking
   done
 done
@@ -107,11 +112,11 @@ mkdir -p loadtest/results
 python3 - "$secs" "$hz" "${rows[@]}" <<'EOF' | tee loadtest/results/hold-cost.md
 import sys
 secs, hz = float(sys.argv[1]), float(sys.argv[2])
-print("| run | pair | per second | ratio to the pair's pgbench | commits per unit | WAL records per unit | WAL bytes per unit | WAL flushes per unit | units per WAL flush | Postgres CPU ms per unit | booking-core CPU ms per unit | Postgres CPU busy (of 2 cores) | hold p50 / p99 ms | double holds / errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| run | pair | per second | ratio to the pair's pgbench | commits per unit | WAL records per unit | WAL bytes per unit | WAL flushes per unit | units per WAL flush | Postgres CPU ms per unit | booking-core CPU ms per unit | load generator CPU ms per unit | Postgres CPU busy (of 2 cores) | hold p50 / p99 ms | double holds / errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 pgbench = {}
 for row in sys.argv[3:]:
-    kind, pair, rate, commits, recs, wbytes, writes, syncs, pg, bc, p50, p99, doubles = row.split()
+    kind, pair, rate, commits, recs, wbytes, writes, syncs, pg, bc, client, p50, p99, doubles = row.split()
     rate = float(rate)
     units = rate * secs
     if kind == "pgbench":
@@ -128,5 +133,6 @@ for row in sys.argv[3:]:
     per = lambda x: float(x) / units if units else 0.0
     print(f"| {name} | {pair} | {rate:.0f} | {ratio} | {per(commits):.2f} | {per(recs):.1f} | {per(wbytes):.0f} | "
           f"{per(syncs):.3f} | {units / float(syncs) if float(syncs) else 0:.1f} | "
-          f"{per(pg) / hz * 1000:.3f} | {per(bc) / hz * 1000:.3f} | {float(pg) / hz / secs:.2f} | {lat} | {doubles} |")
+          f"{per(pg) / hz * 1000:.3f} | {per(bc) / hz * 1000:.3f} | {per(client) * 1000:.3f} | "
+          f"{float(pg) / hz / secs:.2f} | {lat} | {doubles} |")
 EOF

@@ -9,9 +9,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http::{HeaderValue, Method, StatusCode};
 use marquee_waitroom::Keyring;
 use rand::Rng;
 use serde_json::{Value, json};
+
+use crate::connection::{Connection, Target};
+
+/// A reserve's body.
+#[derive(serde::Serialize)]
+struct Reserve<'a> {
+    show_id: &'a str,
+    seat_ids: &'a [String],
+}
+
+/// What a granted reserve answers that the client needs: the hold to release.
+#[derive(serde::Deserialize)]
+struct Reserved<'a> {
+    reservation_id: &'a str,
+}
 
 #[derive(clap::Args)]
 pub struct SetupOptions {
@@ -100,24 +116,27 @@ pub async fn setup_seatmap(o: SetupOptions) -> anyhow::Result<()> {
 }
 
 pub async fn run(o: Options) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(o.clients * 2)
-        .build()?;
+    let http = reqwest::Client::new();
     let (event, show) = create(&http, &o.setup).await?;
     let keys = Keyring::load_dir(&o.keys_dir, false)?;
-    let tokens: Arc<Vec<(String, String)>> = Arc::new(
-        (0..o.visitors)
-            .map(|i| {
-                let v = format!("bench-visitor-{i}");
+    // Each visitor's `Authorization` value, made once: the clients only clone it.
+    let visitors: Vec<String> = (0..o.visitors)
+        .map(|i| format!("bench-visitor-{i}"))
+        .collect();
+    let bearers: Arc<Vec<HeaderValue>> = Arc::new(
+        visitors
+            .iter()
+            .map(|v| {
                 let t = keys
-                    .sign(&marquee_testkit::claims(&v, &event, 3600))
+                    .sign(&marquee_testkit::claims(v, &event, 3600))
                     .expect("sign");
-                (v, t)
+                HeaderValue::from_str(&format!("Bearer {t}")).expect("a token is header-safe")
             })
             .collect(),
     );
-    let visitors: Vec<&str> = tokens.iter().map(|(v, _)| v.as_str()).collect();
-    marquee_testkit::admit_all(&o.redis_url, &event, &visitors, 3600).await?;
+    let names: Vec<&str> = visitors.iter().map(String::as_str).collect();
+    marquee_testkit::admit_all(&o.redis_url, &event, &names, 3600).await?;
+    let target = Target::parse(&o.setup.url)?;
     let next = Arc::new(AtomicUsize::new(0));
     let held: Arc<Mutex<HashSet<String>>> = Arc::default();
     let (rows, per_row) = (o.setup.rows, o.setup.per_row);
@@ -125,13 +144,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..o.clients {
-        let (http, tokens, next, held) = (http.clone(), tokens.clone(), next.clone(), held.clone());
-        let (url, show) = (o.setup.url.clone(), show.clone());
+        let (bearers, next, held) = (bearers.clone(), next.clone(), held.clone());
+        let mut connection = Connection::new(target.clone());
+        let show = show.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let (mut holds, mut conflicts, mut errors, mut doubles) = (0u64, 0u64, 0u64, 0u64);
             while Instant::now() < deadline {
-                let (_, token) = &tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()];
+                let bearer = &bearers[next.fetch_add(1, Ordering::Relaxed) % bearers.len()];
                 let (n, row, start) = {
                     let mut rng = rand::rng();
                     let n = rng.random_range(2..=4);
@@ -143,21 +163,26 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                 };
                 let seats: Vec<String> =
                     (start..start + n).map(|k| format!("R{row}-{k}")).collect();
+                let body = serde_json::to_vec(&Reserve {
+                    show_id: &show,
+                    seat_ids: &seats,
+                })
+                .expect("a reserve serializes");
                 let t0 = Instant::now();
-                let res = http
-                    .post(format!("{url}/v1/bookings/reserve"))
-                    .bearer_auth(token)
-                    .json(&json!({"show_id": show, "seat_ids": seats}))
-                    .send()
+                let res = connection
+                    .send(
+                        Method::POST,
+                        "/v1/bookings/reserve",
+                        Some(bearer),
+                        Some(bytes::Bytes::from(body)),
+                    )
                     .await;
-                let Ok(res) = res else {
+                let Ok((status, body)) = res else {
                     errors += 1;
                     continue;
                 };
-                let status = res.status().as_u16();
-                let body: Value = res.json().await.unwrap_or_default();
                 lat.push(t0.elapsed());
-                match status {
+                match status.as_u16() {
                     201 => {
                         holds += 1;
                         {
@@ -176,9 +201,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                                 h.remove(s);
                             }
                         }
-                        let id = body["reservation_id"].as_str().unwrap_or_default();
-                        let released = http.delete(format!("{url}/v1/bookings/{id}")).send().await;
-                        if !released.is_ok_and(|r| r.status() == 200) {
+                        let released = match serde_json::from_slice::<Reserved>(&body) {
+                            Ok(r) => {
+                                let path = format!("/v1/bookings/{}", r.reservation_id);
+                                connection.send(Method::DELETE, &path, None, None).await
+                            }
+                            Err(e) => Err(e.into()),
+                        };
+                        if !released.is_ok_and(|(status, _)| status == StatusCode::OK) {
                             errors += 1;
                         }
                     }

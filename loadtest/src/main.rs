@@ -4,6 +4,7 @@
 
 mod bare;
 mod catalog;
+mod connection;
 mod hot_show;
 mod queue;
 

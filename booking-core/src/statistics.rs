@@ -10,14 +10,26 @@
 //! (`autovacuum_naptime`), and not at all where it is turned off; an on-sale's first minute is
 //! the one that matters. So booking-core analyzes, every few seconds, each partition of
 //! `seats` and `bookings` that has changed by `[booking] analyze_after_changes` rows and by a
-//! fifth of its size since it was last analyzed (an `ANALYZE` samples at most 30,000 rows:
-//! tens of milliseconds for a busy partition, and by the fifth each is analyzed a few times
-//! as it grows, not on every pass).
+//! fifth of its size since it was last analyzed, **and grew** by half since (or was never
+//! analyzed). Growth is what misleads the planner: between analyses it scales the rows it
+//! expects by the partition's pages, so a show already among a partition's most common
+//! values keeps its share as the partition fills; what it cannot know is a show that had
+//! next to nothing when last analyzed. Changes that do not add rows (a hold's and a
+//! release's seat updates, a release's booking update) leave the plans as they were, and
+//! an `ANALYZE` of a busy partition is not cheap: 23 ms for a 10,000-seat show's partition of
+//! `seats`, 170–190 ms for one of `bookings` holding 50,000 (each samples up to 30,000 rows).
+//! Counting those changes too had the job analyze both on nearly every pass of a hot show
+//! (BENCHMARKS.md, "Analyzed as they grow").
 
 use sqlx::PgPool;
 
-/// The partitions of `seats` and `bookings` changed enough since their last analysis, the
-/// most changed first (at most four a pass).
+/// How much a partition's live rows must have grown since its last analysis (its
+/// `reltuples`) to be analyzed again.
+const GROWTH: f64 = 1.5;
+
+/// The partitions of `seats` and `bookings` changed enough, and grown enough, since their
+/// last analysis (`reltuples` is -1 until the first), the most changed first (at most four a
+/// pass).
 const STALE: &str = "
     SELECT c.oid::bigint, c.relname::text
     FROM pg_inherits i
@@ -25,6 +37,7 @@ const STALE: &str = "
     JOIN pg_stat_user_tables s ON s.relid = c.oid
     WHERE i.inhparent IN ('seats'::regclass, 'bookings'::regclass)
       AND s.n_mod_since_analyze >= greatest($1, 0.2 * s.n_live_tup)
+      AND (c.reltuples < 0 OR s.n_live_tup >= $2 * c.reltuples)
     ORDER BY s.n_mod_since_analyze DESC
     LIMIT 4";
 
@@ -34,14 +47,15 @@ const STALE: &str = "
 const ANALYZING: i32 = 0x616e_6c7a;
 
 /// Analyze the partitions of `seats` and `bookings` changed by at least `min_changes` rows
-/// (and a fifth of their size) since they were last analyzed; the ones it analyzed.
-/// `min_changes` 0 does nothing.
+/// (and a fifth of their size) and grown by half since they were last analyzed; the ones it
+/// analyzed. `min_changes` 0 does nothing.
 pub async fn run_once(db: &PgPool, min_changes: i64) -> Result<Vec<String>, sqlx::Error> {
     if min_changes <= 0 {
         return Ok(Vec::new());
     }
     let stale: Vec<(i64, String)> = sqlx::query_as(STALE)
         .bind(min_changes)
+        .bind(GROWTH)
         .fetch_all(db)
         .await?;
     let mut analyzed = Vec::new();
@@ -138,5 +152,56 @@ mod tests {
         assert_eq!(analyzed, vec![table.clone()]);
         assert_eq!(run_once(&db, 1000).await.unwrap(), Vec::<String>::new());
         assert!(by_ids().await, "analyzed: the batch's ids looked up");
+
+        // Changes that add no rows (as a sale's releases are) leave it be, however many (the
+        // same status again: the announcing trigger stays out of it)...
+        let release_all = format!("UPDATE {table} SET status = 'released'");
+        let grow = bookings(6001, 9500);
+        for step in [&release_all, &release_all] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(step.clone()))
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+        let changed = |at_least: i64| {
+            let (db, table) = (db.clone(), table.clone());
+            async move {
+                let mods: i64 = sqlx::query_scalar(
+                    "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = $1",
+                )
+                .bind(&table)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+                (mods >= at_least).then_some(())
+            }
+        };
+        marquee_testkit::wait_for("the updates counted", Duration::from_secs(10), || {
+            changed(12_000)
+        })
+        .await;
+        assert_eq!(
+            run_once(&db, 1000).await.unwrap(),
+            Vec::<String>::new(),
+            "12,000 changes, no growth: not analyzed"
+        );
+        // ...and analyzes it again once it has grown by half.
+        let mut conn = db.acquire().await.unwrap();
+        sqlx::raw_sql("SET session_replication_role = replica")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(grow))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        let analyzed = marquee_testkit::wait_for(
+            "the grown partition analyzed",
+            Duration::from_secs(10),
+            || async { Some(run_once(&db, 1000).await.unwrap()).filter(|a| !a.is_empty()) },
+        )
+        .await;
+        assert_eq!(analyzed, vec![table.clone()]);
     }
 }

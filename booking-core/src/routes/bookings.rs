@@ -38,7 +38,7 @@ pub async fn reserve(
                 scope: &prepared.visitor,
                 route: "reserve",
                 key: k,
-                request_hash: idempotency::hash_request(&prepared.canonical),
+                request_hash: idempotency::hash_request(&canonical(&raw)),
             });
             let work = async {
                 let seatmap = state.seatmaps.latest(&prepared.show.id).await?;
@@ -73,8 +73,16 @@ struct Prepared {
     visitor: String,
     pick: Pick,
     key: Option<String>,
-    /// The request without `request_id`, for the idempotency fingerprint.
-    canonical: Value,
+}
+
+/// The request without `request_id`, for the idempotency fingerprint (made only when the
+/// request has a key).
+fn canonical(raw: &Value) -> Value {
+    let mut canonical = raw.clone();
+    if let Some(obj) = canonical.as_object_mut() {
+        obj.remove("request_id");
+    }
+    canonical
 }
 
 /// The admission token's claims, whatever event it is for (`prepare_reserve` checks that).
@@ -119,16 +127,15 @@ async fn prepare_reserve(
                 &format!("must name 1 to {max} seats"),
             );
             for (i, id) in ids.iter().enumerate() {
-                check.require(
-                    !id.is_empty() && id.len() <= 32 && !id.chars().any(char::is_control),
-                    &format!("seat_ids[{i}]"),
-                    "must be a seat id",
-                );
-                check.require(
-                    !ids[..i].contains(id),
-                    &format!("seat_ids[{i}]"),
-                    "names a seat twice",
-                );
+                let plausible =
+                    !id.is_empty() && id.len() <= 32 && !id.chars().any(char::is_control);
+                let again = ids[..i].contains(id);
+                // The field's name is made only for a seat that fails (a hold names 2–4).
+                if !plausible || again {
+                    let field = format!("seat_ids[{i}]");
+                    check.require(plausible, &field, "must be a seat id");
+                    check.require(!again, &field, "names a seat twice");
+                }
             }
             check.require(
                 req.category.is_none(),
@@ -189,16 +196,11 @@ async fn prepare_reserve(
         .reserve_gate
         .check(&show, &claims.sub, claims.exp)
         .await?;
-    let mut canonical = raw.clone();
-    if let Some(obj) = canonical.as_object_mut() {
-        obj.remove("request_id");
-    }
     Ok(Prepared {
         show,
         visitor: claims.sub,
         pick,
         key: header_key.or(req.request_id),
-        canonical,
     })
 }
 
@@ -222,11 +224,13 @@ fn precheck(pick: &Pick, map: &crate::seatmap::Snapshot) -> ApiResult<()> {
     };
     let mut check = Check::default();
     for (i, id) in ids.iter().enumerate() {
-        check.require(
-            map.contains(id),
-            &format!("seat_ids[{i}]"),
-            "no such seat in this show",
-        );
+        if !map.contains(id) {
+            check.require(
+                false,
+                &format!("seat_ids[{i}]"),
+                "no such seat in this show",
+            );
+        }
     }
     check.done()?;
     let sold: Vec<String> = ids

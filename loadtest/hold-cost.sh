@@ -4,8 +4,9 @@
 # (64 clients, 2 threads), alternating, each from a checkpoint, with Postgres's own counters
 # read around each run: commits (pg_stat_database.xact_commit), WAL records, bytes, writes
 # and flushes (pg_stat_wal), and the CPU time of every Postgres process and of booking-core
-# (from /proc) and of the load generator and pgbench themselves (bash's own `time`). Per hold and per pgbench transaction, so it says whether a hold is bounded by
-# commits (WAL flushes) or by work per statement (CPU).
+# (from /proc) and of the load generator and pgbench themselves (bash's own `time`; the
+# generator's includes its setup, ~0.1 s). Per hold and per pgbench transaction, so it says
+# whether a hold is bounded by commits (WAL flushes) or by work per statement (CPU).
 # Usage: loadtest/hold-cost.sh [SECONDS] [PAIRS]   (default: 15 s runs, 3 pairs)
 #   BATCH_MAXES="1 64"  in each pair, a hot show for each `[booking] hold_batch_max` (1: every
 #                       hold and release alone; default: the configured value only); `64x1`

@@ -85,6 +85,15 @@ mod tests {
 
     use super::*;
 
+    /// What a pass analyzes once it analyzes anything (Postgres counts changes within a second
+    /// or so of their commit), within a deadline.
+    async fn analyzed_soon(db: &PgPool, what: &str) -> Vec<String> {
+        marquee_testkit::wait_for(what, Duration::from_secs(10), || async {
+            Some(run_once(db, 1000).await.unwrap()).filter(|a| !a.is_empty())
+        })
+        .await
+    }
+
     /// A partition that a sale filled since it was last analyzed is analyzed, once; then the
     /// batched release looks its ids up instead of reading the show's every booking.
     #[tokio::test]
@@ -142,14 +151,10 @@ mod tests {
             "stale statistics: the show's bookings read whole"
         );
         assert_eq!(run_once(&db, 0).await.unwrap(), Vec::<String>::new());
-        // Postgres counts the changes within a second or so of their commit.
-        let analyzed = marquee_testkit::wait_for(
-            "the partition analyzed",
-            Duration::from_secs(10),
-            || async { Some(run_once(&db, 1000).await.unwrap()).filter(|a| !a.is_empty()) },
-        )
-        .await;
-        assert_eq!(analyzed, vec![table.clone()]);
+        assert_eq!(
+            analyzed_soon(&db, "the partition analyzed").await,
+            vec![table.clone()]
+        );
         assert_eq!(run_once(&db, 1000).await.unwrap(), Vec::<String>::new());
         assert!(by_ids().await, "analyzed: the batch's ids looked up");
 
@@ -163,21 +168,15 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let changed = |at_least: i64| {
-            let (db, table) = (db.clone(), table.clone());
-            async move {
-                let mods: i64 = sqlx::query_scalar(
-                    "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = $1",
-                )
-                .bind(&table)
-                .fetch_one(&db)
-                .await
-                .unwrap();
-                (mods >= at_least).then_some(())
-            }
-        };
-        marquee_testkit::wait_for("the updates counted", Duration::from_secs(10), || {
-            changed(12_000)
+        marquee_testkit::wait_for("the updates counted", Duration::from_secs(10), || async {
+            let mods: i64 = sqlx::query_scalar(
+                "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = $1",
+            )
+            .bind(&table)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            (mods >= 12_000).then_some(())
         })
         .await;
         assert_eq!(
@@ -196,13 +195,10 @@ mod tests {
             .await
             .unwrap();
         drop(conn);
-        let analyzed = marquee_testkit::wait_for(
-            "the grown partition analyzed",
-            Duration::from_secs(10),
-            || async { Some(run_once(&db, 1000).await.unwrap()).filter(|a| !a.is_empty()) },
-        )
-        .await;
-        assert_eq!(analyzed, vec![table.clone()]);
+        assert_eq!(
+            analyzed_soon(&db, "the grown partition analyzed").await,
+            vec![table.clone()]
+        );
         assert_eq!(run_once(&db, 1000).await.unwrap(), Vec::<String>::new());
         // Emptied (old shows' bookings trimmed): analyzed again, so a sale that fills it next
         // is measured from nothing.
@@ -212,12 +208,9 @@ mod tests {
         .execute(&db)
         .await
         .unwrap();
-        let analyzed = marquee_testkit::wait_for(
-            "the emptied partition analyzed",
-            Duration::from_secs(10),
-            || async { Some(run_once(&db, 1000).await.unwrap()).filter(|a| !a.is_empty()) },
-        )
-        .await;
-        assert_eq!(analyzed, vec![table.clone()]);
+        assert_eq!(
+            analyzed_soon(&db, "the emptied partition analyzed").await,
+            vec![table.clone()]
+        );
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -17,6 +18,7 @@ use tokio::sync::OnceCell;
 use crate::error::{ApiError, ApiResult};
 use crate::expiring::Expiring;
 use crate::extract::Query;
+use crate::gzip::{self, Gzip, Piece};
 use crate::listing::Listings;
 use crate::model::{Check, plausible_id};
 use crate::state::AppState;
@@ -93,6 +95,7 @@ impl Searches {
 /// `GET /v1/movies?city=&date=&genre=`
 pub async fn movies(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(filter): Query<MovieFilter>,
 ) -> ApiResult<Response> {
     let mut check = Check::default();
@@ -121,11 +124,15 @@ pub async fn movies(
         .genre
         .filter(|g| !g.is_empty())
         .map(|g| g.to_lowercase());
+    // gzip for a client that takes it, when the answer comes from the listing (a search
+    // naming a city: every search of a fan's page), which holds its pieces deflated.
+    let gzip = city.is_some() && gzip::accepted(&headers);
     let key = format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
         city.as_deref().unwrap_or(""),
         date.map(|d| d.to_string()).unwrap_or_default(),
-        genre.as_deref().unwrap_or("")
+        genre.as_deref().unwrap_or(""),
+        if gzip { "gzip" } else { "" }
     );
     let cached = state
         .searches
@@ -138,7 +145,12 @@ pub async fn movies(
                     let listing = (state.searches.listings)
                         .get(&state.read_db, &state.searches.queries)
                         .await?;
-                    Ok(listing.answer(city, date, genre.as_deref(), Utc::now()))
+                    let genre = genre.as_deref();
+                    Ok(if gzip {
+                        listing.gzip_answer(city, date, genre, Utc::now())
+                    } else {
+                        listing.answer(city, date, genre, Utc::now())
+                    })
                 }
                 None => {
                     state.searches.queries.inc();
@@ -148,7 +160,18 @@ pub async fn movies(
         })
         .await?
         .clone();
-    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+    let mut answer = (
+        [
+            (CONTENT_TYPE, "application/json"),
+            (VARY, "accept-encoding"),
+        ],
+        body,
+    )
+        .into_response();
+    if gzip {
+        (answer.headers_mut()).insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(answer)
 }
 
 /// The tables a show's summary comes from (`shows s`, `movies m`, `screens sc`,
@@ -312,36 +335,97 @@ fn to_json(value: &impl Serialize) -> String {
 /// rather than writing (and escaping) each one again: writing them was most of booking-core's
 /// CPU at the design's scale (BENCHMARKS.md).
 pub fn answer<'a, F: PartialEq>(shows: impl IntoIterator<Item = (F, &'a str, &'a str)>) -> Bytes {
-    let mut films: Vec<(F, &str, Vec<&str>)> = Vec::new();
+    Bytes::from(lay_out(shows, Vec::with_capacity))
+}
+
+/// The same answer gzipped, from pieces deflated once (`crate::gzip`): a piece may hold one
+/// show's part or several shows' parts joined with commas, as `answer` would have joined them.
+pub fn gzip_answer<'a, F: PartialEq>(
+    pieces: impl IntoIterator<Item = (F, Piece<'a>, Piece<'a>)>,
+) -> Bytes {
+    lay_out(pieces, Gzip::with_capacity).finish()
+}
+
+/// A piece of an answer: its length, for the room made for the answer at once.
+pub trait Part: Copy {
+    fn size(&self) -> usize;
+}
+
+impl Part for &str {
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Part for Piece<'_> {
+    fn size(&self) -> usize {
+        match self {
+            Piece::Plain(text) => text.len(),
+            Piece::Deflated(d) => d.size(),
+        }
+    }
+}
+
+/// What an answer is written into: the JSON's own punctuation and the films' and shows' parts.
+pub trait Written<P> {
+    fn punctuation(&mut self, text: &'static str);
+    fn part(&mut self, part: P);
+}
+
+impl Written<&str> for Vec<u8> {
+    fn punctuation(&mut self, text: &'static str) {
+        self.extend_from_slice(text.as_bytes());
+    }
+    fn part(&mut self, part: &str) {
+        self.extend_from_slice(part.as_bytes());
+    }
+}
+
+impl<'a> Written<Piece<'a>> for Gzip {
+    fn punctuation(&mut self, text: &'static str) {
+        self.plain(text.as_bytes());
+    }
+    fn part(&mut self, part: Piece<'a>) {
+        self.piece(part);
+    }
+}
+
+/// The answer's layout, written once for both encodings: each film once, where its first
+/// show came (its head, then its shows' parts joined with commas, closed), in `{"movies":[…]}`.
+fn lay_out<F: PartialEq, P: Part, W: Written<P>>(
+    shows: impl IntoIterator<Item = (F, P, P)>,
+    new: impl FnOnce(usize) -> W,
+) -> W {
+    let mut films: Vec<(F, P, Vec<P>)> = Vec::new();
     let mut len = 0;
     for (film, head, show) in shows {
-        len += show.len() + 1;
+        len += show.size() + 1;
         // Shows come in title order, so a show's film is nearly always the last one seen.
         match films.iter_mut().rev().find(|(f, ..)| *f == film) {
             Some((_, _, parts)) => parts.push(show),
             None => {
-                len += head.len() + 3;
+                len += head.size() + 3;
                 films.push((film, head, vec![show]));
             }
         }
     }
-    let mut out = Vec::with_capacity(len + 16);
-    out.extend_from_slice(br#"{"movies":["#);
-    for (i, (_, head, shows)) in films.iter().enumerate() {
+    let mut out = new(len + 16);
+    out.punctuation(r#"{"movies":["#);
+    for (i, (_, head, shows)) in films.into_iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.punctuation(",");
         }
-        out.extend_from_slice(head.as_bytes());
-        for (j, show) in shows.iter().enumerate() {
+        out.part(head);
+        for (j, show) in shows.into_iter().enumerate() {
             if j > 0 {
-                out.push(b',');
+                out.punctuation(",");
             }
-            out.extend_from_slice(show.as_bytes());
+            out.part(show);
         }
-        out.extend_from_slice(b"]}");
+        out.punctuation("]}");
     }
-    out.extend_from_slice(b"]}");
-    Bytes::from(out)
+    out.punctuation("]}");
+    out
 }
 
 /// `GET /v1/shows/{show_id}`

@@ -27,6 +27,7 @@ pub mod catalog;
 pub mod error;
 pub mod expiring;
 pub mod extract;
+pub mod gzip;
 pub mod holds;
 pub mod idempotency;
 pub mod lane;

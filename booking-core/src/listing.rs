@@ -28,8 +28,9 @@ use futures::TryStreamExt;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use prometheus::IntCounter;
 
-use crate::catalog::{SEARCH_LIMIT, ShowSummary, answer, film_head, show_part};
+use crate::catalog::{SEARCH_LIMIT, ShowSummary, answer, film_head, gzip_answer, show_part};
 use crate::error::{ApiError, ApiResult};
+use crate::gzip::{Deflated, Deflater, Piece};
 
 /// Every upcoming show on sale, in the search statement's order.
 const SHOWS: &str = concat!(
@@ -54,18 +55,34 @@ const FILMS: &str = "SELECT id, title, genres,
 struct Film {
     /// Its part of an answer before its shows (`catalog::film_head`).
     head: Box<str>,
+    /// The same, deflated for gzip answers.
+    head_deflated: Deflated,
     /// Its genres in lower case, as a search compares them.
     genres_lower: Vec<String>,
 }
 
-/// One show: what a search filters it by, and where its part of an answer is.
+/// One show: when it starts (a search lists only shows still to start), and where its part of
+/// an answer is.
 struct Show {
-    film: u32,
     starts_at: DateTime<Utc>,
-    /// The date at the theater.
-    local_date: NaiveDate,
     /// Its part of an answer (`catalog::show_part`) in its city's `parts`.
     part: Range<u32>,
+}
+
+/// A city's shows of one film on one local date, one after another in the search statement's
+/// order: a search takes or leaves them together (its date and genre are theirs), but for
+/// those already started (the first ones: the order is by start within a film) and those past
+/// `SEARCH_LIMIT`. Their parts joined with commas are deflated once, for gzip answers
+/// (`crate::gzip`): a gzip answer is its runs' pieces joined (a run only partly taken gives its
+/// shows' plain parts instead), so no search compresses anything; at the design's scale a run
+/// is a film's half-dozen shows in a city's day.
+struct Run {
+    film: u32,
+    /// The date at the theater.
+    local_date: NaiveDate,
+    /// Its shows in its city's `shows`.
+    shows: Range<u32>,
+    deflated: Deflated,
 }
 
 /// A city's shows in the search statement's order, and their parts of an answer, written
@@ -76,6 +93,55 @@ struct Show {
 struct City {
     shows: Vec<Show>,
     parts: String,
+    runs: Vec<Run>,
+}
+
+impl City {
+    /// A show, the last one so far in the search statement's order.
+    fn push(&mut self, film: u32, local_date: NaiveDate, show: &ShowSummary) {
+        let start = self.parts.len();
+        self.parts += &show_part(show);
+        let at = offset(self.shows.len());
+        self.shows.push(Show {
+            starts_at: show.starts_at,
+            part: offset(start)..offset(self.parts.len()),
+        });
+        match self.runs.last_mut() {
+            Some(run) if run.film == film && run.local_date == local_date => run.shows.end = at + 1,
+            _ => self.runs.push(Run {
+                film,
+                local_date,
+                shows: at..at + 1,
+                deflated: Deflated::default(),
+            }),
+        }
+    }
+
+    /// Every run's shows deflated, and the room left over given back: the city is complete.
+    fn finish(&mut self, deflater: &mut Deflater) {
+        let mut joined = String::new();
+        for run in &mut self.runs {
+            joined.clear();
+            for (i, show) in self.shows[range(&run.shows)].iter().enumerate() {
+                if i > 0 {
+                    joined.push(',');
+                }
+                joined += &self.parts[range(&show.part)];
+            }
+            run.deflated = deflater.deflate(joined.as_bytes());
+        }
+        self.shows.shrink_to_fit();
+        self.parts.shrink_to_fit();
+        self.runs.shrink_to_fit();
+    }
+
+    fn part(&self, show: &Show) -> &str {
+        &self.parts[range(&show.part)]
+    }
+}
+
+fn range(r: &Range<u32>) -> Range<usize> {
+    r.start as usize..r.end as usize
 }
 
 pub struct Listing {
@@ -111,13 +177,16 @@ impl Listing {
         let revision: i64 = sqlx::query_scalar(REVISION).fetch_one(&mut *tx).await?;
         let film_rows: Vec<FilmRow> = sqlx::query_as(FILMS).fetch_all(&mut *tx).await?;
         let mut film_index = HashMap::with_capacity(film_rows.len());
+        let mut deflater = Deflater::default();
         let films: Vec<Film> = film_rows
             .into_iter()
             .enumerate()
             .map(|(i, f)| {
                 film_index.insert(f.id, i as u32);
+                let head = film_head(&f.id.to_string(), &f.title, &f.genres);
                 Film {
-                    head: film_head(&f.id.to_string(), &f.title, &f.genres).into_boxed_str(),
+                    head_deflated: deflater.deflate(head.as_bytes()),
+                    head: head.into_boxed_str(),
                     genres_lower: f.genres_lower,
                 }
             })
@@ -131,20 +200,12 @@ impl Listing {
                 continue;
             };
             let city = cities.entry(r.city_key).or_default();
-            let start = city.parts.len();
-            city.parts += &show_part(&r.show);
-            city.shows.push(Show {
-                film,
-                starts_at: r.show.starts_at,
-                local_date: r.local_date,
-                part: offset(start)..offset(city.parts.len()),
-            });
+            city.push(film, r.local_date, &r.show);
         }
         drop(rows);
         tx.commit().await?;
         for city in cities.values_mut() {
-            city.shows.shrink_to_fit();
-            city.parts.shrink_to_fit();
+            city.finish(&mut deflater);
         }
         Ok(Self {
             revision,
@@ -166,19 +227,65 @@ impl Listing {
         let Some(city) = self.cities.get(city) else {
             return answer(std::iter::empty::<(u32, &str, &str)>());
         };
-        answer(
-            city.shows
-                .iter()
-                .filter(|s| s.starts_at > now)
-                .filter(|s| date.is_none_or(|d| s.local_date == d))
-                .map(|s| (s, &self.films[s.film as usize]))
-                .filter(|(_, f)| genre.is_none_or(|g| f.genres_lower.iter().any(|fg| fg == g)))
-                .take(SEARCH_LIMIT)
-                .map(|(s, f)| {
-                    let part = s.part.start as usize..s.part.end as usize;
-                    (s.film, &*f.head, &city.parts[part])
-                }),
-        )
+        answer(self.taken(city, date, genre, now).flat_map(|(run, shows)| {
+            let head = &*self.films[run.film as usize].head;
+            shows.iter().map(move |s| (run.film, head, city.part(s)))
+        }))
+    }
+
+    /// The same answer gzipped, joined from pieces deflated when the listing was read.
+    pub fn gzip_answer(
+        &self,
+        city: &str,
+        date: Option<NaiveDate>,
+        genre: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Bytes {
+        let Some(city) = self.cities.get(city) else {
+            return gzip_answer(std::iter::empty::<(u32, Piece, Piece)>());
+        };
+        let mut pieces = Vec::new();
+        for (run, shows) in self.taken(city, date, genre, now) {
+            let head = Piece::Deflated(&self.films[run.film as usize].head_deflated);
+            if shows.len() == run.shows.len() {
+                pieces.push((run.film, head, Piece::Deflated(&run.deflated)));
+            } else {
+                pieces.extend(
+                    shows
+                        .iter()
+                        .map(|s| (run.film, head, Piece::Plain(city.part(s)))),
+                );
+            }
+        }
+        gzip_answer(pieces)
+    }
+
+    /// What a search takes of a city's runs, in order: those on its date and of its genre,
+    /// less each one's shows already started at `now`, up to `SEARCH_LIMIT` shows in all.
+    fn taken<'a>(
+        &'a self,
+        city: &'a City,
+        date: Option<NaiveDate>,
+        genre: Option<&'a str>,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = (&'a Run, &'a [Show])> {
+        let mut left = SEARCH_LIMIT;
+        city.runs
+            .iter()
+            .filter(move |r| date.is_none_or(|d| r.local_date == d))
+            .filter(move |r| {
+                let genres = &self.films[r.film as usize].genres_lower;
+                genre.is_none_or(|g| genres.iter().any(|fg| fg == g))
+            })
+            .map_while(move |run| {
+                let shows = &city.shows[range(&run.shows)];
+                // A run's shows start in order: those started are the first ones.
+                let first = shows.partition_point(|s| s.starts_at <= now);
+                let end = shows.len().min(first + left);
+                left -= end - first;
+                (left > 0 || end > first).then(|| (run, &shows[first..end]))
+            })
+            .filter(|(_, shows)| !shows.is_empty())
     }
 
     /// How many shows it holds.
@@ -312,5 +419,133 @@ impl Listings {
         let mut held = self.held.lock().expect("listing lock");
         held.generation += 1;
         held.current = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use chrono::TimeDelta;
+    use serde_json::Value;
+
+    use super::*;
+
+    const FILMS: [(&str, &[&str]); 3] = [
+        ("Arrival", &["drama", "sci-fi"]),
+        ("Bolero", &["comedy"]),
+        ("Crimson", &["drama"]),
+    ];
+    const PER_FILM: usize = 800;
+
+    fn start(i: usize) -> DateTime<Utc> {
+        let first: DateTime<Utc> = "2030-06-01T00:10:00Z".parse().unwrap();
+        first + TimeDelta::minutes(37 * i as i64)
+    }
+
+    /// One city's 2,400 shows (more than `SEARCH_LIMIT`): three films, each with a show every
+    /// 37 minutes over 20 days, so each day is a run of ~39, as the listing reads them.
+    fn listing() -> Listing {
+        let mut deflater = Deflater::default();
+        let films = FILMS
+            .iter()
+            .map(|(title, genres)| {
+                let genres: Vec<String> = genres.iter().map(|g| g.to_string()).collect();
+                let head = film_head(title, title, &genres);
+                Film {
+                    head_deflated: deflater.deflate(head.as_bytes()),
+                    head: head.into(),
+                    genres_lower: genres,
+                }
+            })
+            .collect();
+        let mut city = City::default();
+        for film in 0..FILMS.len() {
+            for i in 0..PER_FILM {
+                let show = ShowSummary {
+                    id: format!("s{film}_{i}"),
+                    theater: "Odeon".into(),
+                    city: "London".into(),
+                    screen: "1".into(),
+                    starts_at: start(i),
+                    time_zone: "UTC".into(),
+                    price_cents: 900,
+                    currency: "GBP".into(),
+                    event_id: "ev".into(),
+                };
+                city.push(film as u32, start(i).date_naive(), &show);
+            }
+        }
+        city.finish(&mut deflater);
+        Listing {
+            revision: 1,
+            films,
+            cities: HashMap::from([("london".to_owned(), city)]),
+        }
+    }
+
+    fn ids(answer: &[u8]) -> Vec<String> {
+        let answer: Value = serde_json::from_slice(answer).expect("JSON");
+        let films = answer["movies"].as_array().expect("movies");
+        films
+            .iter()
+            .flat_map(|f| f["shows"].as_array().expect("shows"))
+            .map(|s| s["id"].as_str().expect("an id").to_owned())
+            .collect()
+    }
+
+    /// Every search, at instants before, between, at and after shows' starts (runs taken
+    /// whole, in part, not at all; of 2,400 shows, the limit reached inside a run): the gzip answer unzips to
+    /// the plain one byte for byte, and the plain one lists what the search's conditions say.
+    #[test]
+    fn a_gzip_answer_unzips_to_the_answer_and_both_list_what_the_search_asks_for() {
+        let listing = listing();
+        let dates = [
+            None,
+            Some(start(0).date_naive()),
+            Some(start(500).date_naive()),
+        ];
+        for now in [0, 1, 40, 41, 200, 799, 800]
+            .map(|i| start(i) - TimeDelta::seconds(1))
+            .into_iter()
+            .chain([start(41), start(41) + TimeDelta::seconds(1)])
+        {
+            for date in dates {
+                for genre in [None, Some("drama"), Some("comedy"), Some("western")] {
+                    let plain = listing.answer("london", date, genre, now);
+                    let zipped = listing.gzip_answer("london", date, genre, now);
+                    let mut unzipped = Vec::new();
+                    flate2::read::GzDecoder::new(&zipped[..])
+                        .read_to_end(&mut unzipped)
+                        .expect("a gzip answer");
+                    let search = format!("{now} {date:?} {genre:?}");
+                    assert_eq!(unzipped, plain, "{search}");
+                    let expected: Vec<String> = (0..FILMS.len())
+                        .filter(|&f| genre.is_none_or(|g| FILMS[f].1.contains(&g)))
+                        .flat_map(|f| (0..PER_FILM).map(move |i| (f, i)))
+                        .filter(|&(_, i)| start(i) > now)
+                        .filter(|&(_, i)| date.is_none_or(|d| start(i).date_naive() == d))
+                        .take(SEARCH_LIMIT)
+                        .map(|(f, i)| format!("s{f}_{i}"))
+                        .collect();
+                    assert_eq!(ids(&plain), expected, "{search}");
+                }
+            }
+        }
+        assert_eq!(ids(&listing.answer("paris", None, None, start(0))).len(), 0);
+    }
+
+    #[test]
+    fn a_whole_day_gzipped_is_a_fraction_of_its_answer() {
+        let listing = listing();
+        let day = Some(start(100).date_naive());
+        let plain = listing.answer("london", day, None, start(0));
+        let zipped = listing.gzip_answer("london", day, None, start(0));
+        assert!(
+            zipped.len() * 5 < plain.len(),
+            "{} of {}",
+            zipped.len(),
+            plain.len()
+        );
     }
 }

@@ -273,9 +273,17 @@ fn search(rng: &mut impl Rng, cities: usize, days: usize) -> String {
 }
 
 /// Readers asking as fast as answers come, for a while; prints one JSON line: answers per
-/// second, latency percentiles (ms), distinct paths asked, mean bytes, failures.
+/// second, latency percentiles (ms), distinct paths asked, mean bytes (as they came: gzipped
+/// or not), answers that came gzipped, failures.
 pub async fn read(o: ReadOptions) -> anyhow::Result<()> {
+    // As a fan's browser asks: any answer may come gzipped, and is counted as it came (its
+    // bytes on the wire; the bare server answers as many).
+    let browser = reqwest::header::HeaderMap::from_iter([(
+        reqwest::header::ACCEPT_ENCODING,
+        reqwest::header::HeaderValue::from_static("gzip, deflate, br, zstd"),
+    )]);
     let http = reqwest::Client::builder()
+        .default_headers(browser)
         .pool_max_idle_per_host(o.readers)
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -291,7 +299,7 @@ pub async fn read(o: ReadOptions) -> anyhow::Result<()> {
         let tomorrow = tomorrow.to_string();
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new(3).expect("histogram");
-            let (mut bytes, mut failures) = (0u64, 0u64);
+            let (mut bytes, mut failures, mut gzipped) = (0u64, 0u64, 0u64);
             let mut paths = std::collections::HashSet::new();
             while Instant::now() < deadline {
                 let path = match cold {
@@ -311,28 +319,34 @@ pub async fn read(o: ReadOptions) -> anyhow::Result<()> {
                 };
                 let t = Instant::now();
                 match http.get(format!("{url}{path}")).send().await {
-                    Ok(res) if res.status().is_success() => match res.bytes().await {
-                        Ok(b) => {
-                            bytes += b.len() as u64;
-                            hist.record(t.elapsed().as_micros() as u64).ok();
+                    Ok(res) if res.status().is_success() => {
+                        let gzip = res.headers().get(reqwest::header::CONTENT_ENCODING)
+                            == Some(&reqwest::header::HeaderValue::from_static("gzip"));
+                        gzipped += u64::from(gzip);
+                        match res.bytes().await {
+                            Ok(b) => {
+                                bytes += b.len() as u64;
+                                hist.record(t.elapsed().as_micros() as u64).ok();
+                            }
+                            Err(_) => failures += 1,
                         }
-                        Err(_) => failures += 1,
-                    },
+                    }
                     _ => failures += 1,
                 }
                 paths.insert(path);
             }
-            (hist, bytes, failures, paths)
+            (hist, bytes, failures, gzipped, paths)
         }));
     }
     let mut hist = Histogram::<u64>::new(3)?;
-    let (mut bytes, mut failures) = (0u64, 0u64);
+    let (mut bytes, mut failures, mut gzipped) = (0u64, 0u64, 0u64);
     let mut paths = std::collections::HashSet::new();
     for t in tasks {
-        let (h, b, f, p) = t.await?;
+        let (h, b, f, g, p) = t.await?;
         hist.add(h)?;
         bytes += b;
         failures += f;
+        gzipped += g;
         paths.extend(p);
     }
     let secs = started.elapsed().as_secs_f64();
@@ -342,7 +356,7 @@ pub async fn read(o: ReadOptions) -> anyhow::Result<()> {
         json!({"answers_per_s": (hist.len() as f64 / secs).round(), "answers": hist.len(),
                "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": hist.max() as f64 / 1000.0,
                "distinct_paths": paths.len(), "mean_bytes": bytes.checked_div(hist.len()).unwrap_or(0),
-               "failures": failures})
+               "gzipped": gzipped, "failures": failures})
     );
     Ok(())
 }

@@ -1,3 +1,5 @@
+use std::io::Read;
+
 use serde_json::{Value, json};
 
 use crate::helpers::{spawn, spawn_with};
@@ -256,7 +258,8 @@ async fn a_search_asks_the_database_once_per_lifetime_and_sees_a_new_show_at_onc
 
 /// Every search naming a city is answered from the listing held in memory: its answer must be
 /// the database's own search's, byte for byte, whatever the city's spelling, the theaters'
-/// time zones (a local date that is another day in UTC), the films' genres, a cancelled show.
+/// time zones (a local date that is another day in UTC), the films' genres, a cancelled show;
+/// and gzipped, for a client that takes it, the same bytes.
 #[tokio::test]
 async fn the_listing_answers_every_search_as_the_database_would() {
     let app = spawn().await;
@@ -324,7 +327,8 @@ async fn the_listing_answers_every_search_as_the_database_would() {
                 if let Some(g) = genre {
                     q += &format!("&genre={g}");
                 }
-                let listed = app.get_json(&format!("/v1/movies?{q}")).await;
+                let path = format!("/v1/movies?{q}");
+                let listed = app.get_json(&path).await;
                 let asked = booking_core::catalog::search(
                     &app.db,
                     Some(&city.to_lowercase()),
@@ -335,6 +339,24 @@ async fn the_listing_answers_every_search_as_the_database_would() {
                 .unwrap();
                 let asked: Value = serde_json::from_slice(&asked).unwrap();
                 assert_eq!(listed, asked, "{q}");
+                // A client taking gzip gets the same answer gzipped (joined from pieces
+                // deflated when the listing was read), marked so; one that does not, plain.
+                let plain = app.http.get(app.at(&path)).send().await.unwrap();
+                assert!(plain.headers().get("content-encoding").is_none(), "{q}");
+                assert_eq!(plain.headers()["vary"], "accept-encoding", "{q}");
+                let plain = plain.bytes().await.unwrap();
+                let zipped = (app.http.get(app.at(&path)))
+                    .header("accept-encoding", "gzip, deflate, br, zstd")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(zipped.headers()["content-encoding"], "gzip", "{q}");
+                assert_eq!(zipped.headers()["vary"], "accept-encoding", "{q}");
+                let mut unzipped = Vec::new();
+                flate2::read::GzDecoder::new(&zipped.bytes().await.unwrap()[..])
+                    .read_to_end(&mut unzipped)
+                    .expect("a gzip answer");
+                assert_eq!(unzipped, plain, "{q}");
                 compared += usize::from(!asked["movies"].as_array().unwrap().is_empty());
             }
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use axum::http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -134,10 +134,10 @@ pub async fn movies(
         genre.as_deref().unwrap_or(""),
         if gzip { "gzip" } else { "" }
     );
-    let cached = state
+    let (cached, until) = state
         .searches
         .answers
-        .get_or_insert_with(&key, Default::default);
+        .get_or_insert_with_until(&key, Default::default);
     let body = cached
         .get_or_try_init(|| async {
             match city.as_deref() {
@@ -160,10 +160,16 @@ pub async fn movies(
         })
         .await?
         .clone();
+    // Anyone may keep the answer while this replica would still give it (whole seconds left,
+    // rounded down): the gateway does (`queue-gateway`'s `catalog_cache`), and browsers.
+    let left = until.saturating_duration_since(std::time::Instant::now());
+    let control = HeaderValue::from_str(&format!("public, max-age={}", left.as_secs()))
+        .expect("a header value");
     let mut answer = (
         [
-            (CONTENT_TYPE, "application/json"),
-            (VARY, "accept-encoding"),
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (VARY, HeaderValue::from_static("accept-encoding")),
+            (CACHE_CONTROL, control),
         ],
         body,
     )

@@ -76,19 +76,23 @@ impl<V: Clone> Expiring<V> {
     /// now for the map's time-to-live: everyone asking for `key` within one lifetime gets the
     /// same value, however many ask at once.
     pub fn get_or_insert_with(&self, key: &str, make: impl FnOnce() -> V) -> V {
+        self.get_or_insert_with_until(key, make).0
+    }
+
+    /// As `get_or_insert_with`, with until when the value counts.
+    pub fn get_or_insert_with_until(&self, key: &str, make: impl FnOnce() -> V) -> (V, Instant) {
         let now = Instant::now();
         let mut inner = self.inner.lock().expect("expiring map");
         if let Some((until, v)) = inner.entries.get(key)
             && now < *until
         {
-            return v.clone();
+            return (v.clone(), *until);
         }
         self.make_room(&mut inner, now);
         let value = make();
-        inner
-            .entries
-            .insert(key.to_owned(), (now + self.ttl, value.clone()));
-        value
+        let until = now + self.ttl;
+        inner.entries.insert(key.to_owned(), (until, value.clone()));
+        (value, until)
     }
 
     /// Before an insert: entries past their time swept out (when full, or at most once a

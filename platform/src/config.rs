@@ -187,10 +187,18 @@ pub struct GatewaySettings {
     /// batch to fill.
     #[serde(default = "default_join_batch_max")]
     pub join_batch_max: usize,
+    /// Catalog searches' answers kept at the gateway for what is left of booking-core's own
+    /// lifetime for them, up to this many bytes in all (0: none kept).
+    #[serde(default = "default_catalog_cache_bytes")]
+    pub catalog_cache_bytes: usize,
 }
 
 fn default_join_batch_max() -> usize {
     128
+}
+
+fn default_catalog_cache_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -15,6 +15,7 @@
 
 pub mod allocator;
 pub mod assets;
+pub mod catalog_cache;
 pub mod edge;
 pub mod error;
 pub mod event_views;

@@ -61,7 +61,12 @@ impl Application {
             .collect();
         let joins =
             crate::queue::joins::Joins::new(settings.gateway.join_batch_max, &metrics.registry);
+        let catalog = crate::catalog_cache::CatalogCache::new(
+            settings.gateway.catalog_cache_bytes,
+            &metrics.registry,
+        );
         let state = AppState(Arc::new(App {
+            catalog,
             limiter: ClientLimiter::new(
                 settings.gateway.per_ip_per_second,
                 settings.gateway.per_ip_burst,

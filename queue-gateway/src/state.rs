@@ -46,6 +46,8 @@ pub struct App {
     pub queue_signer: QueueSigner,
     /// The pages' static files, by content-hashed name.
     pub assets: Assets,
+    /// Catalog searches kept for their lifetime (`[gateway] catalog_cache_bytes`).
+    pub catalog: crate::catalog_cache::CatalogCache,
 }
 
 /// Which event each show belongs to (it never changes), as booking-core said, remembered with

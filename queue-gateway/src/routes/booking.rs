@@ -14,6 +14,7 @@ use marquee_platform::Problem;
 use marquee_waitroom::admission;
 use tokio::sync::Semaphore;
 
+use crate::catalog_cache::CatalogCache;
 use crate::error::GatewayError;
 use crate::state::AppState;
 
@@ -35,8 +36,15 @@ pub async fn pass(
     } else {
         None
     };
+    let changes_catalog = req.uri().path().starts_with("/admin/")
+        && !matches!(*req.method(), http::Method::GET | http::Method::HEAD);
     match state.upstream.forward(req, client).await {
         Ok(response) => match permit {
+            // An operator's change may be one the kept searches do not have yet.
+            None if changes_catalog && response.status().is_success() => {
+                state.catalog.clear();
+                response
+            }
             None => response,
             Some(permit) => {
                 let (parts, body) = response.into_parts();
@@ -49,6 +57,30 @@ pub async fn pass(
         },
         Err(e) => e.into_response(),
     }
+}
+
+/// `GET /v1/movies`: from what this gateway kept, while it counts (`crate::catalog_cache`);
+/// else from booking-core, kept if it says how long it may be.
+pub async fn movies(State(state): State<AppState>, req: Request) -> Response {
+    let client = crate::edge::client_ip(&state, &req);
+    let key = (req.method() == http::Method::GET).then(|| CatalogCache::key(&req));
+    if let Some(kept) = key.as_deref().and_then(|k| state.catalog.get(k)) {
+        return kept;
+    }
+    let response = match state.upstream.forward(req, client).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let (Some(key), Some(lifetime)) = (key, state.catalog.lifetime(&response)) else {
+        return response;
+    };
+    let (parts, body) = response.into_parts();
+    // Of a known length, at most `KEPT_MAX` (`lifetime`).
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return GatewayError::Unavailable("booking-core's answer broke off".into()).into_response();
+    };
+    state.catalog.keep(key, lifetime, &parts.headers, &body);
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// `POST /v1/bookings/lookup` (find my booking): limited per client address here, then

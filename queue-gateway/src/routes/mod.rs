@@ -68,7 +68,7 @@ pub fn router(state: AppState, guard: Guard) -> Router {
         .route("/v1/bookings/reserve", post(booking::reserve))
         .route("/v1/bookings/lookup", post(booking::lookup))
         .route("/find", get(crate::pages::find))
-        .route("/v1/movies", proxied.clone())
+        .route("/v1/movies", any(booking::movies))
         .route("/v1/shows/{*rest}", proxied.clone())
         .route("/v1/bookings/{*rest}", proxied.clone())
         .route("/v1/payments/{*rest}", proxied.clone())

@@ -135,6 +135,76 @@ async fn a_reserve_with_the_admission_cookie_needs_the_csrf_header() {
     assert_eq!(res.status(), 201);
 }
 
+/// A search is kept at the gateway for what is left of booking-core's lifetime for it, by
+/// what it asked and the encodings it takes, and forgotten when an operator changes the
+/// catalog through the gateway.
+#[tokio::test]
+async fn the_gateway_keeps_a_search_for_its_lifetime_and_forgets_it_on_an_operators_change() {
+    let s = stack(0, |s| s).await;
+    let event = s.event(json!({})).await;
+    let first = s.show(&event, 1, 3).await;
+    let s = &s;
+    let kept = || async {
+        let metrics = s.text(&s.at("/metrics")).await;
+        metrics
+            .lines()
+            .find(|l| l.starts_with(r#"marquee_catalog_answers_total{from="kept""#))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let search = |gzip: bool| async move {
+        let mut req = s.http.get(s.at("/v1/movies?city=Testville&genre=drama"));
+        if gzip {
+            req = req.header("accept-encoding", "gzip, br");
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let age: u64 = res.headers()["cache-control"].to_str().unwrap()["public, max-age=".len()..]
+            .parse()
+            .unwrap();
+        assert!(
+            age <= 5,
+            "no longer than booking-core's own lifetime: {age}"
+        );
+        let encoding = res.headers().get("content-encoding").cloned();
+        assert_eq!(encoding.is_some(), gzip);
+        assert_eq!(res.headers()["vary"], "accept-encoding");
+        let body = res.bytes().await.unwrap();
+        let mut plain = Vec::new();
+        if gzip {
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+                .unwrap();
+        } else {
+            plain = body.to_vec();
+        }
+        let answer: Value = serde_json::from_slice(&plain).unwrap();
+        let shows: Vec<String> = (answer["movies"].as_array().unwrap().iter())
+            .flat_map(|film| film["shows"].as_array().unwrap())
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect();
+        shows
+    };
+    assert_eq!(search(false).await, [first.as_str()]);
+    let before = kept().await;
+    assert_eq!(search(false).await, [first.as_str()], "kept");
+    assert_eq!(kept().await, before + 1);
+    // The gzip answer is another answer: asked of booking-core, then kept too.
+    assert_eq!(search(true).await, [first.as_str()]);
+    assert_eq!(kept().await, before + 1);
+    assert_eq!(search(true).await, [first.as_str()]);
+    assert_eq!(kept().await, before + 2);
+    // An operator's new show, through the gateway: both forgotten, the show in both at once.
+    let second = s.show(&event, 1, 3).await;
+    for gzip in [false, true] {
+        let mut shows = search(gzip).await;
+        shows.sort();
+        let mut both = [first.clone(), second.clone()];
+        both.sort();
+        assert_eq!(shows, both, "gzip {gzip}");
+    }
+    assert_eq!(kept().await, before + 2);
+}
+
 #[tokio::test]
 async fn the_gateway_proxies_catalog_and_admin_and_serves_openapi() {
     let s = stack(0, |s| s).await;

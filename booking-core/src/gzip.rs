@@ -55,10 +55,10 @@ impl Deflater {
             let status = z
                 .compress_vec(&plain[read..], &mut out, FlushCompress::Sync)
                 .expect("deflating bytes in memory cannot fail");
-            // The flush is done once all is read and the output was not full.
-            if status == Status::Ok
-                && z.total_in() as usize == plain.len()
-                && out.len() < out.capacity()
+            // The flush is done once all is read and the output was not full, or once a call
+            // with all read could make no progress (the flush had ended filling it exactly).
+            if z.total_in() as usize == plain.len()
+                && (out.len() < out.capacity() || status == Status::BufError)
             {
                 break;
             }
@@ -236,6 +236,18 @@ mod tests {
                 expected.extend_from_slice(&p);
             }
             assert_eq!(gunzip(&gz.finish()), expected, "pattern {pattern:04b}");
+        }
+    }
+
+    /// Every size, so some flush ends exactly where the room made for it does.
+    #[test]
+    fn a_piece_of_any_size_unzips() {
+        let mut deflater = Deflater::default();
+        let text: Vec<u8> = (0..3_000u32).map(|i| (i * i % 97) as u8).collect();
+        for len in 0..text.len() {
+            let mut gz = Gzip::with_capacity(0);
+            gz.deflated(&deflater.deflate(&text[..len]));
+            assert_eq!(gunzip(&gz.finish()), &text[..len], "{len} bytes");
         }
     }
 

@@ -145,12 +145,7 @@ pub async fn movies(
                     let listing = (state.searches.listings)
                         .get(&state.read_db, &state.searches.queries)
                         .await?;
-                    let genre = genre.as_deref();
-                    Ok(if gzip {
-                        listing.gzip_answer(city, date, genre, Utc::now())
-                    } else {
-                        listing.answer(city, date, genre, Utc::now())
-                    })
+                    Ok(listing.answer(city, date, genre.as_deref(), Utc::now(), gzip))
                 }
                 None => {
                     state.searches.queries.inc();

@@ -140,6 +140,13 @@ impl City {
     }
 }
 
+/// A city the listing does not know: no shows.
+static NO_SHOWS: City = City {
+    shows: Vec::new(),
+    parts: String::new(),
+    runs: Vec::new(),
+};
+
 fn range(r: &Range<u32>) -> Range<usize> {
     r.start as usize..r.end as usize
 }
@@ -216,45 +223,33 @@ impl Listing {
 
     /// The answer to a search of `city` (lower case): its shows still to start at `now`, on
     /// the theater's `date` and of a film of `genre` (lower case) when asked, at most
-    /// `SEARCH_LIMIT`, in the search statement's order, each with its film.
+    /// `SEARCH_LIMIT`, in the search statement's order, each with its film. `gzip`: the same
+    /// answer gzipped, joined from pieces deflated when the listing was read (a run taken
+    /// only in part gives its shows' plain parts).
     pub fn answer(
         &self,
         city: &str,
         date: Option<NaiveDate>,
         genre: Option<&str>,
         now: DateTime<Utc>,
+        gzip: bool,
     ) -> Bytes {
-        let Some(city) = self.cities.get(city) else {
-            return answer(std::iter::empty::<(u32, &str, &str)>());
-        };
-        answer(self.taken(city, date, genre, now).flat_map(|(run, shows)| {
-            let head = &*self.films[run.film as usize].head;
-            shows.iter().map(move |s| (run.film, head, city.part(s)))
-        }))
-    }
-
-    /// The same answer gzipped, joined from pieces deflated when the listing was read.
-    pub fn gzip_answer(
-        &self,
-        city: &str,
-        date: Option<NaiveDate>,
-        genre: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Bytes {
-        let Some(city) = self.cities.get(city) else {
-            return gzip_answer(std::iter::empty::<(u32, Piece, Piece)>());
-        };
+        let city = self.cities.get(city).unwrap_or(&NO_SHOWS);
+        let taken = self.taken(city, date, genre, now);
+        if !gzip {
+            return answer(taken.flat_map(|(run, shows)| {
+                let head = &*self.films[run.film as usize].head;
+                shows.iter().map(move |s| (run.film, head, city.part(s)))
+            }));
+        }
         let mut pieces = Vec::new();
-        for (run, shows) in self.taken(city, date, genre, now) {
+        for (run, shows) in taken {
             let head = Piece::Deflated(&self.films[run.film as usize].head_deflated);
             if shows.len() == run.shows.len() {
                 pieces.push((run.film, head, Piece::Deflated(&run.deflated)));
             } else {
-                pieces.extend(
-                    shows
-                        .iter()
-                        .map(|s| (run.film, head, Piece::Plain(city.part(s)))),
-                );
+                let parts = shows.iter().map(|s| Piece::Plain(city.part(s)));
+                pieces.extend(parts.map(|part| (run.film, head, part)));
             }
         }
         gzip_answer(pieces)
@@ -512,8 +507,8 @@ mod tests {
         {
             for date in dates {
                 for genre in [None, Some("drama"), Some("comedy"), Some("western")] {
-                    let plain = listing.answer("london", date, genre, now);
-                    let zipped = listing.gzip_answer("london", date, genre, now);
+                    let plain = listing.answer("london", date, genre, now, false);
+                    let zipped = listing.answer("london", date, genre, now, true);
                     let mut unzipped = Vec::new();
                     flate2::read::GzDecoder::new(&zipped[..])
                         .read_to_end(&mut unzipped)
@@ -532,15 +527,18 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids(&listing.answer("paris", None, None, start(0))).len(), 0);
+        assert_eq!(
+            ids(&listing.answer("paris", None, None, start(0), false)).len(),
+            0
+        );
     }
 
     #[test]
     fn a_whole_day_gzipped_is_a_fraction_of_its_answer() {
         let listing = listing();
         let day = Some(start(100).date_naive());
-        let plain = listing.answer("london", day, None, start(0));
-        let zipped = listing.gzip_answer("london", day, None, start(0));
+        let plain = listing.answer("london", day, None, start(0), false);
+        let zipped = listing.answer("london", day, None, start(0), true);
         assert!(
             zipped.len() * 5 < plain.len(),
             "{} of {}",

@@ -55,6 +55,8 @@ struct Inner {
     entries: HashMap<String, Kept>,
     bytes: usize,
     swept: Option<Instant>,
+    /// Moved on by `clear`: an answer asked for before is not kept.
+    generation: u64,
 }
 
 struct Kept {
@@ -145,14 +147,32 @@ impl CatalogCache {
         Some(Duration::from_secs(seconds?)).filter(|d| public && !d.is_zero())
     }
 
-    /// Keep booking-core's answer (`headers`, `body`) for `lifetime`, if there is room. Both
+    /// Where the cache is: an answer asked for now is kept only if nothing clears it before
+    /// it comes (`keep`).
+    pub fn generation(&self) -> u64 {
+        self.inner.lock().expect("catalog cache").generation
+    }
+
+    /// Keep booking-core's answer (`headers`, `body`) for `lifetime`, if there is room and the
+    /// cache was not cleared since it was asked for (at `asked`: the answer may be from
+    /// before the change that cleared it). Both
     /// are copied: as read, each is a slice of the connection's read buffer (up to 64 KiB),
     /// which keeping the slice would keep whole (a run at the design's scale held ~190 MiB for
     /// 64 MiB of answers before this).
-    pub fn keep(&self, key: String, lifetime: Duration, headers: &HeaderMap, body: &[u8]) {
+    pub fn keep(
+        &self,
+        key: String,
+        asked: u64,
+        lifetime: Duration,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) {
         let now = Instant::now();
         let size = key.len() + body.len() + ENTRY_BYTES;
         let mut inner = self.inner.lock().expect("catalog cache");
+        if inner.generation != asked {
+            return;
+        }
         if inner.bytes + size > self.capacity
             && inner
                 .swept
@@ -201,6 +221,7 @@ impl CatalogCache {
         let mut inner = self.inner.lock().expect("catalog cache");
         inner.entries.clear();
         inner.bytes = 0;
+        inner.generation += 1;
         self.kept_bytes.set(0);
     }
 }
@@ -262,7 +283,7 @@ mod tests {
         headers.insert(CONTENT_ENCODING, "gzip".parse().unwrap());
         headers.insert("x-request-id", "someone else's".parse().unwrap());
         let life = Duration::from_secs(4);
-        c.keep("/a".into(), life, &headers, &[b'a'; 40]);
+        c.keep("/a".into(), c.generation(), life, &headers, &[b'a'; 40]);
         let again = c.get("/a").expect("kept");
         assert_eq!(again.headers()[CONTENT_ENCODING], "gzip");
         // Copies, not slices of what was read (which would keep the whole read buffer).
@@ -276,15 +297,21 @@ mod tests {
         assert!(["public, max-age=3", "public, max-age=4"].contains(&control.as_str()));
         assert!(c.get("/b").is_none());
         // Kept again under the same key: counted once.
-        c.keep("/a".into(), life, &headers, &[b'a'; 40]);
-        c.keep("/b".into(), life, &headers, &[b'b'; 40]);
+        c.keep("/a".into(), c.generation(), life, &headers, &[b'a'; 40]);
+        c.keep("/b".into(), c.generation(), life, &headers, &[b'b'; 40]);
         assert!(c.get("/b").is_some(), "two answers' worth");
-        c.keep("/c".into(), life, &headers, &[b'c'; 40]);
+        c.keep("/c".into(), c.generation(), life, &headers, &[b'c'; 40]);
         assert!(c.get("/c").is_none(), "no room: passed on, not kept");
         assert!(c.get("/a").is_some(), "what was kept stays while it counts");
+        let asked = c.generation();
         c.clear();
         assert!(c.get("/a").is_none());
-        c.keep("/c".into(), life, &headers, &[b'c'; 40]);
+        c.keep("/d".into(), asked, life, &headers, &[b'd'; 40]);
+        assert!(
+            c.get("/d").is_none(),
+            "asked for before the clear: maybe from before"
+        );
+        c.keep("/c".into(), c.generation(), life, &headers, &[b'c'; 40]);
         assert!(c.get("/c").is_some(), "room again");
     }
 
@@ -292,13 +319,25 @@ mod tests {
     fn an_answer_past_its_time_is_not_given_and_makes_room() {
         let c = cache(100 + 2 * ENTRY_BYTES);
         let headers = HeaderMap::new();
-        c.keep("/a".into(), Duration::from_millis(1), &headers, &[0; 90]);
+        c.keep(
+            "/a".into(),
+            c.generation(),
+            Duration::from_millis(1),
+            &headers,
+            &[0; 90],
+        );
         let deadline = Instant::now() + Duration::from_secs(5);
         while c.get("/a").is_some() {
             assert!(Instant::now() < deadline, "never lapsed");
             std::thread::yield_now();
         }
-        c.keep("/b".into(), Duration::from_secs(4), &headers, &[0; 90]);
+        c.keep(
+            "/b".into(),
+            c.generation(),
+            Duration::from_secs(4),
+            &headers,
+            &[0; 90],
+        );
         assert!(c.get("/b").is_some(), "the lapsed answer swept out for it");
     }
 

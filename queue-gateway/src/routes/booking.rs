@@ -67,6 +67,7 @@ pub async fn movies(State(state): State<AppState>, req: Request) -> Response {
     if let Some(kept) = key.as_deref().and_then(|k| state.catalog.get(k)) {
         return kept;
     }
+    let asked = state.catalog.generation();
     let response = match state.upstream.forward(req, client).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -79,7 +80,9 @@ pub async fn movies(State(state): State<AppState>, req: Request) -> Response {
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return GatewayError::Unavailable("booking-core's answer broke off".into()).into_response();
     };
-    state.catalog.keep(key, lifetime, &parts.headers, &body);
+    state
+        .catalog
+        .keep(key, asked, lifetime, &parts.headers, &body);
     Response::from_parts(parts, Body::from(body))
 }
 

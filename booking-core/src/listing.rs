@@ -15,7 +15,9 @@
 //! are that statement's, the order is the database's own (rows are read in the statement's
 //! `ORDER BY` and a city's keep that order), and `tests/api/catalog.rs` compares the two.
 //! Each show's part of an answer is written once, as the listing is read, so a search joins
-//! bytes (`catalog::answer`) rather than writing each show's JSON again.
+//! bytes (`catalog::answer`) rather than writing each show's JSON again; and each run of a
+//! film's shows in a city's day is deflated once, so a gzip answer is joined the same way
+//! (`Run`, `crate::gzip`).
 
 use std::collections::HashMap;
 use std::ops::Range;

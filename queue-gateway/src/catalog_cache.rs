@@ -155,10 +155,9 @@ impl CatalogCache {
 
     /// Keep booking-core's answer (`headers`, `body`) for `lifetime`, if there is room and the
     /// cache was not cleared since it was asked for (at `asked`: the answer may be from
-    /// before the change that cleared it). Both
-    /// are copied: as read, each is a slice of the connection's read buffer (up to 64 KiB),
-    /// which keeping the slice would keep whole (a run at the design's scale held ~190 MiB for
-    /// 64 MiB of answers before this).
+    /// before the change that cleared it). Both are copied: as read, each is a slice of the
+    /// connection's read buffer (up to 64 KiB), which keeping the slice would keep whole (a
+    /// run at the design's scale held ~190 MiB for 64 MiB of answers before this).
     pub fn keep(
         &self,
         key: String,

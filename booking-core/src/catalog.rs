@@ -348,7 +348,7 @@ pub fn gzip_answer<'a, F: PartialEq>(
 }
 
 /// A piece of an answer: its length, for the room made for the answer at once.
-pub trait Part: Copy {
+trait Part: Copy {
     fn size(&self) -> usize;
 }
 
@@ -368,7 +368,7 @@ impl Part for Piece<'_> {
 }
 
 /// What an answer is written into: the JSON's own punctuation and the films' and shows' parts.
-pub trait Written<P> {
+trait Written<P> {
     fn punctuation(&mut self, text: &'static str);
     fn part(&mut self, part: P);
 }

@@ -73,11 +73,6 @@ impl Deflater {
 }
 
 impl Deflated {
-    /// `plain` deflated (a compressor of its own: for many pieces, a `Deflater`).
-    pub fn new(plain: &[u8]) -> Self {
-        Deflater::default().deflate(plain)
-    }
-
     /// Its compressed size.
     pub fn size(&self) -> usize {
         self.bytes.len()
@@ -229,7 +224,7 @@ mod tests {
             for i in 0..12 {
                 let p = piece(i * 13 + pattern as usize);
                 if pattern >> (i % 4) & 1 == 1 {
-                    gz.deflated(&Deflated::new(&p));
+                    gz.deflated(&Deflater::default().deflate(&p));
                 } else {
                     gz.plain(&p);
                 }
@@ -257,7 +252,7 @@ mod tests {
         let mut gz = Gzip::with_capacity(0);
         gz.plain(&long[..1]);
         gz.plain(&long[1..]);
-        gz.deflated(&Deflated::new(b""));
+        gz.deflated(&Deflater::default().deflate(b""));
         assert_eq!(gunzip(&gz.finish()), long);
         assert_eq!(gunzip(&Gzip::with_capacity(0).finish()), b"");
     }
@@ -300,7 +295,7 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join(",");
-        let d = Deflated::new(text.as_bytes());
+        let d = Deflater::default().deflate(text.as_bytes());
         assert!(d.size() * 3 < text.len(), "{} of {}", d.size(), text.len());
     }
 }

@@ -112,5 +112,5 @@ print(f"| memory (VmRSS) | booking-core before any search {memory['idle']} MiB; 
 worst = max(p["queries"] - p["query_bound"] for p in pairs)
 ok = (mid["ratio"] >= 0.5 and g["p99_ms"] < 200 and cold["p99_ms"] < 200 and worst <= 0
       and all(p["gw"]["failures"] == 0 for p in pairs) and cold["failures"] == 0)
-print(f"\nGoals {'met' if ok else 'NOT met'}.")
+print(f"\nThe catalog's goals {'met' if ok else 'NOT met'}.")
 PY

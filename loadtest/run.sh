@@ -254,7 +254,25 @@ join_ratios = ", ".join(f"{j['ratio']:.2f}" for j in joins)
 join_non2xx = sum(j["non2xx"] for j in joins)
 print(f"| joins/s (64 connections, `always` mode, no access codes; median of 3 alternating pairs) | {join['rps']:.0f} joins/s ({join_non2xx} non-2xx in all pairs); per join {join['cmds']:.1f} Redis commands, gateway CPU {join['gw_us']:.0f} µs, Redis CPU {join['redis_us']:.0f} µs | redis-benchmark ZADD: {join['zadd']:.0f} ops/s | {join['ratio']:.2f} (pairs: {join_ratios}) | ≥ 0.4 |")
 print(f"| Redis memory per waiting visitor (1,000,000 queued, last-seen included) | {mem['bytes_per_visitor']:.0f} bytes | — | — | ≤ 200 bytes |")
+# wrk's latencies read "900.00us", "14.00ms" or "1.20s".
+def ms(text):
+    for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    return float("inf")
+goals = [
+    ("hot show", hot["holds_per_s"] / pg_tps >= 1.0 and hot_doubles == 0),
+    # One query per 500 ms lifetime, and the run's first.
+    ("seat map", ms(map_p99) < 200 and q1 - q0 <= 2 * wsecs + 1),
+    ("status polls", mid["ratio"] >= 0.80 and cmds_per_poll <= 0.01 and gw_us <= 1.5 * bare_us),
+    ("status polls, the whole system",
+     up_mid["ratio"] >= 0.80 and up_cmds <= 0.01 and up_gw_us <= 1.5 * up_bare_us),
+    ("joins", join["ratio"] >= 0.4),
+    ("Redis memory per waiting visitor", mem["bytes_per_visitor"] <= 200),
+]
+missed = [name for name, met in goals if not met]
+print(f"\nThis table's goals {'met' if not missed else 'NOT met: ' + ', '.join(missed)}.")
 PY
 
 log "the catalog at the design's scale (loadtest/catalog.sh)"
-{ echo; RAW_DIR="$raw" bash loadtest/catalog.sh "$secs"; } >>loadtest/results/latest.md
+{ echo; RAW_DIR="$raw" bash loadtest/catalog.sh "$secs"; } | tee -a loadtest/results/latest.md

@@ -82,6 +82,8 @@ import json, sys, math, datetime
 load, cold, half, ttl_ms = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 memory = json.loads(sys.argv[5])
 pairs = [json.loads(p) for p in sys.argv[6:]]
+# The goals (issue 16's), each written once: in the table's goal column and in its verdict.
+RATIO, P99_MS = 0.5, 200
 for p in pairs:
     p["ratio"] = p["gw"]["answers_per_s"] / p["bare"]["answers_per_s"]
     # At most one query per distinct search per lifetime: a run of `half` seconds spans at
@@ -102,15 +104,15 @@ print(f"| search `/v1/movies` through the gateway (256 readers; median of 3 alte
       f"{mid['queries']} database queries for {g['distinct_paths']} distinct searches (bound {mid['query_bound']}) "
       f"| bare hyper ({mid['bare']['mean_bytes']} B): {mid['bare']['answers_per_s']:.0f} answers/s "
       f"| {mid['ratio']:.2f} (pairs: {ratios}; p99s: {p99s} ms) "
-      f"| ≥ 0.5; p99 < 200 ms; ≤ 1 query per search per lifetime |")
+      f"| ≥ {RATIO}; p99 < {P99_MS} ms; ≤ 1 query per search per lifetime |")
 print(f"| cold seat map (a show nobody opened; 256 readers, each of {cold['answers']} shows once) "
-      f"| p50 {cold['p50_ms']:.1f} ms, p99 {cold['p99_ms']:.1f} ms, {cold['failures']} failures | | | p99 < 200 ms |")
+      f"| p50 {cold['p50_ms']:.1f} ms, p99 {cold['p99_ms']:.1f} ms, {cold['failures']} failures | | | p99 < {P99_MS} ms |")
 print(f"| memory (VmRSS) | booking-core before any search {memory['idle']} MiB; after the first search "
       f"(which read the listing of every upcoming show, {memory['first_search_s'] * 1000:.0f} ms) {memory['listed']} MiB; "
       f"at the end {memory['end']} MiB, peak {memory['peak']} MiB; the gateway's at the end "
       f"{memory['gateway_end']} MiB, peak {memory['gateway_peak']} MiB | | | |")
 worst = max(p["queries"] - p["query_bound"] for p in pairs)
-ok = (mid["ratio"] >= 0.5 and g["p99_ms"] < 200 and cold["p99_ms"] < 200 and worst <= 0
+ok = (mid["ratio"] >= RATIO and g["p99_ms"] < P99_MS and cold["p99_ms"] < P99_MS and worst <= 0
       and all(p["gw"]["failures"] == 0 for p in pairs) and cold["failures"] == 0)
 print(f"\nThe catalog's goals {'met' if ok else 'NOT met'}.")
 PY
